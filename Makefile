@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: help run test lint format train search openapi lock clean
+
+help:
+	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
+	@echo "make test     install everything the tests need, then ruff and pytest"
+	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
+	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
+	@echo "make openapi  regenerate openapi.json from the app"
+	@echo "make lock     re-resolve requirements/*.txt from requirements/*.in (needs the package index)"
+
+# Installs are keyed on the lock files: a changed lock reinstalls, an unchanged one costs nothing.
+$(VENV)/.runtime: requirements/runtime.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/runtime.txt
+	touch $@
+
+$(VENV)/.dev: requirements/dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m train --if-empty
+	$(PY) -m service
+
+train: $(VENV)/.runtime
+	$(PY) -m train
+
+search: $(VENV)/.runtime
+	$(PY) -m train --search
+
+test: $(VENV)/.dev lint
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.dev
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+openapi: $(VENV)/.runtime
+	$(PY) -m service.openapi openapi.json
+
+lock: $(VENV)/.dev
+	$(PY) -m pip install --quiet uv
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet runtime.in -o runtime.txt
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet dev.in -o dev.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-output
