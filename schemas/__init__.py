@@ -1,0 +1,40 @@
+"""The contract shared by training and serving: features, their rules, and API bodies."""
+
+from schemas.api import (
+    MAX_BATCH_SIZE,
+    BatchPrediction,
+    BatchRequest,
+    DataProvenance,
+    DecisionThreshold,
+    FieldError,
+    Health,
+    LibraryVersions,
+    ModelList,
+    ModelManifest,
+    ModelSummary,
+    Prediction,
+    Problem,
+    ScoredCustomer,
+)
+from schemas.features import DATASET_COLUMNS, EXAMPLE_CUSTOMER, FEATURE_NAMES, CustomerFeatures
+
+__all__ = [
+    "DATASET_COLUMNS",
+    "EXAMPLE_CUSTOMER",
+    "FEATURE_NAMES",
+    "MAX_BATCH_SIZE",
+    "BatchPrediction",
+    "BatchRequest",
+    "CustomerFeatures",
+    "DataProvenance",
+    "DecisionThreshold",
+    "FieldError",
+    "Health",
+    "LibraryVersions",
+    "ModelList",
+    "ModelManifest",
+    "ModelSummary",
+    "Prediction",
+    "Problem",
+    "ScoredCustomer",
+]

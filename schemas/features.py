@@ -1,0 +1,175 @@
+"""The 23 customer features: names, meanings and validation rules.
+
+This is the single contract between the bank systems that call the API, the training
+command that validates the data set row by row, and the saved pipelines (which expect
+the columns in `FEATURE_NAMES` order). Rules follow the meaning documented for the UCI
+"default of credit card clients" data (Yeh & Lien, 2009), not the ranges seen in one
+sample: production data may legitimately exceed the sample's amounts.
+"""
+
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Months covered by the six monthly columns, most recent first (2005).
+MONTHS: Final = ("September", "August", "July", "June", "May", "April")
+
+# Largest absolute amount accepted, in NT dollars. Far above anything in the data set
+# (about 1.7 million), low enough to catch unit mistakes and overflowing numbers.
+MAX_AMOUNT: Final = 1e9
+
+REPAYMENT_STATUS_MEANING: Final = (
+    "-2 = no consumption, -1 = paid in full, 0 = revolving credit used (minimum paid), "
+    "1..8 = payment delayed that many months, 9 = delayed nine months or more"
+)
+
+EDUCATION_CODES: Final = {
+    0: "unknown (undocumented code, treated as 'others')",
+    1: "graduate school",
+    2: "university",
+    3: "high school",
+    4: "others",
+    5: "unknown (undocumented code, treated as 'others')",
+    6: "unknown (undocumented code, treated as 'others')",
+}
+MARRIAGE_CODES: Final = {
+    0: "unknown (undocumented code, treated as 'others')",
+    1: "married",
+    2: "single",
+    3: "others",
+}
+SEX_CODES: Final = {1: "male", 2: "female"}
+
+
+def _codes(codes: dict[int, str]) -> str:
+    return ", ".join(f"{code} = {meaning}" for code, meaning in codes.items())
+
+
+def _repayment_status(month_index: int) -> object:
+    month = MONTHS[month_index]
+    return Field(
+        ge=-2,
+        le=9,
+        description=f"Repayment status in {month} 2005: {REPAYMENT_STATUS_MEANING}.",
+        examples=[0],
+    )
+
+
+def _bill_amount(month_index: int) -> object:
+    month = MONTHS[month_index]
+    return Field(
+        ge=-MAX_AMOUNT,
+        le=MAX_AMOUNT,
+        description=(
+            f"Bill statement amount in {month} 2005, NT dollars. "
+            "Negative when the account is in credit."
+        ),
+        examples=[3000],
+    )
+
+
+def _payment_amount(month_index: int) -> object:
+    month = MONTHS[month_index]
+    return Field(
+        ge=0,
+        le=MAX_AMOUNT,
+        description=f"Amount paid in {month} 2005, NT dollars.",
+        examples=[1000],
+    )
+
+
+# One real row of the data set (ID 5 in the UCI file), used as the documentation example
+# so that /docs "Try it out" sends a body that is valid and realistic.
+EXAMPLE_CUSTOMER: Final = {
+    "limit_bal": 50000,
+    "sex": 1,
+    "education": 2,
+    "marriage": 1,
+    "age": 57,
+    "pay_0": -1,
+    "pay_2": 0,
+    "pay_3": -1,
+    "pay_4": 0,
+    "pay_5": 0,
+    "pay_6": 0,
+    "bill_amt1": 8617,
+    "bill_amt2": 5670,
+    "bill_amt3": 35835,
+    "bill_amt4": 20940,
+    "bill_amt5": 19146,
+    "bill_amt6": 19131,
+    "pay_amt1": 2000,
+    "pay_amt2": 36681,
+    "pay_amt3": 10000,
+    "pay_amt4": 9000,
+    "pay_amt5": 689,
+    "pay_amt6": 679,
+}
+
+
+class CustomerFeatures(BaseModel):
+    """One credit-card customer as the model sees them.
+
+    Strict on purpose: a bank system that sends `"age": "35"`, `true`, `NaN` or a typo
+    such as `limit_ball` gets a 422 naming the field, never a silently coerced value.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [EXAMPLE_CUSTOMER]},
+    )
+
+    limit_bal: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=MAX_AMOUNT,
+            description=(
+                "Amount of given credit in NT dollars, including the individual's and "
+                "their family (supplementary) credit."
+            ),
+            examples=[50000],
+        ),
+    ]
+    sex: Annotated[int, Field(ge=1, le=2, description=_codes(SEX_CODES) + ".", examples=[1])]
+    education: Annotated[
+        int,
+        Field(ge=0, le=6, description="Education: " + _codes(EDUCATION_CODES) + ".", examples=[2]),
+    ]
+    marriage: Annotated[
+        int,
+        Field(
+            ge=0, le=3, description="Marital status: " + _codes(MARRIAGE_CODES) + ".", examples=[1]
+        ),
+    ]
+    age: Annotated[int, Field(ge=18, le=120, description="Age in years.", examples=[35])]
+    pay_0: Annotated[int, _repayment_status(0)]
+    pay_2: Annotated[int, _repayment_status(1)]
+    pay_3: Annotated[int, _repayment_status(2)]
+    pay_4: Annotated[int, _repayment_status(3)]
+    pay_5: Annotated[int, _repayment_status(4)]
+    pay_6: Annotated[int, _repayment_status(5)]
+    bill_amt1: Annotated[float, _bill_amount(0)]
+    bill_amt2: Annotated[float, _bill_amount(1)]
+    bill_amt3: Annotated[float, _bill_amount(2)]
+    bill_amt4: Annotated[float, _bill_amount(3)]
+    bill_amt5: Annotated[float, _bill_amount(4)]
+    bill_amt6: Annotated[float, _bill_amount(5)]
+    pay_amt1: Annotated[float, _payment_amount(0)]
+    pay_amt2: Annotated[float, _payment_amount(1)]
+    pay_amt3: Annotated[float, _payment_amount(2)]
+    pay_amt4: Annotated[float, _payment_amount(3)]
+    pay_amt5: Annotated[float, _payment_amount(4)]
+    pay_amt6: Annotated[float, _payment_amount(5)]
+
+    def as_row(self) -> list[float]:
+        """The feature values in `FEATURE_NAMES` order, the column order pipelines expect."""
+        return [getattr(self, name) for name in FEATURE_NAMES]
+
+
+FEATURE_NAMES: Final[tuple[str, ...]] = tuple(CustomerFeatures.model_fields)
+
+# Column names as they appear in the data set's files (the API uses lower snake case).
+DATASET_COLUMNS: Final[dict[str, str]] = {name.upper(): name for name in FEATURE_NAMES}
