@@ -1,0 +1,17 @@
+"""Why a model cannot be stored or loaded; each message says what to do about it."""
+
+
+class ModelStoreError(Exception):
+    """Base class for every refusal of the model store."""
+
+
+class VersionNotFoundError(ModelStoreError):
+    """The version id or alias names nothing in the store."""
+
+
+class ChecksumMismatchError(ModelStoreError):
+    """The model file differs from what was saved (tampered with or corrupted)."""
+
+
+class IncompatibleModelError(ModelStoreError):
+    """The model was saved by a scikit-learn version other than the running one."""

@@ -1,0 +1,309 @@
+"""A directory of immutable, versioned model artifacts with movable aliases.
+
+Layout under the store root:
+
+    <version>/model.joblib      the fitted scikit-learn pipeline (read-only once written)
+    <version>/manifest.json     provenance, metrics and the model file's SHA-256
+    aliases/<name>.json         {"version": ..., "history": [...]} e.g. aliases/production.json
+    .staging-*/                 versions being written; never listed, never loaded
+
+A version becomes visible in one `rename` of a complete staging directory, so readers
+never see half a version, and `rename` onto an existing (non-empty) directory fails, so a
+version is never overwritten. Aliases are switched with `os.replace`, which is atomic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+
+from model_store.errors import (
+    ChecksumMismatchError,
+    IncompatibleModelError,
+    ModelStoreError,
+    VersionNotFoundError,
+)
+from schemas.api import LibraryVersions, ModelManifest
+
+MODEL_FILE: Final = "model.joblib"
+MANIFEST_FILE: Final = "manifest.json"
+ALIASES_DIR: Final = "aliases"
+STAGING_PREFIX: Final = ".staging-"
+DEFAULT_ALIAS: Final = "production"
+
+# 20261130T021500123456Z-3fa2c1: UTC time to the microsecond, then randomness so that two
+# trainings finishing in the same microsecond still get distinct ids. Sorts by time.
+VERSION_PATTERN: Final = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
+ALIAS_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(3)}"
+
+
+def library_versions() -> LibraryVersions:
+    """Versions that change what a pickled pipeline computes; recorded in every manifest."""
+    return LibraryVersions(
+        python=platform.python_version(),
+        scikit_learn=sklearn.__version__,
+        numpy=np.__version__,
+        joblib=joblib.__version__,
+        pandas=pd.__version__,
+    )
+
+
+def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A pipeline that passed its checks, with the manifest it was saved with."""
+
+    pipeline: Any
+    manifest: ModelManifest
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def threshold(self) -> float:
+        return self.manifest.threshold.value
+
+
+class ModelStore:
+    """Saves, lists, promotes and loads model versions under one directory."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save(
+        self,
+        pipeline: Any,
+        build_manifest: Callable[[str, str], ModelManifest],
+    ) -> ModelManifest:
+        """Write `pipeline` as a new version and return its manifest.
+
+        `build_manifest(version, model_sha256)` is called once the model file is written,
+        so that the manifest records the id and checksum of exactly what is on disk.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        staging.mkdir()
+        try:
+            model_path = staging / MODEL_FILE
+            with model_path.open("wb") as handle:
+                joblib.dump(pipeline, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            model_sha256 = sha256_of(model_path)
+            while True:
+                version = new_version_id()
+                manifest = build_manifest(version, model_sha256)
+                if manifest.version != version or manifest.model_sha256 != model_sha256:
+                    raise ModelStoreError(
+                        "the manifest must record the version id and checksum it was given"
+                    )
+                _write_durably(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
+                for path in (model_path, staging / MANIFEST_FILE):
+                    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                _fsync_dir(staging)
+                try:
+                    # Fails if the target exists and is not empty: never overwrites.
+                    os.rename(staging, self.root / version)
+                except OSError:
+                    if (self.root / version).exists():
+                        (staging / MANIFEST_FILE).chmod(stat.S_IRUSR | stat.S_IWUSR)
+                        continue  # same id drawn twice: draw again
+                    raise
+                _fsync_dir(self.root)
+                return manifest
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def remove_stale_staging(self) -> list[str]:
+        """Delete staging directories left by crashed writers; returns their names.
+
+        Only call this when no training is running: a live writer's staging directory
+        looks the same as a dead one's.
+        """
+        removed = []
+        for path in self.root.glob(f"{STAGING_PREFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        return removed
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list(self) -> list[ModelManifest]:
+        """Every complete version, newest first."""
+        if not self.root.is_dir():
+            return []
+        versions = sorted(
+            (p.name for p in self.root.iterdir() if VERSION_PATTERN.match(p.name)), reverse=True
+        )
+        return [self.get(version) for version in versions]
+
+    def latest(self) -> str | None:
+        versions = self.list()
+        return versions[0].version if versions else None
+
+    def get(self, version: str) -> ModelManifest:
+        """The manifest of one version (an alias name is resolved first)."""
+        version = self.resolve(version)
+        return ModelManifest.model_validate_json((self.root / version / MANIFEST_FILE).read_bytes())
+
+    def resolve(self, ref: str) -> str:
+        """Turn a version id or an alias name into an existing version id."""
+        if VERSION_PATTERN.match(ref):
+            if (self.root / ref / MANIFEST_FILE).is_file():
+                return ref
+            raise VersionNotFoundError(f"model version {ref!r} is not in the store")
+        if ALIAS_PATTERN.match(ref):
+            alias = self._read_alias(ref)
+            if alias is None:
+                raise VersionNotFoundError(f"alias {ref!r} is not set")
+            return self.resolve(alias["version"])
+        raise VersionNotFoundError(f"{ref!r} is neither a version id nor an alias name")
+
+    def aliases(self) -> dict[str, str]:
+        """Alias name -> version id."""
+        directory = self.root / ALIASES_DIR
+        if not directory.is_dir():
+            return {}
+        result = {}
+        for path in sorted(directory.glob("*.json")):
+            alias = self._read_alias(path.stem)
+            if alias is not None:
+                result[path.stem] = alias["version"]
+        return result
+
+    def load(self, ref: str = DEFAULT_ALIAS) -> LoadedModel:
+        """Load a version (or the version an alias points at), refusing anything unsafe.
+
+        The model file's SHA-256 must match the manifest, and the running scikit-learn must
+        be the one that saved it: unpickling across versions can silently change
+        predictions, so a mismatch is an error, never a warning.
+        """
+        version = self.resolve(ref)
+        manifest = self.get(version)
+        running = sklearn.__version__
+        if manifest.libraries.scikit_learn != running:
+            raise IncompatibleModelError(
+                f"model version {version} was saved with scikit-learn "
+                f"{manifest.libraries.scikit_learn}, this process runs {running}; retrain it "
+                "or run the scikit-learn version pinned in requirements/"
+            )
+        model_path = self.root / version / manifest.model_file
+        actual = sha256_of(model_path)
+        if actual != manifest.model_sha256:
+            raise ChecksumMismatchError(
+                f"model version {version}: {manifest.model_file} has SHA-256 {actual[:12]}..., "
+                f"the manifest records {manifest.model_sha256[:12]}...; the file was changed or "
+                "corrupted after it was saved and will not be loaded"
+            )
+        with model_path.open("rb") as handle:
+            pipeline = joblib.load(handle)
+        return LoadedModel(pipeline=pipeline, manifest=manifest)
+
+    # -- aliases ---------------------------------------------------------------------------
+
+    def promote(self, version: str, alias: str = DEFAULT_ALIAS) -> str:
+        """Point `alias` at `version` atomically; the previous target is kept for rollback."""
+        version = self.resolve(version)
+        with self._alias_lock():
+            current = self._read_alias(alias)
+            history = []
+            if current is not None and current["version"] != version:
+                history = [current["version"], *current.get("history", [])]
+            elif current is not None:
+                history = current.get("history", [])
+            self._write_alias(alias, version, history)
+        return version
+
+    def rollback(self, alias: str = DEFAULT_ALIAS) -> str:
+        """Point `alias` back at the version it named before the last promotion."""
+        with self._alias_lock():
+            current = self._read_alias(alias)
+            if current is None or not current.get("history"):
+                raise ModelStoreError(f"alias {alias!r} has no earlier version to roll back to")
+            previous, *older = current["history"]
+            self.resolve(previous)
+            self._write_alias(alias, previous, older)
+        return previous
+
+    def _read_alias(self, alias: str) -> dict[str, Any] | None:
+        if not ALIAS_PATTERN.match(alias):
+            raise ModelStoreError(f"invalid alias name {alias!r}")
+        path = self.root / ALIASES_DIR / f"{alias}.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write_alias(self, alias: str, version: str, history: list[str]) -> None:
+        directory = self.root / ALIASES_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        record = {
+            "version": version,
+            "promoted_at": datetime.now(UTC).isoformat(),
+            "history": history,
+        }
+        temporary = directory / f".{alias}.{secrets.token_hex(4)}.tmp"
+        _write_durably(temporary, json.dumps(record, indent=2).encode())
+        os.replace(temporary, directory / f"{alias}.json")
+        _fsync_dir(directory)
+
+    @contextlib.contextmanager
+    def _alias_lock(self) -> Iterator[None]:
+        """Serialise promotions so that concurrent promotes cannot lose history."""
+        directory = self.root / ALIASES_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        with (directory / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
