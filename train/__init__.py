@@ -1,0 +1,1 @@
+"""Training: data loading and validation, the forest pipeline, search, calibration, evaluation."""

@@ -1,0 +1,31 @@
+"""Out-of-fold scoring, fold by fold, so long fits can report progress."""
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+
+def stratified_folds(n_folds: int, seed: int) -> StratifiedKFold:
+    return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+
+
+def out_of_fold_scores(
+    pipeline: Pipeline,
+    X: np.ndarray,
+    y: np.ndarray,
+    folds: StratifiedKFold,
+    on_fold: Callable[[], None] = lambda: None,
+) -> tuple[np.ndarray, list[float]]:
+    """Each row's probability from a model that never saw it, and each fold's ROC AUC."""
+    scores = np.empty(len(y), dtype=np.float64)
+    fold_auc = []
+    for fit_rows, score_rows in folds.split(X, y):
+        model = clone(pipeline).fit(X[fit_rows], y[fit_rows])
+        scores[score_rows] = model.predict_proba(X[score_rows])[:, 1]
+        fold_auc.append(float(roc_auc_score(y[score_rows], scores[score_rows])))
+        on_fold()
+    return scores, fold_auc

@@ -1,0 +1,210 @@
+"""One training run: data -> split -> CV -> calibration -> final fit -> evaluation -> store."""
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+from model_store import ModelStore, library_versions
+from schemas.api import DecisionThreshold, ModelManifest
+from schemas.features import FEATURE_NAMES, CustomerFeatures
+from schemas.transformers import FEATURE_GROUPS
+from train.calibration import choose_calibration
+from train.config import TrainingConfig
+from train.console import metrics_table, progress, report
+from train.crossval import out_of_fold_scores, stratified_folds
+from train.data import Dataset, holdout_split
+from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
+from train.pipeline import (
+    ORIGINAL_FOREST,
+    calibrated_pipeline,
+    forest_pipeline,
+    make_single_threaded,
+)
+
+# --quick: a small forest and 3 folds, for tests; its manifest says quick=true.
+QUICK_TREES: Final = 60
+QUICK_FOLDS: Final = 3
+SUMMARY_METRICS: Final = [
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "threshold",
+]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    seed: int
+    quick: bool = False
+    sample_rows: int | None = None
+
+
+def subsample(dataset: Dataset, rows: int, seed: int) -> Dataset:
+    """A stratified sample, for fast tests on a small slice of the real data."""
+    if rows >= len(dataset.y):
+        return dataset
+    X, _, y, _ = train_test_split(
+        dataset.X, dataset.y, train_size=rows, stratify=dataset.y, random_state=seed
+    )
+    provenance = dataset.provenance.model_copy(update={"rows_used": rows})
+    return Dataset(X=X, y=y, provenance=provenance)
+
+
+def _fit_original_forest(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    seed: int,
+    quick: bool,
+) -> dict[str, Any]:
+    params = {**ORIGINAL_FOREST, "n_estimators": QUICK_TREES} if quick else dict(ORIGINAL_FOREST)
+    forest = RandomForestClassifier(random_state=seed, n_jobs=-1, **params)
+    forest.fit(X_train, y_train)
+    metrics = evaluate(y_test, forest.predict_proba(X_test)[:, 1], threshold=0.5)
+    return {
+        "description": "original project's forest on raw columns, uncalibrated, threshold 0.5",
+        "hyperparameters": params,
+        "metrics": metrics,
+    }
+
+
+def train_model(
+    dataset: Dataset, config: TrainingConfig, options: TrainOptions
+) -> tuple[Any, dict[str, Any]]:
+    """Fit, calibrate and evaluate; returns the pipeline and the manifest fields it earned."""
+    started = time.perf_counter()
+    seed = options.seed
+    if options.sample_rows:
+        dataset = subsample(dataset, options.sample_rows, seed)
+    n_folds = QUICK_FOLDS if options.quick else config.cv_folds
+    forest_params = dict(config.forest)
+    if options.quick:
+        forest_params["n_estimators"] = QUICK_TREES
+    groups = tuple(config.feature_groups)
+
+    X_train, X_test, y_train, y_test = holdout_split(dataset, seed)
+    folds = stratified_folds(n_folds, seed)
+
+    with progress() as bar:
+        cv_task = bar.add_task("cross-validating the forest", total=n_folds)
+        scores, fold_auc = out_of_fold_scores(
+            forest_pipeline(forest_params, groups, seed),
+            X_train,
+            y_train,
+            folds,
+            lambda: bar.advance(cv_task),
+        )
+        method, brier_by_method, calibrated_oof = choose_calibration(scores, y_train, folds)
+        threshold = max_f1_threshold(y_train, calibrated_oof)
+
+        fit_task = bar.add_task(f"fitting forest + {method} calibration", total=1)
+        pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed).fit(
+            X_train, y_train
+        )
+        make_single_threaded(pipeline)
+        bar.advance(fit_task)
+
+        baseline_task = bar.add_task("fitting the original project's forest", total=1)
+        baseline = _fit_original_forest(X_train, y_train, X_test, y_test, seed, options.quick)
+        bar.advance(baseline_task)
+
+    metrics = evaluate(y_test, pipeline.predict_proba(X_test)[:, 1], threshold)
+    fields = {
+        "data": dataset.provenance,
+        "feature_names": list(FEATURE_NAMES),
+        "feature_schema": CustomerFeatures.model_json_schema(),
+        "engineered_features": [f for g in groups for f in FEATURE_GROUPS[g]],
+        "hyperparameters": {
+            "forest": forest_params,
+            "feature_groups": list(groups),
+            "chosen_by": config.chosen_by,
+        },
+        "calibration": {
+            "method": method,
+            "cv_brier": brier_by_method,
+            "ensemble": False,
+            "cv_folds": n_folds,
+        },
+        "cv_results": {
+            "folds": n_folds,
+            "roc_auc_per_fold": fold_auc,
+            "roc_auc_mean": float(np.mean(fold_auc)),
+            "roc_auc_std": float(np.std(fold_auc)),
+            "train_rows": len(y_train),
+            "holdout_rows": len(y_test),
+        },
+        "metrics": metrics,
+        "baseline": baseline,
+        "threshold": DecisionThreshold(value=threshold, rule=THRESHOLD_RULE),
+        "seed": seed,
+        "quick": options.quick,
+        "training_seconds": round(time.perf_counter() - started, 1),
+        "libraries": library_versions(),
+    }
+    return pipeline, fields
+
+
+def train_and_save(
+    dataset: Dataset,
+    config: TrainingConfig,
+    options: TrainOptions,
+    store_dir: Path,
+    promote_to: str | None,
+) -> ModelManifest:
+    pipeline, fields = train_model(dataset, config, options)
+    store = ModelStore(store_dir)
+
+    def build_manifest(version: str, model_sha256: str) -> ModelManifest:
+        return ModelManifest(
+            version=version,
+            created_at=datetime.now(UTC),
+            model_file="model.joblib",
+            model_sha256=model_sha256,
+            **fields,
+        )
+
+    manifest = store.save(pipeline, build_manifest)
+    if promote_to:
+        store.promote(manifest.version, promote_to)
+    print_summary(manifest, store_dir, promote_to)
+    return manifest
+
+
+def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | None) -> None:
+    columns = {
+        "this model (held-out)": manifest.metrics,
+        "original forest (held-out)": manifest.baseline["metrics"],
+    }
+    report.print(metrics_table("Held-out evaluation", columns, SUMMARY_METRICS))
+    cv = manifest.cv_results
+    data = manifest.data
+    cv_brier = ", ".join(f"{k} {v:.5f}" for k, v in manifest.calibration["cv_brier"].items())
+    lines = {
+        "version": manifest.version + ("  (quick)" if manifest.quick else ""),
+        "store": str(store_dir),
+        "promoted to": promoted_to or "(not promoted)",
+        "data": f"{data.file_name} sha256 {data.sha256[:16]}…, "
+        f"{data.rows_used} rows used, {data.rows_rejected} rejected",
+        "forest": str(manifest.hyperparameters["forest"]),
+        "feature groups": ", ".join(manifest.hyperparameters["feature_groups"]) or "none",
+        "CV ROC AUC": f"{cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} "
+        f"({cv['folds']} folds of the training split)",
+        "calibration": f"{manifest.calibration['method']} (CV Brier {cv_brier})",
+        "threshold": f"{manifest.threshold.value:.4f} ({manifest.threshold.rule})",
+        "training time": f"{manifest.training_seconds:.1f} s",
+    }
+    for label, value in lines.items():
+        report.print(f"{label:<15}{value}", soft_wrap=True, highlight=False)
