@@ -1,0 +1,31 @@
+"""`python -m service`: serve the app with uvicorn on HOST:PORT."""
+
+import copy
+
+import uvicorn
+import uvicorn.config
+
+from service.settings import ServiceSettings
+
+
+def main() -> None:
+    settings = ServiceSettings()
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    # The service's own loggers (model loading, refused models, errors) print like uvicorn's.
+    log_config["loggers"]["service"] = {
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+    }
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+        log_config=log_config,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Request ids and the last-resort error answer, as one small pure-ASGI middleware.
+
+Pure ASGI rather than `BaseHTTPMiddleware` because it runs on every request and the
+latter adds a task and a stream copy per call.
+"""
+
+import json
+import logging
+import re
+import uuid
+from typing import Final
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.problems import INTERNAL, PROBLEM_MEDIA_TYPE
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+# Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
+_VALID_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+log = logging.getLogger("service.errors")
+
+
+class RequestIdMiddleware:
+    """Gives every response an X-Request-ID (the caller's, or a new one) and turns any
+    unhandled exception into a 500 problem that carries the id and no internals."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = sent if _VALID_REQUEST_ID.match(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            if started:
+                raise
+            body = json.dumps(
+                {
+                    "type": INTERNAL,
+                    "title": "Internal Server Error",
+                    "status": 500,
+                    "detail": (
+                        "The server failed to answer this request; "
+                        "quote the request id when reporting it."
+                    ),
+                    "instance": scope.get("path", ""),
+                    "request_id": request_id,
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters between requests and the predictor or the model store."""

@@ -1,0 +1,26 @@
+"""Dependencies shared by the routes."""
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from service.predictor import ModelRegistry
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+Registry = Annotated[ModelRegistry, Depends(get_registry)]
+
+VersionQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description=(
+            "Score with this stored version id or alias instead of the served one "
+            "(404 problem if it is unknown)."
+        ),
+    ),
+]
