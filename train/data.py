@@ -54,7 +54,7 @@ class Dataset:
 
 def _read_excel(path: Path) -> pd.DataFrame:
     """Read the original UCI workbook: a row X1..X23/Y above the row of column names."""
-    head = pd.read_excel(path, header=None, nrows=3)
+    head = pd.read_excel(path, header=None, nrows=3, engine="calamine")
     header_row = next(
         (i for i in range(len(head)) if "LIMIT_BAL" in set(head.iloc[i].astype(str))), None
     )
@@ -62,7 +62,9 @@ def _read_excel(path: Path) -> pd.DataFrame:
         raise DatasetError(
             f"{path}: no header row with LIMIT_BAL in the first rows; expected {SOURCE}"
         )
-    frame = pd.read_excel(path, header=header_row, dtype_backend="numpy_nullable")
+    frame = pd.read_excel(
+        path, header=header_row, dtype_backend="numpy_nullable", engine="calamine"
+    )
     # A workbook stores every number as a float: whole numbers become integers again so
     # that the strict contract sees codes as integers. Fractional codes stay and are rejected.
     for column in frame.columns:
