@@ -8,6 +8,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from train.pipeline import make_single_threaded
+
 
 def stratified_folds(n_folds: int, seed: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -20,11 +22,16 @@ def out_of_fold_scores(
     folds: StratifiedKFold,
     on_fold: Callable[[], None] = lambda: None,
 ) -> tuple[np.ndarray, list[float]]:
-    """Each row's probability from a model that never saw it, and each fold's ROC AUC."""
+    """Each row's probability from a model that never saw it, and each fold's ROC AUC.
+
+    Forests fit on all cores but score on one: a parallel predict_proba sums the trees'
+    votes in whatever order threads finish, which changes the last bits of the result and
+    would make "same data + same seed = same metrics" false.
+    """
     scores = np.empty(len(y), dtype=np.float64)
     fold_auc = []
     for fit_rows, score_rows in folds.split(X, y):
-        model = clone(pipeline).fit(X[fit_rows], y[fit_rows])
+        model = make_single_threaded(clone(pipeline).fit(X[fit_rows], y[fit_rows]))
         scores[score_rows] = model.predict_proba(X[score_rows])[:, 1]
         fold_auc.append(float(roc_auc_score(y[score_rows], scores[score_rows])))
         on_fold()

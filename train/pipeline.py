@@ -41,16 +41,19 @@ def calibrated_pipeline(
     """The served model: the same steps with the forest wrapped in its calibration.
 
     `ensemble=False` fits one forest on all training rows and one calibrator on
-    out-of-fold scores, so a prediction costs one forest rather than one per fold.
+    out-of-fold scores, so a prediction costs one forest rather than one per fold. The
+    folds run in parallel with single-threaded forests: a multi-threaded forest sums its
+    trees' votes in thread-completion order, and the calibrator would then see scores
+    that differ in their last bits from run to run.
     """
-    forest = RandomForestClassifier(random_state=seed, n_jobs=-1, **forest_params)
+    forest = RandomForestClassifier(random_state=seed, n_jobs=1, **forest_params)
     return Pipeline(
         [
             ("clean", CategoryCleaner()),
             ("features", FeatureEngineer(groups=tuple(feature_groups))),
             (
                 "classifier",
-                CalibratedClassifierCV(forest, method=method, cv=folds, ensemble=False),
+                CalibratedClassifierCV(forest, method=method, cv=folds, ensemble=False, n_jobs=-1),
             ),
         ]
     )

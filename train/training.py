@@ -73,6 +73,7 @@ def _fit_original_forest(
     params = {**ORIGINAL_FOREST, "n_estimators": QUICK_TREES} if quick else dict(ORIGINAL_FOREST)
     forest = RandomForestClassifier(random_state=seed, n_jobs=-1, **params)
     forest.fit(X_train, y_train)
+    forest.n_jobs = 1  # deterministic scoring, see train.crossval
     metrics = evaluate(y_test, forest.predict_proba(X_test)[:, 1], threshold=0.5)
     return {
         "description": "original project's forest on raw columns, uncalibrated, threshold 0.5",
