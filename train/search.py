@@ -12,12 +12,13 @@ The winner and the whole table are written to train/hyperparameters.json.
 
 import itertools
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from schemas.transformers import FEATURE_GROUPS
-from train.config import TrainingConfig, save_config
+from train.config import CONFIG_PATH, TrainingConfig, save_config
 from train.console import console, progress
 from train.crossval import out_of_fold_scores, stratified_folds
 from train.data import Dataset, holdout_split
@@ -33,7 +34,6 @@ FOREST_GRID: Final[dict[str, list[Any]]] = {
     "min_samples_leaf": [25, 50, 100, 200],
 }
 ABLATION_FOREST: Final[dict[str, Any]] = {
-    "n_estimators": N_ESTIMATORS,
     "criterion": "gini",
     "max_features": 0.3,
     "min_samples_leaf": 50,
@@ -49,7 +49,9 @@ def _row(label: str, fold_auc: list[float], **extra: Any) -> dict[str, Any]:
     }
 
 
-def run_search(dataset: Dataset, seed: int, n_folds: int) -> TrainingConfig:
+def run_search(
+    dataset: Dataset, seed: int, n_folds: int, config_path: Path = CONFIG_PATH
+) -> TrainingConfig:
     X, _, y, _ = holdout_split(dataset, seed)
     folds = stratified_folds(n_folds, seed)
     group_candidates: list[tuple[str, tuple[str, ...]]] = [
@@ -67,7 +69,9 @@ def run_search(dataset: Dataset, seed: int, n_folds: int) -> TrainingConfig:
     with progress() as bar:
         stage1 = bar.add_task("search: feature groups", total=len(group_candidates) * n_folds)
         for label, groups in group_candidates:
-            pipeline = forest_pipeline(ABLATION_FOREST, groups, seed)
+            pipeline = forest_pipeline(
+                {**ABLATION_FOREST, "n_estimators": N_ESTIMATORS}, groups, seed
+            )
             _, fold_auc = out_of_fold_scores(pipeline, X, y, folds, lambda: bar.advance(stage1))
             group_rows.append(_row(label, fold_auc, feature_groups=list(groups)))
 
@@ -103,5 +107,5 @@ def run_search(dataset: Dataset, seed: int, n_folds: int) -> TrainingConfig:
         feature_groups=kept,
         search={"feature_groups": group_rows, "forest": forest_rows, "winner": best},
     )
-    save_config(config)
+    save_config(config, config_path)
     return config
