@@ -79,18 +79,22 @@ def _request_id(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
+def _malformed_body(request: Request) -> JSONResponse:
+    return problem_response(
+        _request_id(request),
+        400,
+        "Malformed request body",
+        "The body is not valid UTF-8 JSON.",
+        type_=MALFORMED_BODY,
+        instance=request.url.path,
+        errors=[FieldError(field="body", message="Invalid JSON", type="json_invalid")],
+    )
+
+
 async def _validation_problem(request: Request, error: RequestValidationError) -> JSONResponse:
     problems = error.errors()
     if any(p.get("type") == "json_invalid" for p in problems):
-        return problem_response(
-            _request_id(request),
-            400,
-            "Malformed request body",
-            "The body is not valid JSON.",
-            type_=MALFORMED_BODY,
-            instance=request.url.path,
-            errors=[FieldError(field="body", message="Invalid JSON", type="json_invalid")],
-        )
+        return _malformed_body(request)
     listed = [
         FieldError(
             field=field_path(tuple(p.get("loc", ()))),
@@ -116,6 +120,8 @@ async def _validation_problem(request: Request, error: RequestValidationError) -
 
 async def _http_problem(request: Request, error: StarletteHTTPException) -> JSONResponse:
     status = error.status_code
+    if status == 400:  # FastAPI's own answer to a body it cannot decode
+        return _malformed_body(request)
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = (
         error.detail
