@@ -1,0 +1,76 @@
+"""Small builders shared by tests that need a model or a manifest without real training."""
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from model_store import library_versions
+from schemas import (
+    FEATURE_NAMES,
+    CustomerFeatures,
+    DataProvenance,
+    DecisionThreshold,
+    ModelManifest,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_train(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m train` in a child process, exactly as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "train", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+
+
+def tiny_model(seed: int = 0) -> LogisticRegression:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, len(FEATURE_NAMES)))
+    y = (X[:, 0] > 0).astype(int)
+    return LogisticRegression().fit(X, y)
+
+
+def manifest_builder(**overrides: Any):
+    def build(version: str, model_sha256: str) -> ModelManifest:
+        fields: dict[str, Any] = {
+            "version": version,
+            "created_at": datetime.now(UTC),
+            "model_file": "model.joblib",
+            "model_sha256": model_sha256,
+            "data": DataProvenance(
+                file_name="x.csv",
+                sha256="0" * 64,
+                rows=60,
+                rows_used=60,
+                rows_rejected=0,
+                rejected_reasons={},
+            ),
+            "feature_names": list(FEATURE_NAMES),
+            "feature_schema": CustomerFeatures.model_json_schema(),
+            "engineered_features": [],
+            "hyperparameters": {},
+            "calibration": {},
+            "cv_results": {},
+            "metrics": {"roc_auc": 0.5, "brier": 0.25},
+            "baseline": {},
+            "threshold": DecisionThreshold(value=0.5, rule="test"),
+            "seed": 0,
+            "quick": True,
+            "training_seconds": 0.0,
+            "libraries": library_versions(),
+        }
+        fields.update(overrides)
+        return ModelManifest(**fields)
+
+    return build

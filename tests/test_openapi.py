@@ -1,0 +1,26 @@
+"""The committed openapi.json is what the app generates (regenerate with `make openapi`)."""
+
+import json
+
+from service.openapi import render
+from tests.helpers import PROJECT_ROOT
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    committed = json.loads((PROJECT_ROOT / "openapi.json").read_text())
+    assert committed == json.loads(render()), "openapi.json is stale: run `make openapi`"
+
+
+def test_every_error_response_is_documented_as_a_problem() -> None:
+    document = json.loads(render())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert list(response["content"]) == ["application/problem+json"], (
+                        path,
+                        method,
+                        status,
+                    )
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Problem"]["properties"]["errors"]

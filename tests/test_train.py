@@ -1,0 +1,165 @@
+"""Training: real fits on the real data, reproducibility, calibration, threshold, CLI."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model_store import ModelStore, sha256_of
+from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, ModelManifest
+from tests.helpers import run_train
+from train import search
+from train.calibration import METHODS, choose_calibration
+from train.config import load_config
+from train.crossval import stratified_folds
+from train.data import load_dataset
+from train.evaluation import expected_calibration_error, max_f1_threshold
+from train.training import TrainOptions, train_model
+
+
+def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:
+    assert quick_manifest.metrics["roc_auc"] > 0.75
+    assert quick_manifest.metrics["brier"] < 0.15
+    assert quick_manifest.quick is True
+
+
+def test_manifest_records_full_provenance(
+    quick_manifest: ModelManifest, trained_store: Path, data_path: Path
+) -> None:
+    m = quick_manifest
+    assert m.data.sha256 == sha256_of(data_path)
+    assert (m.data.rows, m.data.rows_used, m.data.rows_rejected) == (24_000, 24_000, 0)
+    assert m.model_sha256 == sha256_of(trained_store / m.version / m.model_file)
+    assert m.feature_names == list(FEATURE_NAMES)
+    assert m.feature_schema["properties"]["age"]["maximum"] == 120
+    assert m.hyperparameters["forest"]["n_estimators"] == 60
+    assert m.calibration["method"] in METHODS
+    assert set(m.calibration["cv_brier"]) == {"none", *METHODS}
+    assert m.cv_results["train_rows"] == 19_200
+    assert m.cv_results["holdout_rows"] == m.metrics["rows"] == 4_800
+    assert len(m.cv_results["roc_auc_per_fold"]) == 3
+    for name in (
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "ece",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+    ):
+        assert 0.0 <= m.metrics[name] <= 1.0, name
+        assert name in m.baseline["metrics"]
+    assert m.baseline["hyperparameters"]["criterion"] == "entropy"
+    assert 0.0 < m.threshold.value < 1.0
+    assert "training split" in m.threshold.rule
+    assert all(dict(m.libraries).values())
+
+
+def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: Path) -> None:
+    loaded = ModelStore(trained_store).load("production")
+    row = [EXAMPLE_CUSTOMER[n] for n in FEATURE_NAMES]
+    variants = []
+    for education in (0, 4, 5, 6):
+        changed = list(row)
+        changed[FEATURE_NAMES.index("education")] = education
+        variants.append(changed)
+    proba = loaded.pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
+    assert np.all(proba == proba[0])  # 0, 5 and 6 are "others" (4) inside the pipeline
+    forest = loaded.pipeline[-1].calibrated_classifiers_[0].estimator
+    assert forest.n_jobs == 1
+    assert len(loaded.pipeline[-1].calibrated_classifiers_) == 1  # ensemble=False: one forest
+
+
+def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
+    dataset = load_dataset(data_path)
+    options = TrainOptions(seed=7, quick=True, sample_rows=3_000)
+    config = load_config()
+    _, first = train_model(dataset, config, options)
+    _, second = train_model(dataset, config, options)
+    assert first["metrics"] == second["metrics"]
+    assert first["threshold"] == second["threshold"]
+    assert first["metrics"]["rows"] == 600
+    _, other_seed = train_model(
+        dataset, config, TrainOptions(seed=8, quick=True, sample_rows=3_000)
+    )
+    assert other_seed["metrics"] != first["metrics"]
+
+
+def test_calibration_fixes_distorted_scores() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.02, 0.9, size=4_000)
+    y = (rng.uniform(size=truth.size) < truth).astype(int)
+    distorted = truth**3  # ranks kept, probabilities far too low
+    method, brier, calibrated = choose_calibration(distorted, y, stratified_folds(5, 0))
+    assert method in METHODS
+    assert brier[method] < brier["none"] - 0.01
+    assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, distorted) / 3
+
+
+def test_expected_calibration_error_and_threshold_rule() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=50_000)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, np.full(p.size, 0.9)) > 0.3
+    separable = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    assert max_f1_threshold(np.array([0, 0, 0, 1, 1, 1]), separable) == 0.7
+
+
+def test_train_cli_explains_a_missing_data_file(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-file.csv"
+    result = run_train(
+        "--store", str(tmp_path / "store"), env={**os.environ, "DATA_PATH": str(missing)}
+    )
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert str(missing) in message
+    assert "default of credit card clients" in message
+    assert "DATA_PATH" in message
+    assert not (tmp_path / "store").exists()
+
+
+def test_if_empty_does_not_train_over_an_existing_store(trained_store: Path) -> None:
+    before = [m.version for m in ModelStore(trained_store).list()]
+    result = run_train("--if-empty", "--store", str(trained_store))
+    assert result.returncode == 0
+    assert "not training" in result.stderr
+    assert [m.version for m in ModelStore(trained_store).list()] == before
+
+
+def test_search_keeps_groups_by_cv_auc_and_records_its_winner(
+    data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search's plumbing on a small sample and a two-point grid (the real one is long)."""
+    monkeypatch.setattr(search, "N_ESTIMATORS", 20)
+    monkeypatch.setattr(
+        search,
+        "FOREST_GRID",
+        {"criterion": ["gini"], "max_features": [0.3], "min_samples_leaf": [20, 80]},
+    )
+    from train.training import subsample
+
+    dataset = subsample(load_dataset(data_path), 2_000, seed=0)
+    written = tmp_path / "hyperparameters.json"
+    config = search.run_search(dataset, seed=0, n_folds=3, config_path=written)
+    record = json.loads(written.read_text())
+    assert record["forest"] == config.forest
+    assert len(record["search"]["feature_groups"]) == 6
+    assert len(record["search"]["forest"]) == 2
+    base = record["search"]["feature_groups"][0]["cv_roc_auc_mean"]
+    for row in record["search"]["feature_groups"][1:5]:
+        kept = row["feature_groups"][0] in config.feature_groups
+        assert kept == (row["cv_roc_auc_mean"] - base >= search.MIN_GAIN)
+    best = max(record["search"]["forest"], key=lambda r: r["cv_roc_auc_mean"])
+    assert config.forest == best["forest"]
+    assert config.data_sha256 == sha256_of(data_path)
+
+
+def test_the_committed_config_is_valid() -> None:
+    config = load_config()
+    assert config.forest["n_estimators"] >= 100
+    assert config.cv_folds >= 3
