@@ -34,6 +34,14 @@ def run_train(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
+def train_small(store: Path, data_path: Path, *extra: str) -> None:
+    """A quick model on 2,000 rows of the real data: enough for a second version in a store."""
+    result = run_train(
+        "--quick", "--sample-rows", "2000", "--data", str(data_path), "--store", str(store), *extra
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def tiny_model(seed: int = 0) -> LogisticRegression:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(60, len(FEATURE_NAMES)))

@@ -13,7 +13,7 @@ from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, MAX_BATCH_SIZE
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.helpers import run_train
+from tests.helpers import train_small
 
 pytestmark = pytest.mark.anyio
 
@@ -202,11 +202,8 @@ async def test_a_named_version_is_used_and_unknown_versions_are_404(
 async def test_predict_with_another_stored_version(tmp_path: Path, data_path: Path) -> None:
     """Two versions in one store: ?version= scores with the other one, and says so."""
     store = tmp_path / "two-versions"
-    for _ in range(2):
-        result = run_train(
-            "--quick", "--sample-rows", "3000", "--data", str(data_path), "--store", str(store)
-        )
-        assert result.returncode == 0, result.stderr
+    for seed in ("1", "2"):  # two genuinely different models
+        train_small(store, data_path, "--seed", seed)
     older, newer = sorted(m.version for m in ModelStore(store).list())
     app = create_app(ServiceSettings(model_store_dir=store))
     async with (
@@ -220,6 +217,7 @@ async def test_predict_with_another_stored_version(tmp_path: Path, data_path: Pa
         listing = (await client.get("/models")).json()
     assert served["model_version"] == newer
     assert other["model_version"] == older
+    assert other["probability"] != served["probability"]
     assert other["probability"] == pytest.approx(
         offline_probability(store, EXAMPLE_CUSTOMER, older), abs=1e-12
     )
@@ -233,17 +231,7 @@ async def test_a_tampered_version_is_refused_when_asked_for(
     tmp_path: Path, data_path: Path
 ) -> None:
     store = tmp_path / "tampered"
-    result = run_train(
-        "--quick",
-        "--sample-rows",
-        "2000",
-        "--data",
-        str(data_path),
-        "--store",
-        str(store),
-        "--no-promote",
-    )
-    assert result.returncode == 0, result.stderr
+    train_small(store, data_path, "--no-promote")
     version = ModelStore(store).latest()
     model_file = store / version / "model.joblib"
     model_file.chmod(0o600)
@@ -304,17 +292,7 @@ async def test_an_empty_store_starts_but_is_not_ready(empty_client: httpx.AsyncC
 
 async def test_an_unset_alias_says_how_to_promote(tmp_path: Path, data_path: Path) -> None:
     store = tmp_path / "unpromoted"
-    result = run_train(
-        "--quick",
-        "--sample-rows",
-        "2000",
-        "--data",
-        str(data_path),
-        "--store",
-        str(store),
-        "--no-promote",
-    )
-    assert result.returncode == 0, result.stderr
+    train_small(store, data_path, "--no-promote")
     app = create_app(ServiceSettings(model_store_dir=store))
     async with (
         app.router.lifespan_context(app),
