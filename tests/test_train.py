@@ -11,12 +11,13 @@ from model_store import ModelStore, sha256_of
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, ModelManifest
 from tests.helpers import run_train
 from train import search
-from train.calibration import METHODS, choose_calibration
+from train.calibration import METHODS, NO_CALIBRATION, choose_calibration
 from train.config import load_config
 from train.crossval import stratified_folds
-from train.data import load_dataset
+from train.data import holdout_split, load_dataset
 from train.evaluation import expected_calibration_error, max_f1_threshold
-from train.training import SUMMARY_METRICS, TrainOptions, train_model
+from train.pipeline import calibrated_pipeline, forests_of, make_single_threaded
+from train.training import SUMMARY_METRICS, TrainOptions, subsample, train_model
 
 
 def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:
@@ -35,8 +36,11 @@ def test_manifest_records_full_provenance(
     assert m.feature_names == list(FEATURE_NAMES)
     assert m.feature_schema["properties"]["age"]["maximum"] == 120
     assert m.hyperparameters["forest"]["n_estimators"] == 60
-    assert m.calibration["method"] in METHODS
-    assert set(m.calibration["cv_brier"]) == {"none", *METHODS}
+    assert m.calibration["method"] in (NO_CALIBRATION, *METHODS)
+    assert set(m.calibration["cv_brier"]) == {NO_CALIBRATION, *METHODS}
+    assert m.calibration["method"] == min(
+        m.calibration["cv_brier"], key=m.calibration["cv_brier"].get
+    )
     assert m.cv_results["train_rows"] == 19_200
     assert m.cv_results["holdout_rows"] == m.metrics["rows"] == 4_800
     assert len(m.cv_results["roc_auc_per_fold"]) == 3
@@ -59,9 +63,20 @@ def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: P
         variants.append(changed)
     proba = loaded.pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
     assert np.all(proba == proba[0])  # 0, 5 and 6 are "others" (4) inside the pipeline
-    forest = loaded.pipeline[-1].calibrated_classifiers_[0].estimator
-    assert forest.n_jobs == 1
-    assert len(loaded.pipeline[-1].calibrated_classifiers_) == 1  # ensemble=False: one forest
+    assert [forest.n_jobs for forest in forests_of(loaded.pipeline)] == [1]
+
+
+def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path: Path) -> None:
+    """The path taken when a calibrator wins: CalibratedClassifierCV(ensemble=False)."""
+    dataset = subsample(load_dataset(data_path), 3_000, seed=0)
+    X, X_test, y, _ = holdout_split(dataset, seed=0)
+    forest = {"n_estimators": 30, "max_features": 0.3, "min_samples_leaf": 20}
+    pipeline = calibrated_pipeline(forest, ("utilisation",), "sigmoid", stratified_folds(3, 0), 0)
+    make_single_threaded(pipeline.fit(X, y))
+    assert len(pipeline[-1].calibrated_classifiers_) == 1  # one forest, not one per fold
+    assert [f.n_jobs for f in forests_of(pipeline)] == [1]
+    proba = pipeline.predict_proba(X_test)[:, 1]
+    assert 0.0 < proba.min() <= proba.max() < 1.0  # sigmoid never claims certainty
 
 
 def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
@@ -85,9 +100,19 @@ def test_calibration_fixes_distorted_scores() -> None:
     y = (rng.uniform(size=truth.size) < truth).astype(int)
     distorted = truth**3  # ranks kept, probabilities far too low
     method, brier, calibrated = choose_calibration(distorted, y, stratified_folds(5, 0))
-    assert method in METHODS
-    assert brier[method] < brier["none"] - 0.01
+    assert method in METHODS  # a calibrator wins when the scores need it
+    assert brier[method] < brier[NO_CALIBRATION] - 0.01
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, distorted) / 3
+
+
+def test_already_calibrated_scores_are_left_alone() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(0.02, 0.9, size=4_000)
+    y = (rng.uniform(size=truth.size) < truth).astype(int)
+    method, brier, calibrated = choose_calibration(truth, y, stratified_folds(5, 0))
+    assert method == NO_CALIBRATION
+    assert brier[NO_CALIBRATION] == min(brier.values())
+    np.testing.assert_array_equal(calibrated, truth)
 
 
 def test_expected_calibration_error_and_threshold_rule() -> None:
@@ -131,8 +156,6 @@ def test_search_keeps_groups_by_cv_auc_and_records_its_winner(
         "FOREST_GRID",
         {"criterion": ["gini"], "max_features": [0.3], "min_samples_leaf": [20, 80]},
     )
-    from train.training import subsample
-
     dataset = subsample(load_dataset(data_path), 2_000, seed=0)
     written = tmp_path / "hyperparameters.json"
     config = search.run_search(dataset, seed=0, n_folds=3, config_path=written)

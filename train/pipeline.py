@@ -62,12 +62,13 @@ def calibrated_pipeline(
 def make_single_threaded(pipeline: Pipeline) -> Pipeline:
     """Score with one thread per forest: per-tree joblib dispatch makes one-row predictions
     about four times slower on two cores, and a server gets its parallelism from workers."""
-    for estimator in _forests(pipeline):
+    for estimator in forests_of(pipeline):
         estimator.n_jobs = 1
     return pipeline
 
 
-def _forests(pipeline: Pipeline) -> list[RandomForestClassifier]:
+def forests_of(pipeline: Pipeline) -> list[RandomForestClassifier]:
+    """The fitted forests a pipeline scores with: one, calibrated or not."""
     last = pipeline.steps[-1][1]
     if isinstance(last, RandomForestClassifier):
         return [last]

@@ -14,7 +14,7 @@ from model_store import ModelStore, library_versions
 from schemas.api import DecisionThreshold, ModelManifest
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from schemas.transformers import FEATURE_GROUPS
-from train.calibration import choose_calibration
+from train.calibration import NO_CALIBRATION, choose_calibration
 from train.config import TrainingConfig
 from train.console import metrics_table, progress, report
 from train.crossval import out_of_fold_scores, stratified_folds
@@ -111,10 +111,13 @@ def train_model(
         method, brier_by_method, calibrated_oof = choose_calibration(scores, y_train, folds)
         threshold = max_f1_threshold(y_train, calibrated_oof)
 
-        fit_task = bar.add_task(f"fitting forest + {method} calibration", total=1)
-        pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed).fit(
-            X_train, y_train
-        )
+        if method == NO_CALIBRATION:
+            fit_task = bar.add_task("fitting the forest (no calibrator won)", total=1)
+            pipeline = forest_pipeline(forest_params, groups, seed).fit(X_train, y_train)
+        else:
+            fit_task = bar.add_task(f"fitting forest + {method} calibration", total=1)
+            pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed)
+            pipeline.fit(X_train, y_train)
         make_single_threaded(pipeline)
         bar.advance(fit_task)
 
@@ -135,8 +138,11 @@ def train_model(
         },
         "calibration": {
             "method": method,
+            "chosen_by": "lowest out-of-fold Brier score on the training split",
             "cv_brier": brier_by_method,
-            "ensemble": False,
+            "wrapper": None
+            if method == NO_CALIBRATION
+            else "CalibratedClassifierCV(ensemble=False)",
             "cv_folds": n_folds,
         },
         "cv_results": {
