@@ -15,7 +15,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-THRESHOLD_RULE: Final = "maximum F1 on out-of-fold calibrated probabilities of the training split"
+THRESHOLD_RULE: Final = (
+    "maximum F1 on the out-of-fold probabilities of the training split, "
+    "after the chosen calibration if any"
+)
 ECE_BINS: Final = 10
 
 
