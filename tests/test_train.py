@@ -14,10 +14,10 @@ from train import search
 from train.calibration import METHODS, NO_CALIBRATION, choose_calibration
 from train.config import load_config
 from train.crossval import stratified_folds
-from train.data import holdout_split, load_dataset
+from train.data import holdout_split, load_dataset, subsample
 from train.evaluation import expected_calibration_error, max_f1_threshold
 from train.pipeline import calibrated_pipeline, forests_of, make_single_threaded
-from train.training import SUMMARY_METRICS, TrainOptions, subsample, train_model
+from train.training import SUMMARY_METRICS, TrainOptions, train_model
 
 
 def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:

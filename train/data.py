@@ -14,6 +14,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from sklearn.model_selection import train_test_split
 
 from model_store import sha256_of
 from schemas.api import DataProvenance
@@ -145,9 +146,18 @@ def holdout_split(
     dataset: Dataset, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The stratified 80/20 split shared by search and training: the 20% is never fitted."""
-    from sklearn.model_selection import train_test_split
-
     X_train, X_test, y_train, y_test = train_test_split(
         dataset.X, dataset.y, test_size=HOLDOUT_SHARE, stratify=dataset.y, random_state=seed
     )
     return X_train, X_test, y_train, y_test
+
+
+def subsample(dataset: Dataset, rows: int, seed: int) -> Dataset:
+    """A stratified sample, for fast tests on a small slice of the real data."""
+    if rows >= len(dataset.y):
+        return dataset
+    X, _, y, _ = train_test_split(
+        dataset.X, dataset.y, train_size=rows, stratify=dataset.y, random_state=seed
+    )
+    provenance = dataset.provenance.model_copy(update={"rows_used": rows})
+    return Dataset(X=X, y=y, provenance=provenance)

@@ -8,7 +8,6 @@ from typing import Any, Final
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
 
 from model_store import ModelStore, library_versions
 from schemas.api import DecisionThreshold, ModelManifest
@@ -18,7 +17,7 @@ from train.calibration import NO_CALIBRATION, choose_calibration
 from train.config import TrainingConfig
 from train.console import metrics_table, progress, report
 from train.crossval import out_of_fold_scores, stratified_folds
-from train.data import Dataset, holdout_split
+from train.data import Dataset, holdout_split, subsample
 from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
 from train.pipeline import (
     ORIGINAL_FOREST,
@@ -49,17 +48,6 @@ class TrainOptions:
     seed: int
     quick: bool = False
     sample_rows: int | None = None
-
-
-def subsample(dataset: Dataset, rows: int, seed: int) -> Dataset:
-    """A stratified sample, for fast tests on a small slice of the real data."""
-    if rows >= len(dataset.y):
-        return dataset
-    X, _, y, _ = train_test_split(
-        dataset.X, dataset.y, train_size=rows, stratify=dataset.y, random_state=seed
-    )
-    provenance = dataset.provenance.model_copy(update={"rows_used": rows})
-    return Dataset(X=X, y=y, provenance=provenance)
 
 
 def _fit_original_forest(
