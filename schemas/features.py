@@ -39,10 +39,28 @@ MARRIAGE_CODES: Final = {
     3: "others",
 }
 SEX_CODES: Final = {1: "male", 2: "female"}
+REPAYMENT_STATUS_CODES: Final = {
+    -2: "no consumption",
+    -1: "paid duly (in full)",
+    0: "revolving credit (minimum paid)",
+    **{months: f"{months} month{'s' if months > 1 else ''} late" for months in range(1, 9)},
+    9: "9 or more months late",
+}
 
 
 def _codes(codes: dict[int, str]) -> str:
     return ", ".join(f"{code} = {meaning}" for code, meaning in codes.items())
+
+
+def _ui(group: str, codes: dict[int, str] | None = None, month: str | None = None) -> dict:
+    """OpenAPI extensions the web form reads, so that its option lists and labels come
+    from this contract rather than from a second hand-written copy."""
+    extra: dict = {"x-group": group}
+    if codes is not None:
+        extra["x-codes"] = {str(code): meaning for code, meaning in codes.items()}
+    if month is not None:
+        extra["x-month"] = f"{month} 2005"
+    return extra
 
 
 def _repayment_status(month_index: int) -> object:
@@ -50,8 +68,10 @@ def _repayment_status(month_index: int) -> object:
     return Field(
         ge=-2,
         le=9,
+        title=f"Repayment status, {month} 2005",
         description=f"Repayment status in {month} 2005: {REPAYMENT_STATUS_MEANING}.",
         examples=[0],
+        json_schema_extra=_ui("repayment", REPAYMENT_STATUS_CODES, month),
     )
 
 
@@ -60,11 +80,13 @@ def _bill_amount(month_index: int) -> object:
     return Field(
         ge=-MAX_AMOUNT,
         le=MAX_AMOUNT,
+        title=f"Bill, {month} 2005 (NT$)",
         description=(
             f"Bill statement amount in {month} 2005, NT dollars. "
             "Negative when the account is in credit."
         ),
         examples=[3000],
+        json_schema_extra=_ui("bill", month=month),
     )
 
 
@@ -73,8 +95,10 @@ def _payment_amount(month_index: int) -> object:
     return Field(
         ge=0,
         le=MAX_AMOUNT,
+        title=f"Paid, {month} 2005 (NT$)",
         description=f"Amount paid in {month} 2005, NT dollars.",
         examples=[1000],
+        json_schema_extra=_ui("payment", month=month),
     )
 
 
@@ -107,6 +131,27 @@ EXAMPLE_CUSTOMER: Final = {
 }
 
 
+# Two more real rows, offered by the web form as a low-risk and a high-risk customer:
+# ID 6047 (always pays its revolving balance down, did not default) and ID 63 (two months
+# late in every month, defaulted).
+LOW_RISK_CUSTOMER: Final = {
+    "limit_bal": 360000, "sex": 2, "education": 1, "marriage": 2, "age": 30,
+    "pay_0": 0, "pay_2": 0, "pay_3": 0, "pay_4": 0, "pay_5": 0, "pay_6": 0,
+    "bill_amt1": 70701, "bill_amt2": 74550, "bill_amt3": 78212,
+    "bill_amt4": 69453, "bill_amt5": 73423, "bill_amt6": 72575,
+    "pay_amt1": 10000, "pay_amt2": 10005, "pay_amt3": 10000,
+    "pay_amt4": 10000, "pay_amt5": 10000, "pay_amt6": 10000,
+}  # fmt: skip
+HIGH_RISK_CUSTOMER: Final = {
+    "limit_bal": 50000, "sex": 1, "education": 1, "marriage": 2, "age": 29,
+    "pay_0": 2, "pay_2": 2, "pay_3": 2, "pay_4": 2, "pay_5": 2, "pay_6": 2,
+    "bill_amt1": 24987, "bill_amt2": 24300, "bill_amt3": 26591,
+    "bill_amt4": 25865, "bill_amt5": 27667, "bill_amt6": 28264,
+    "pay_amt1": 0, "pay_amt2": 2700, "pay_amt3": 0,
+    "pay_amt4": 2225, "pay_amt5": 1200, "pay_amt6": 0,
+}  # fmt: skip
+
+
 class CustomerFeatures(BaseModel):
     """One credit-card customer as the model sees them.
 
@@ -118,7 +163,10 @@ class CustomerFeatures(BaseModel):
         extra="forbid",
         strict=True,
         allow_inf_nan=False,
-        json_schema_extra={"examples": [EXAMPLE_CUSTOMER]},
+        json_schema_extra={
+            "examples": [EXAMPLE_CUSTOMER],
+            "x-example-customers": {"low_risk": LOW_RISK_CUSTOMER, "high_risk": HIGH_RISK_CUSTOMER},
+        },
     )
 
     limit_bal: Annotated[
@@ -126,25 +174,59 @@ class CustomerFeatures(BaseModel):
         Field(
             gt=0,
             le=MAX_AMOUNT,
+            title="Credit limit (NT$)",
             description=(
                 "Amount of given credit in NT dollars, including the individual's and "
                 "their family (supplementary) credit."
             ),
             examples=[50000],
+            json_schema_extra=_ui("profile"),
         ),
     ]
-    sex: Annotated[int, Field(ge=1, le=2, description=_codes(SEX_CODES) + ".", examples=[1])]
+    sex: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=2,
+            title="Sex",
+            description=_codes(SEX_CODES) + ".",
+            examples=[1],
+            json_schema_extra=_ui("profile", SEX_CODES),
+        ),
+    ]
     education: Annotated[
         int,
-        Field(ge=0, le=6, description="Education: " + _codes(EDUCATION_CODES) + ".", examples=[2]),
+        Field(
+            ge=0,
+            le=6,
+            title="Education",
+            description="Education: " + _codes(EDUCATION_CODES) + ".",
+            examples=[2],
+            json_schema_extra=_ui("profile", EDUCATION_CODES),
+        ),
     ]
     marriage: Annotated[
         int,
         Field(
-            ge=0, le=3, description="Marital status: " + _codes(MARRIAGE_CODES) + ".", examples=[1]
+            ge=0,
+            le=3,
+            title="Marital status",
+            description="Marital status: " + _codes(MARRIAGE_CODES) + ".",
+            examples=[1],
+            json_schema_extra=_ui("profile", MARRIAGE_CODES),
         ),
     ]
-    age: Annotated[int, Field(ge=18, le=120, description="Age in years.", examples=[35])]
+    age: Annotated[
+        int,
+        Field(
+            ge=18,
+            le=120,
+            title="Age (years)",
+            description="Age in years.",
+            examples=[35],
+            json_schema_extra=_ui("profile"),
+        ),
+    ]
     pay_0: Annotated[int, _repayment_status(0)]
     pay_2: Annotated[int, _repayment_status(1)]
     pay_3: Annotated[int, _repayment_status(2)]
