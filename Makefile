@@ -2,12 +2,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help run test lint format train search openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
-	@echo "make test     install everything the tests need, then ruff and pytest"
+	@echo "make test     install everything the tests need (Python packages, Debian chromium), then ruff and pytest"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
 	@echo "make openapi  regenerate openapi.json from the app"
@@ -24,6 +27,10 @@ $(VENV)/.dev: requirements/dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: $(VENV)/.runtime
 	$(PY) -m train --if-empty
 	$(PY) -m service
@@ -34,7 +41,7 @@ train: $(VENV)/.runtime
 search: $(VENV)/.runtime
 	$(PY) -m train --search
 
-test: $(VENV)/.dev lint
+test: $(VENV)/.dev $(CHROMIUM) lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev

@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from model_store import ModelStore
 from schemas.api import Problem
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import health, models, predict
+from service.routes import health, models, page, predict
 from service.settings import ServiceSettings
 
 DESCRIPTION = """
@@ -50,8 +51,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.registry = registry
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (predict, models, health):
+    for module in (predict, models, health, page):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

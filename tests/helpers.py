@@ -1,11 +1,17 @@
 """Small builders shared by tests that need a model or a manifest without real training."""
 
+import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
@@ -82,3 +88,40 @@ def manifest_builder(**overrides: Any):
         return ModelManifest(**fields)
 
     return build
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(store: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/health/live", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"server did not start:\n{process.communicate()[0]}"
+                    ) from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

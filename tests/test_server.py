@@ -1,12 +1,5 @@
 """The real thing: `python -m service` under uvicorn, called over a TCP socket on 127.0.0.1."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,46 +7,9 @@ import pytest
 
 from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import running_server
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_server(store: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not start:\n{process.communicate()[0]}"
-                    ) from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_real_server_scores_over_a_socket(trained_store: Path) -> None:

@@ -1,0 +1,359 @@
+// The customer form. Every field, range and option list is read at run time from the API's
+// own OpenAPI document, so the page cannot drift from the contract it submits to. Errors
+// shown next to fields are the API's own (RFC 9457 problem bodies), not a second copy of
+// the rules.
+"use strict";
+
+const state = { fields: [], properties: {}, examples: {}, batchLimit: 10000 };
+
+const $ = (id) => document.getElementById(id);
+
+function element(tag, attributes = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text) node.textContent = text;
+  return node;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgElement(tag, attributes = {}, text = "") {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function formatPercent(p) {
+  return `${(p * 100).toFixed(1)}%`;
+}
+
+// ---- building the form from the schema -------------------------------------------------
+
+function codeOptions(codes) {
+  return Object.entries(codes)
+    .map(([code, meaning]) => [Number(code), meaning])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+function control(name, schema, label) {
+  let input;
+  if (schema["x-codes"]) {
+    input = element("select", { id: name, name });
+    input.append(element("option", { value: "" }, "— choose —"));
+    for (const [code, meaning] of codeOptions(schema["x-codes"])) {
+      input.append(element("option", { value: String(code) }, `${meaning} (${code})`));
+    }
+  } else {
+    input = element("input", {
+      id: name,
+      name,
+      type: "number",
+      inputmode: schema.type === "integer" ? "numeric" : "decimal",
+      step: schema.type === "integer" ? "1" : "any",
+    });
+    const low = schema.minimum ?? schema.exclusiveMinimum;
+    if (low !== undefined) input.setAttribute("min", String(low));
+    if (schema.maximum !== undefined) input.setAttribute("max", String(schema.maximum));
+  }
+  input.setAttribute("aria-describedby", `err-${name}`);
+  input.setAttribute("title", schema.description || label);
+  const error = element("p", { id: `err-${name}`, class: "field-error" });
+  return { input, error };
+}
+
+function addField(container, name, schema, label) {
+  const wrapper = element("div", { class: "field" });
+  const { input, error } = control(name, schema, label);
+  wrapper.append(element("label", { for: name }, label), input, error);
+  container.append(wrapper);
+}
+
+function buildForm(properties) {
+  const profile = $("fields-profile");
+  const repayment = $("fields-repayment");
+  const amounts = $("fields-amounts");
+  const bills = [];
+  const payments = [];
+  for (const [name, schema] of Object.entries(properties)) {
+    const group = schema["x-group"];
+    if (group === "profile") addField(profile, name, schema, schema.title);
+    else if (group === "repayment") addField(repayment, name, schema, schema["x-month"]);
+    else if (group === "bill") bills.push([name, schema]);
+    else if (group === "payment") payments.push([name, schema]);
+  }
+  amounts.append(
+    element("span", { class: "head month-head" }, "Month"),
+    element("span", { class: "head" }, "Bill statement"),
+    element("span", { class: "head" }, "Amount paid"),
+  );
+  bills.forEach(([billName, billSchema], index) => {
+    amounts.append(element("span", { class: "month" }, billSchema["x-month"]));
+    for (const [name, schema] of [[billName, billSchema], payments[index]]) {
+      const cell = element("div", { class: "field" });
+      const { input, error } = control(name, schema, schema.title);
+      cell.append(element("label", { for: name, class: "visually-hidden" }, schema.title), input, error);
+      amounts.append(cell);
+    }
+  });
+  // The visible column heads carry the meaning; the per-input labels stay for screen readers.
+  const style = element("style");
+  style.textContent =
+    ".visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
+  document.head.append(style);
+}
+
+// ---- reading, filling, clearing -----------------------------------------------------------
+
+function readForm() {
+  const body = {};
+  for (const name of state.fields) {
+    const raw = $(name).value.trim();
+    if (raw === "") continue; // the API names a missing field; nothing is guessed here
+    const number = Number(raw);
+    body[name] = Number.isFinite(number) ? number : raw;
+  }
+  return body;
+}
+
+function fill(customer) {
+  clearErrors();
+  for (const name of state.fields) $(name).value = customer[name] ?? "";
+}
+
+function clearErrors() {
+  for (const name of state.fields) {
+    $(`err-${name}`).textContent = "";
+    $(name).removeAttribute("aria-invalid");
+  }
+  $("form-error").hidden = true;
+  $("form-error").replaceChildren();
+}
+
+function showProblem(container, problem, describe) {
+  container.replaceChildren(element("strong", {}, problem.title || "Request failed"));
+  container.append(element("p", {}, problem.detail || ""));
+  if (problem.errors && problem.errors.length && describe) {
+    const list = element("ul");
+    for (const error of problem.errors) list.append(element("li", {}, describe(error)));
+    container.append(list);
+  }
+  container.hidden = false;
+}
+
+// ---- scoring one customer -----------------------------------------------------------------
+
+function showResult(prediction) {
+  const result = $("result");
+  const probability = $("probability");
+  probability.textContent = formatPercent(prediction.probability);
+  probability.dataset.probability = String(prediction.probability);
+  $("gauge-fill").setAttribute("width", String(200 * prediction.probability));
+  const x = String(200 * prediction.threshold);
+  $("gauge-threshold").setAttribute("x1", x);
+  $("gauge-threshold").setAttribute("x2", x);
+  $("decision").textContent = prediction.default
+    ? `Likely to default: at or above the model's threshold of ${formatPercent(prediction.threshold)}.`
+    : `Not likely to default: below the model's threshold of ${formatPercent(prediction.threshold)}.`;
+  result.classList.toggle("risky", prediction.default);
+  result.classList.toggle("safe", !prediction.default);
+  const link = $("result-version");
+  link.textContent = prediction.model_version;
+  link.href = `/models/${encodeURIComponent(prediction.model_version)}`;
+  $("model-link").href = link.href;
+  result.hidden = false;
+}
+
+async function submitCustomer(event) {
+  event.preventDefault();
+  clearErrors();
+  let response, body;
+  try {
+    response = await fetch("/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(readForm()),
+    });
+    body = await response.json();
+  } catch (error) {
+    showProblem($("form-error"), { title: "The service did not answer", detail: String(error) });
+    return;
+  }
+  if (response.ok) {
+    showResult(body);
+    return;
+  }
+  $("result").hidden = true;
+  const unplaced = [];
+  let first = null;
+  for (const error of body.errors || []) {
+    const target = $(`err-${error.field}`);
+    if (target && state.fields.includes(error.field)) {
+      target.textContent = error.message;
+      $(error.field).setAttribute("aria-invalid", "true");
+      first = first || $(error.field);
+    } else {
+      unplaced.push(error);
+    }
+  }
+  showProblem($("form-error"), { ...body, errors: unplaced }, (e) => `${e.field}: ${e.message}`);
+  if (first) first.focus();
+}
+
+// ---- scoring a CSV file -------------------------------------------------------------------
+
+function parseCsv(text) {
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== "");
+  const unquote = (cell) => cell.trim().replace(/^"(.*)"$/, "$1");
+  const header = lines[0].split(",").map(unquote);
+  const rows = lines.slice(1).map((line) => line.split(",").map(unquote));
+  return { header, rows, lines };
+}
+
+function customersFrom(table) {
+  const columns = table.header.map((name) => name.toLowerCase());
+  const missing = state.fields.filter((name) => !columns.includes(name));
+  if (missing.length) throw new Error(`The file lacks these columns: ${missing.map((m) => m.toUpperCase()).join(", ")}.`);
+  const index = Object.fromEntries(state.fields.map((name) => [name, columns.indexOf(name)]));
+  return table.rows.map((row) => {
+    const customer = {};
+    for (const name of state.fields) {
+      const raw = row[index[name]] ?? "";
+      const number = Number(raw);
+      customer[name] = raw !== "" && Number.isFinite(number) ? number : raw;
+    }
+    return customer;
+  });
+}
+
+function drawHistogram(probabilities, threshold) {
+  const svg = $("histogram");
+  svg.replaceChildren(svgElement("title", { id: "histogram-title" }, "Histogram of predicted probabilities"));
+  const bins = new Array(10).fill(0);
+  for (const p of probabilities) bins[Math.min(9, Math.floor(p * 10))] += 1;
+  const tallest = Math.max(...bins, 1);
+  const left = 24, bottom = 120, width = 28, height = 100;
+  bins.forEach((count, i) => {
+    const barHeight = (height * count) / tallest;
+    const bar = svgElement("rect", {
+      class: "bar", x: String(left + i * (width + 1)), y: String(bottom - barHeight),
+      width: String(width), height: String(barHeight),
+    });
+    bar.append(svgElement("title", {}, `${i * 10}–${i * 10 + 10}%: ${count}`));
+    svg.append(bar);
+    svg.append(svgElement("text", { class: "axis", x: String(left + i * (width + 1)), y: "132" }, `${i * 10}`));
+  });
+  svg.append(svgElement("text", { class: "axis", x: String(left + 10 * (width + 1) - 4), y: "132" }, "100%"));
+  svg.append(svgElement("text", { class: "axis", x: "0", y: String(bottom - height + 8) }, String(tallest)));
+  const x = String(left + threshold * 10 * (width + 1));
+  svg.append(svgElement("line", { class: "threshold", x1: x, x2: x, y1: String(bottom - height - 4), y2: String(bottom) }));
+}
+
+function scoredCsv(table, result) {
+  const out = [`${table.lines[0]},probability,default,model_version`];
+  table.lines.slice(1).forEach((line, i) => {
+    const p = result.predictions[i];
+    out.push(`${line},${p.probability},${p.default ? 1 : 0},${result.model_version}`);
+  });
+  return out.join("\n") + "\n";
+}
+
+async function submitBatch(event) {
+  event.preventDefault();
+  const errorBox = $("batch-error");
+  errorBox.hidden = true;
+  $("batch-summary").hidden = true;
+  const file = $("batch-file").files[0];
+  try {
+    if (!file) throw new Error("Choose a CSV file first.");
+    const table = parseCsv(await file.text());
+    if (table.rows.length === 0) throw new Error("The file has a header but no rows.");
+    if (table.rows.length > state.batchLimit) {
+      throw new Error(`The file has ${table.rows.length} rows; the limit is ${state.batchLimit.toLocaleString("en")}.`);
+    }
+    const customers = customersFrom(table);
+    const response = await fetch("/predict/batch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ customers }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      showProblem(errorBox, body, (e) => {
+        const match = /^customers\[(\d+)\]\.(.+)$/.exec(e.field);
+        return match ? `row ${Number(match[1]) + 1}, ${match[2].toUpperCase()}: ${e.message}` : `${e.field}: ${e.message}`;
+      });
+      return;
+    }
+    const probabilities = body.predictions.map((p) => p.probability);
+    const defaults = body.predictions.filter((p) => p.default).length;
+    $("batch-count").textContent = body.count.toLocaleString("en");
+    $("batch-share").textContent = formatPercent(defaults / body.count);
+    $("batch-mean").textContent = formatPercent(probabilities.reduce((a, b) => a + b, 0) / body.count);
+    $("batch-version").textContent = body.model_version;
+    drawHistogram(probabilities, body.threshold);
+    const download = $("batch-download");
+    if (download.href.startsWith("blob:")) URL.revokeObjectURL(download.href);
+    download.href = URL.createObjectURL(new Blob([scoredCsv(table, body)], { type: "text/csv" }));
+    download.download = file.name.replace(/\.csv$/i, "") + "-scored.csv";
+    $("batch-summary").hidden = false;
+  } catch (error) {
+    showProblem(errorBox, { title: "Cannot score this file", detail: error.message });
+  }
+}
+
+// ---- tabs -----------------------------------------------------------------------------
+
+function selectTab(tab) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    $(other.getAttribute("aria-controls")).hidden = !selected;
+  }
+  tab.focus();
+}
+
+function setUpTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowRight") selectTab(tabs[(i + 1) % tabs.length]);
+      if (event.key === "ArrowLeft") selectTab(tabs[(i - 1 + tabs.length) % tabs.length]);
+    });
+  });
+}
+
+// ---- start -------------------------------------------------------------------------------
+
+async function start() {
+  setUpTabs();
+  const status = $("form-status");
+  try {
+    const document_ = await (await fetch("/openapi.json")).json();
+    const schemas = document_.components.schemas;
+    const customer = schemas.CustomerFeatures;
+    state.properties = customer.properties;
+    state.fields = Object.keys(customer.properties);
+    state.examples = customer["x-example-customers"] || {};
+    state.batchLimit = schemas.BatchRequest.properties.customers.maxItems;
+    $("batch-limit").textContent = state.batchLimit.toLocaleString("en");
+    buildForm(customer.properties);
+  } catch (error) {
+    status.textContent = "The API's contract could not be loaded; reload the page.";
+    return;
+  }
+  $("fill-low").addEventListener("click", () => fill(state.examples.low_risk));
+  $("fill-high").addEventListener("click", () => fill(state.examples.high_risk));
+  $("clear").addEventListener("click", () => {
+    fill({});
+    $("result").hidden = true;
+  });
+  $("customer-form").addEventListener("submit", submitCustomer);
+  $("batch-form").addEventListener("submit", submitBatch);
+  $("submit").disabled = false;
+  status.textContent = `Enter a customer's ${state.fields.length} features, or fill in an example.`;
+}
+
+start();

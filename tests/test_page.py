@@ -1,0 +1,247 @@
+"""The customer form in a real browser: Debian's headless Chromium driven by Playwright,
+against a real uvicorn server on 127.0.0.1. Screenshots go to test-output/browser/."""
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from schemas import FEATURE_NAMES
+from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
+from tests.helpers import PROJECT_ROOT, running_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = PROJECT_ROOT / "test-output" / "browser"
+
+
+@pytest.fixture(scope="module")
+def base_url(trained_store: Path) -> Iterator[str]:
+    with running_server(trained_store) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A fresh page that records every request it makes and every script error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    errors: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#submit:not([disabled])")
+    yield page
+    context.close()
+    service = urlsplit(base_url).netloc
+    foreign = [
+        url
+        for url in requested
+        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != service
+    ]
+    assert requested, "the page made no requests at all"
+    assert foreign == [], f"the page contacted hosts other than the service: {foreign}"
+    assert all(url.startswith((base_url, "blob:", "data:")) for url in requested), requested
+    assert errors == []
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def api_prediction(base_url: str, customer: dict) -> dict:
+    response = httpx.post(f"{base_url}/predict", json=customer, timeout=10)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_form_is_built_from_the_apis_contract(page: Page) -> None:
+    names = page.eval_on_selector_all("#customer-form [name]", "nodes => nodes.map(n => n.name)")
+    assert sorted(names) == sorted(FEATURE_NAMES)  # bills and payments sit side by side
+    for name in FEATURE_NAMES:  # every input has a visible or screen-reader label
+        assert page.locator(f'label[for="{name}"]').count() == 1, name
+    options = page.eval_on_selector_all("#pay_0 option", "nodes => nodes.map(n => n.textContent)")
+    assert options[1:4] == [
+        "no consumption (-2)",
+        "paid duly (in full) (-1)",
+        "revolving credit (minimum paid) (0)",
+    ]
+    assert options[4] == "1 month late (1)"
+    assert len(options) == 1 + 12
+    assert page.get_attribute("#age", "min") == "18"
+    assert page.get_attribute("#age", "max") == "120"
+    assert page.inner_text('label[for="pay_6"]') == "April 2005"
+    assert page.get_attribute('a[href="/docs"]', "href") == "/docs"
+
+
+def test_high_risk_example_shows_the_probability_the_api_returns(page: Page, base_url: str) -> None:
+    page.click("#fill-high")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    expected = api_prediction(base_url, HIGH_RISK_CUSTOMER)
+    shown = float(page.get_attribute("#probability", "data-probability"))
+    assert shown == expected["probability"]
+    assert page.inner_text("#probability") == f"{expected['probability'] * 100:.1f}%"
+    assert expected["default"] is True
+    assert page.inner_text("#decision").startswith("Likely to default")
+    assert page.inner_text("#result-version") == expected["model_version"]
+    assert page.get_attribute("#result-version", "href") == f"/models/{expected['model_version']}"
+    screenshot(page, "1-high-risk-result")
+
+
+def test_low_risk_example_is_not_flagged(page: Page, base_url: str) -> None:
+    page.click("#fill-low")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    expected = api_prediction(base_url, LOW_RISK_CUSTOMER)
+    assert float(page.get_attribute("#probability", "data-probability")) == expected["probability"]
+    assert page.inner_text("#decision").startswith("Not likely to default")
+
+
+def test_an_invalid_age_shows_the_apis_error_next_to_the_field(page: Page) -> None:
+    page.click("#fill-high")
+    page.fill("#age", "150")
+    page.click("#submit")
+    page.wait_for_selector("#err-age:not(:empty)")
+    assert page.inner_text("#err-age") == "Input should be less than or equal to 120"
+    assert page.get_attribute("#age", "aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "age"
+    assert page.is_hidden("#result")
+    screenshot(page, "2-invalid-age")
+
+
+def test_a_missing_field_is_named_by_the_api(page: Page) -> None:
+    page.click("#fill-low")
+    page.fill("#bill_amt3", "")
+    page.click("#submit")
+    page.wait_for_selector("#err-bill_amt3:not(:empty)")
+    assert page.inner_text("#err-bill_amt3") == "Field required"
+
+
+def test_clear_empties_every_field(page: Page) -> None:
+    page.click("#fill-high")
+    page.click("#clear")
+    values = page.eval_on_selector_all("#customer-form [name]", "nodes => nodes.map(n => n.value)")
+    assert set(values) == {""}
+
+
+def _write_sample_csv(
+    source: Path, target: Path, rows: int, change: dict[int, dict[str, str]] | None = None
+) -> None:
+    with source.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        lines = [next(reader) for _ in range(rows)]
+    for index, updates in (change or {}).items():
+        for column, value in updates.items():
+            lines[index][header.index(column)] = value
+    with target.open("w", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(header)
+        writer.writerows(lines)
+
+
+def test_a_csv_upload_is_scored_and_summarised(
+    page: Page, base_url: str, data_path: Path, tmp_path: Path
+) -> None:
+    sample = tmp_path / "portfolio.csv"
+    _write_sample_csv(data_path, sample, rows=40)
+    page.click("#tab-batch")
+    page.set_input_files("#batch-file", str(sample))
+    page.click("#batch-submit")
+    page.wait_for_selector("#batch-summary:not([hidden])")
+
+    with sample.open(newline="") as handle:
+        customers = [
+            {name: json.loads(row[name.upper()]) for name in FEATURE_NAMES}
+            for row in csv.DictReader(handle)
+        ]
+    expected = httpx.post(
+        f"{base_url}/predict/batch", json={"customers": customers}, timeout=30
+    ).json()
+    defaults = sum(p["default"] for p in expected["predictions"])
+    assert page.inner_text("#batch-count") == "40"
+    assert page.inner_text("#batch-share") == f"{defaults / 40 * 100:.1f}%"
+    assert page.inner_text("#batch-version") == expected["model_version"]
+    bars = page.eval_on_selector_all(
+        "#histogram rect.bar",
+        "nodes => nodes.map(n => n instanceof SVGRectElement ? n.getBBox().height : -1)",
+    )
+    assert len(bars) == 10
+    assert min(bars) >= 0  # real SVG shapes, drawn
+    assert max(bars) == 100  # the tallest bin fills the chart
+    screenshot(page, "3-batch-summary")
+
+    with page.expect_download() as download_info:
+        page.click("#batch-download")
+    with Path(download_info.value.path()).open(newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    assert len(scored) == 40
+    assert [float(row["probability"]) for row in scored] == [
+        p["probability"] for p in expected["predictions"]
+    ]
+    assert scored[0]["ID"] == "1"
+    assert {row["model_version"] for row in scored} == {expected["model_version"]}
+
+
+def test_a_bad_row_in_the_csv_is_reported_by_row_and_column(
+    page: Page, data_path: Path, tmp_path: Path
+) -> None:
+    sample = tmp_path / "bad.csv"
+    _write_sample_csv(data_path, sample, rows=5, change={2: {"AGE": "7"}})
+    page.click("#tab-batch")
+    page.set_input_files("#batch-file", str(sample))
+    page.click("#batch-submit")
+    page.wait_for_selector("#batch-error:not([hidden])")
+    assert "row 3, AGE: Input should be greater than or equal to 18" in page.inner_text(
+        "#batch-error"
+    )
+    assert page.is_hidden("#batch-summary")
+
+
+def test_tabs_work_from_the_keyboard(page: Page) -> None:
+    page.focus("#tab-one")
+    page.keyboard.press("ArrowRight")
+    assert page.is_visible("#panel-batch")
+    assert page.is_hidden("#panel-one")
+    assert page.evaluate("document.activeElement.id") == "tab-batch"
+
+
+def test_the_page_fits_a_phone_screen(browser: Browser, base_url: str) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#submit:not([disabled])")
+    page.click("#fill-high")
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "4-phone")
+    context.close()
