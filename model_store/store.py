@@ -3,6 +3,7 @@
 Layout under the store root:
 
     <version>/model.joblib      the fitted scikit-learn pipeline (read-only once written)
+    <version>/model.onnx        the same pipeline compiled for onnxruntime (when saved)
     <version>/manifest.json     provenance, metrics and the model file's SHA-256
     aliases/<name>.json         {"version": ..., "history": [...]} e.g. aliases/production.json
     .staging-*/                 versions being written; never listed, never loaded
@@ -44,6 +45,7 @@ from model_store.errors import (
 from schemas.api import LibraryVersions, ModelManifest
 
 MODEL_FILE: Final = "model.joblib"
+COMPILED_FILE: Final = "model.onnx"
 MANIFEST_FILE: Final = "manifest.json"
 ALIASES_DIR: Final = "aliases"
 STAGING_PREFIX: Final = ".staging-"
@@ -100,6 +102,7 @@ class LoadedModel:
 
     pipeline: Any
     manifest: ModelManifest
+    compiled: bytes | None = None
 
     @property
     def version(self) -> str:
@@ -121,12 +124,14 @@ class ModelStore:
     def save(
         self,
         pipeline: Any,
-        build_manifest: Callable[[str, str], ModelManifest],
+        build_manifest: Callable[[str, dict[str, str]], ModelManifest],
+        compiled: bytes | None = None,
     ) -> ModelManifest:
-        """Write `pipeline` as a new version and return its manifest.
+        """Write `pipeline` (and its compiled form) as a new version; return its manifest.
 
-        `build_manifest(version, model_sha256)` is called once the model file is written,
-        so that the manifest records the id and checksum of exactly what is on disk.
+        `build_manifest(version, checksums)` is called once the files are written, with
+        the SHA-256 of each file by name, so that the manifest records the id and
+        checksums of exactly what is on disk.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
@@ -137,16 +142,23 @@ class ModelStore:
                 joblib.dump(pipeline, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            model_sha256 = sha256_of(model_path)
+            artifacts = [model_path]
+            if compiled is not None:
+                _write_durably(staging / COMPILED_FILE, compiled)
+                artifacts.append(staging / COMPILED_FILE)
+            checksums = {path.name: sha256_of(path) for path in artifacts}
             while True:
                 version = new_version_id()
-                manifest = build_manifest(version, model_sha256)
-                if manifest.version != version or manifest.model_sha256 != model_sha256:
+                manifest = build_manifest(version, checksums)
+                recorded = {manifest.model_file: manifest.model_sha256}
+                if manifest.compiled is not None:
+                    recorded[manifest.compiled.file] = manifest.compiled.sha256
+                if manifest.version != version or recorded != checksums:
                     raise ModelStoreError(
-                        "the manifest must record the version id and checksum it was given"
+                        "the manifest must record the version id and checksums it was given"
                     )
                 _write_durably(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
-                for path in (model_path, staging / MANIFEST_FILE):
+                for path in (*artifacts, staging / MANIFEST_FILE):
                     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 _fsync_dir(staging)
                 try:
@@ -236,17 +248,25 @@ class ModelStore:
                 f"{manifest.libraries.scikit_learn}, this process runs {running}; retrain it "
                 "or run the scikit-learn version pinned in requirements/"
             )
-        model_path = self.root / version / manifest.model_file
-        actual = sha256_of(model_path)
-        if actual != manifest.model_sha256:
-            raise ChecksumMismatchError(
-                f"model version {version}: {manifest.model_file} has SHA-256 {actual[:12]}..., "
-                f"the manifest records {manifest.model_sha256[:12]}...; the file was changed or "
-                "corrupted after it was saved and will not be loaded"
-            )
+        model_path = self._checked(version, manifest.model_file, manifest.model_sha256)
+        compiled = None
+        if manifest.compiled is not None:
+            compiled_path = self._checked(version, manifest.compiled.file, manifest.compiled.sha256)
+            compiled = compiled_path.read_bytes()
         with model_path.open("rb") as handle:
             pipeline = joblib.load(handle)
-        return LoadedModel(pipeline=pipeline, manifest=manifest)
+        return LoadedModel(pipeline=pipeline, manifest=manifest, compiled=compiled)
+
+    def _checked(self, version: str, file_name: str, expected: str) -> Path:
+        path = self.root / version / file_name
+        actual = sha256_of(path)
+        if actual != expected:
+            raise ChecksumMismatchError(
+                f"model version {version}: {file_name} has SHA-256 {actual[:12]}..., "
+                f"the manifest records {expected[:12]}...; the file was changed or "
+                "corrupted after it was saved and will not be loaded"
+            )
+        return path
 
     # -- aliases ---------------------------------------------------------------------------
 

@@ -80,6 +80,18 @@ class LibraryVersions(BaseModel):
     pandas: str
 
 
+class CompiledArtifact(BaseModel):
+    """The pipeline compiled for fast scoring, checked against the joblib pipeline."""
+
+    file: str
+    sha256: str = Field(description="SHA-256 of `file`; checked on every load.")
+    engine: str = Field(description="Runtime that scores it, with its version.")
+    max_abs_difference: float = Field(
+        description="Largest |compiled - joblib| probability over `verified_rows`."
+    )
+    verified_rows: int = Field(description="Rows compared before the version was saved.")
+
+
 class ModelManifest(BaseModel):
     """Everything needed to know where a model version came from and how good it is."""
 
@@ -89,6 +101,9 @@ class ModelManifest(BaseModel):
     created_at: datetime
     model_file: str
     model_sha256: str = Field(description="SHA-256 of `model_file`; checked on every load.")
+    compiled: CompiledArtifact | None = Field(
+        default=None, description="The compiled form served instead of the joblib pipeline."
+    )
     data: DataProvenance
     feature_names: list[str] = Field(description="Input columns, in the order the model expects.")
     feature_schema: dict[str, Any] = Field(description="JSON schema of the input contract.")
@@ -105,6 +120,15 @@ class ModelManifest(BaseModel):
     quick: bool = Field(description="True for a fast, small fit meant for tests only.")
     training_seconds: float
     libraries: LibraryVersions
+
+
+class ModelDetails(ModelManifest):
+    """A manifest plus what this service does with the version."""
+
+    serving_engine: str = Field(
+        description="What would score this version in this service: the compiled engine, "
+        "or scikit-learn for versions saved without a compiled form."
+    )
 
 
 class ModelSummary(BaseModel):

@@ -18,10 +18,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from schemas.features import FEATURE_NAMES
 
-_COLUMN: Final = {name: index for index, name in enumerate(FEATURE_NAMES)}
-_REPAYMENT_STATUS: Final = [_COLUMN[f"pay_{m}"] for m in (0, 2, 3, 4, 5, 6)]
-_BILL_AMOUNTS: Final = [_COLUMN[f"bill_amt{m}"] for m in range(1, 7)]
-_PAYMENTS: Final = [_COLUMN[f"pay_amt{m}"] for m in range(1, 7)]
+# Column positions, shared with the ONNX converters of these transformers (train/).
+COLUMN: Final = {name: index for index, name in enumerate(FEATURE_NAMES)}
+REPAYMENT_STATUS_COLUMNS: Final = [COLUMN[f"pay_{m}"] for m in (0, 2, 3, 4, 5, 6)]
+BILL_COLUMNS: Final = [COLUMN[f"bill_amt{m}"] for m in range(1, 7)]
+PAYMENT_COLUMNS: Final = [COLUMN[f"pay_amt{m}"] for m in range(1, 7)]
 
 # Engineered feature groups, each kept or dropped as a whole by the hyperparameter search
 # (a group stays only if it raises cross-validated ROC AUC).
@@ -61,15 +62,18 @@ class CategoryCleaner(TransformerMixin, BaseEstimator):
     MARRIAGE_UNKNOWN: Final = (0,)
     MARRIAGE_OTHERS: Final = 3
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # nothing to learn: the rules are fixed by the data's documentation
+
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "CategoryCleaner":
         _check_columns(X)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = _check_columns(X).copy()
-        education = X[:, _COLUMN["education"]]
+        education = X[:, COLUMN["education"]]
         education[np.isin(education, self.EDUCATION_UNKNOWN)] = self.EDUCATION_OTHERS
-        marriage = X[:, _COLUMN["marriage"]]
+        marriage = X[:, COLUMN["marriage"]]
         marriage[np.isin(marriage, self.MARRIAGE_UNKNOWN)] = self.MARRIAGE_OTHERS
         return X
 
@@ -88,6 +92,9 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
     def __init__(self, groups: tuple[str, ...] = tuple(FEATURE_GROUPS)) -> None:
         self.groups = groups
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # nothing to learn: the formulas are fixed
+
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "FeatureEngineer":
         unknown = set(self.groups) - set(FEATURE_GROUPS)
         if unknown:
@@ -99,10 +106,10 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = _check_columns(X)
-        limit = X[:, [_COLUMN["limit_bal"]]]
-        status = X[:, _REPAYMENT_STATUS]
-        bills = X[:, _BILL_AMOUNTS]
-        payments = X[:, _PAYMENTS]
+        limit = X[:, [COLUMN["limit_bal"]]]
+        status = X[:, REPAYMENT_STATUS_COLUMNS]
+        bills = X[:, BILL_COLUMNS]
+        payments = X[:, PAYMENT_COLUMNS]
         utilisation = bills / limit
 
         blocks = [X]

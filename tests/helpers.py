@@ -56,12 +56,12 @@ def tiny_model(seed: int = 0) -> LogisticRegression:
 
 
 def manifest_builder(**overrides: Any):
-    def build(version: str, model_sha256: str) -> ModelManifest:
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
         fields: dict[str, Any] = {
             "version": version,
             "created_at": datetime.now(UTC),
             "model_file": "model.joblib",
-            "model_sha256": model_sha256,
+            "model_sha256": checksums["model.joblib"],
             "data": DataProvenance(
                 file_name="x.csv",
                 sha256="0" * 64,

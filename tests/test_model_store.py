@@ -19,6 +19,7 @@ from model_store import (
 )
 from model_store.__main__ import main as store_cli
 from model_store.store import VERSION_PATTERN
+from schemas import CompiledArtifact, ModelManifest
 from tests.helpers import manifest_builder, tiny_model
 
 
@@ -114,6 +115,38 @@ def test_a_corrupted_model_file_is_refused(store: ModelStore) -> None:
     model_file.write_bytes(bytes(data))
     with pytest.raises(ChecksumMismatchError, match="changed or corrupted"):
         store.load(manifest.version)
+
+
+def test_a_tampered_compiled_model_is_refused(store: ModelStore) -> None:
+    compiled = b"pretend this is an ONNX graph"
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        manifest = manifest_builder()(version, checksums)
+        artifact = CompiledArtifact(
+            file="model.onnx",
+            sha256=checksums["model.onnx"],
+            engine="test",
+            max_abs_difference=0.0,
+            verified_rows=1,
+        )
+        return manifest.model_copy(update={"compiled": artifact})
+
+    manifest = store.save(tiny_model(), build, compiled=compiled)
+    assert store.load(manifest.version).compiled == compiled
+    path = store.root / manifest.version / "model.onnx"
+    _make_writable(path)
+    path.write_bytes(b"pretend this is a better graph")
+    with pytest.raises(ChecksumMismatchError, match=r"model\.onnx"):
+        store.load(manifest.version)
+
+
+def test_a_manifest_must_record_the_checksums_of_what_was_written(store: ModelStore) -> None:
+    def lying(version: str, checksums: dict[str, str]) -> ModelManifest:
+        return manifest_builder()(version, {"model.joblib": "0" * 64})
+
+    with pytest.raises(ModelStoreError, match="checksums"):
+        store.save(tiny_model(), lying)
+    assert store.list() == []
 
 
 def test_a_model_from_another_scikit_learn_is_refused(store: ModelStore) -> None:

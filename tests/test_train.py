@@ -9,14 +9,21 @@ import pytest
 
 from model_store import ModelStore, sha256_of
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, ModelManifest
+from schemas.transformers import FEATURE_GROUPS
 from tests.helpers import run_train
 from train import search
-from train.calibration import METHODS, NO_CALIBRATION, choose_calibration
+from train.calibration import ELIGIBLE, METHODS, NO_CALIBRATION, choose_calibration
 from train.config import load_config
 from train.crossval import stratified_folds
 from train.data import holdout_split, load_dataset, subsample
 from train.evaluation import expected_calibration_error, max_f1_threshold
-from train.pipeline import calibrated_pipeline, forests_of, make_single_threaded
+from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
+from train.pipeline import (
+    calibrated_pipeline,
+    forest_pipeline,
+    forests_of,
+    make_single_threaded,
+)
 from train.training import SUMMARY_METRICS, TrainOptions, train_model
 
 
@@ -38,9 +45,12 @@ def test_manifest_records_full_provenance(
     assert m.hyperparameters["forest"]["n_estimators"] == 60
     assert m.calibration["method"] in (NO_CALIBRATION, *METHODS)
     assert set(m.calibration["cv_brier"]) == {NO_CALIBRATION, *METHODS}
-    assert m.calibration["method"] == min(
-        m.calibration["cv_brier"], key=m.calibration["cv_brier"].get
-    )
+    eligible = {k: v for k, v in m.calibration["cv_brier"].items() if k in ELIGIBLE}
+    assert m.calibration["method"] == min(eligible, key=eligible.get)
+    assert m.compiled is not None
+    assert m.compiled.sha256 == sha256_of(trained_store / m.version / m.compiled.file)
+    assert m.compiled.max_abs_difference <= 1e-6
+    assert m.compiled.verified_rows == 4_800
     assert m.cv_results["train_rows"] == 19_200
     assert m.cv_results["holdout_rows"] == m.metrics["rows"] == 4_800
     assert len(m.cv_results["roc_auc_per_fold"]) == 3
@@ -77,18 +87,45 @@ def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path:
     assert [f.n_jobs for f in forests_of(pipeline)] == [1]
     proba = pipeline.predict_proba(X_test)[:, 1]
     assert 0.0 < proba.min() <= proba.max() < 1.0  # sigmoid never claims certainty
+    assert verify(pipeline, compile_pipeline(pipeline), X_test) <= 1e-6  # compiles faithfully
+
+
+def test_every_feature_group_compiles_to_the_same_probabilities(data_path: Path) -> None:
+    dataset = load_dataset(data_path)
+    X, _, y, _ = holdout_split(subsample(dataset, 3_000, seed=1), seed=1)
+    forest = {"n_estimators": 40, "max_features": 0.5, "min_samples_leaf": 10}
+    pipeline = make_single_threaded(forest_pipeline(forest, tuple(FEATURE_GROUPS), 1).fit(X, y))
+    compiled = compile_pipeline(pipeline)
+    # All 24,000 real rows, plus edge cases: undocumented codes, bills in credit, zero bills.
+    edge = dataset.X[:50].copy()
+    edge[:, FEATURE_NAMES.index("education")] = [0, 5, 6, 1, 4] * 10
+    edge[:, FEATURE_NAMES.index("marriage")] = [0, 1, 2, 3, 0] * 10
+    edge[:, FEATURE_NAMES.index("bill_amt2")] = [-500.0, 0.0, 1e9, 3.0, -1e9] * 10
+    assert verify(pipeline, compiled, np.vstack([dataset.X, edge])) <= 1e-6
+    engineered = pipeline[:-1].transform(edge)
+    assert engineered.shape[1] == 23 + sum(len(g) for g in FEATURE_GROUPS.values())
+
+
+def test_a_compiled_model_that_disagrees_is_refused(data_path: Path) -> None:
+    X, X_test, y, _ = holdout_split(subsample(load_dataset(data_path), 2_000, seed=2), seed=2)
+    forest = {"n_estimators": 20, "min_samples_leaf": 20}
+    one = make_single_threaded(forest_pipeline(forest, (), 1).fit(X, y))
+    other = make_single_threaded(forest_pipeline(forest, (), 2).fit(X, y))
+    with pytest.raises(CompiledModelMismatchError, match="not saving this version"):
+        verify(one, compile_pipeline(other), X_test)
 
 
 def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
     dataset = load_dataset(data_path)
     options = TrainOptions(seed=7, quick=True, sample_rows=3_000)
     config = load_config()
-    _, first = train_model(dataset, config, options)
-    _, second = train_model(dataset, config, options)
+    _, first_compiled, first = train_model(dataset, config, options)
+    _, second_compiled, second = train_model(dataset, config, options)
     assert first["metrics"] == second["metrics"]
     assert first["threshold"] == second["threshold"]
+    assert first_compiled == second_compiled  # the compiled graph is reproducible too
     assert first["metrics"]["rows"] == 600
-    _, other_seed = train_model(
+    _, _, other_seed = train_model(
         dataset, config, TrainOptions(seed=8, quick=True, sample_rows=3_000)
     )
     assert other_seed["metrics"] != first["metrics"]
@@ -100,7 +137,7 @@ def test_calibration_fixes_distorted_scores() -> None:
     y = (rng.uniform(size=truth.size) < truth).astype(int)
     distorted = truth**3  # ranks kept, probabilities far too low
     method, brier, calibrated = choose_calibration(distorted, y, stratified_folds(5, 0))
-    assert method in METHODS  # a calibrator wins when the scores need it
+    assert method == "sigmoid"  # a calibrator wins when the scores need it
     assert brier[method] < brier[NO_CALIBRATION] - 0.01
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, distorted) / 3
 

@@ -1,5 +1,6 @@
 """One training run: data -> split -> CV -> calibration -> final fit -> evaluation -> store."""
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,7 +11,9 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from model_store import ModelStore, library_versions
-from schemas.api import DecisionThreshold, ModelManifest
+from model_store.store import COMPILED_FILE, MODEL_FILE
+from schemas.api import CompiledArtifact, DecisionThreshold, ModelManifest
+from schemas.compiled import ENGINE
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from schemas.transformers import FEATURE_GROUPS
 from train.calibration import NO_CALIBRATION, choose_calibration
@@ -19,6 +22,7 @@ from train.console import metrics_table, progress, report
 from train.crossval import out_of_fold_scores, stratified_folds
 from train.data import Dataset, holdout_split, subsample
 from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
+from train.onnx_export import compile_pipeline, verify
 from train.pipeline import (
     ORIGINAL_FOREST,
     calibrated_pipeline,
@@ -72,8 +76,9 @@ def _fit_original_forest(
 
 def train_model(
     dataset: Dataset, config: TrainingConfig, options: TrainOptions
-) -> tuple[Any, dict[str, Any]]:
-    """Fit, calibrate and evaluate; returns the pipeline and the manifest fields it earned."""
+) -> tuple[Any, bytes, dict[str, Any]]:
+    """Fit, calibrate, evaluate and compile; returns the pipeline, its compiled form and
+    the manifest fields they earned."""
     started = time.perf_counter()
     seed = options.seed
     if options.sample_rows:
@@ -114,6 +119,9 @@ def train_model(
         bar.advance(baseline_task)
 
     metrics = evaluate(y_test, pipeline.predict_proba(X_test)[:, 1], threshold)
+    # The compiled form must agree with the pipeline on the held-out rows, or no version.
+    compiled = compile_pipeline(pipeline)
+    difference = verify(pipeline, compiled, X_test)
     fields = {
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
@@ -148,8 +156,15 @@ def train_model(
         "quick": options.quick,
         "training_seconds": round(time.perf_counter() - started, 1),
         "libraries": library_versions(),
+        "compiled": CompiledArtifact(
+            file=COMPILED_FILE,
+            sha256=hashlib.sha256(compiled).hexdigest(),
+            engine=ENGINE,
+            max_abs_difference=difference,
+            verified_rows=len(y_test),
+        ),
     }
-    return pipeline, fields
+    return pipeline, compiled, fields
 
 
 def train_and_save(
@@ -159,19 +174,19 @@ def train_and_save(
     store_dir: Path,
     promote_to: str | None,
 ) -> ModelManifest:
-    pipeline, fields = train_model(dataset, config, options)
+    pipeline, compiled, fields = train_model(dataset, config, options)
     store = ModelStore(store_dir)
 
-    def build_manifest(version: str, model_sha256: str) -> ModelManifest:
+    def build_manifest(version: str, checksums: dict[str, str]) -> ModelManifest:
         return ModelManifest(
             version=version,
             created_at=datetime.now(UTC),
-            model_file="model.joblib",
-            model_sha256=model_sha256,
+            model_file=MODEL_FILE,
+            model_sha256=checksums[MODEL_FILE],
             **fields,
         )
 
-    manifest = store.save(pipeline, build_manifest)
+    manifest = store.save(pipeline, build_manifest, compiled=compiled)
     if promote_to:
         store.promote(manifest.version, promote_to)
     print_summary(manifest, store_dir, promote_to)
