@@ -22,6 +22,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        workers=settings.workers,
         server_header=False,
         log_config=log_config,
     )

@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from model_store import ModelStore
-from schemas.api import Problem
+from schemas.api import BatchRequest, Problem
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
 from service.problems import install_problem_handlers, problem_responses
@@ -32,7 +32,10 @@ random forest, versioned in a model store with its provenance and held-out metri
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     registry = ModelRegistry(
-        ModelStore(settings.model_store_dir), settings.model_version, settings.model_cache_size
+        ModelStore(settings.model_store_dir),
+        settings.model_version,
+        settings.model_cache_size,
+        settings.scoring_threads,
     )
 
     @asynccontextmanager
@@ -77,8 +80,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 operation["responses"]["422"] = problem_responses(422)[422]
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
-        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(problem.pop("$defs", {}))
-        components["Problem"] = problem
+        # Bodies that routes read themselves (the error shape, the raw-parsed batch).
+        for model in (Problem, BatchRequest):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components[model.__name__] = model_schema
         app.openapi_schema = schema
     return app.openapi_schema

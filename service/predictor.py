@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+import sklearn
 
 from model_store import (
     ChecksumMismatchError,
@@ -21,6 +22,7 @@ from model_store import (
     VersionNotFoundError,
 )
 from schemas.api import ModelManifest
+from schemas.compiled import ENGINE, default_probability, open_session
 
 log = logging.getLogger("service.models")
 
@@ -29,18 +31,28 @@ class ModelUnavailableError(Exception):
     """No model can answer; the message is safe to show to a caller."""
 
 
-class Predictor:
-    """Scores customers with one model version."""
+def serving_engine(manifest: ModelManifest) -> str:
+    return ENGINE if manifest.compiled is not None else f"scikit-learn {sklearn.__version__}"
 
-    def __init__(self, loaded: LoadedModel) -> None:
-        self._pipeline = loaded.pipeline
+
+class Predictor:
+    """Scores customers with one model version: with its compiled form when it has one
+    (verified against the pipeline at training time), else with the joblib pipeline,
+    which is kept loaded either way as the reference."""
+
+    def __init__(self, loaded: LoadedModel, threads: int = 0) -> None:
+        self.reference = loaded.pipeline
         self.manifest: ModelManifest = loaded.manifest
         self.version: str = loaded.version
         self.threshold: float = loaded.threshold
+        self.engine = serving_engine(loaded.manifest)
+        self._compiled = open_session(loaded.compiled, threads) if loaded.compiled else None
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """Probability of default for each row (columns in FEATURE_NAMES order)."""
-        return self._pipeline.predict_proba(rows)[:, 1]
+        if self._compiled is not None:
+            return default_probability(self._compiled, rows)
+        return self.reference.predict_proba(rows)[:, 1]
 
 
 def public_reason(ref: str, error: ModelStoreError) -> str:
@@ -57,8 +69,11 @@ def public_reason(ref: str, error: ModelStoreError) -> str:
 class ModelRegistry:
     """The served model plus a small LRU cache of other versions."""
 
-    def __init__(self, store: ModelStore, default_ref: str, cache_size: int) -> None:
+    def __init__(
+        self, store: ModelStore, default_ref: str, cache_size: int, threads: int = 0
+    ) -> None:
         self.store = store
+        self.threads = threads
         self.default_ref = default_ref
         self.cache_size = cache_size
         self.default: Predictor | None = None
@@ -76,7 +91,7 @@ class ModelRegistry:
             log.warning("not ready: %s", self.not_ready_reason)
             return
         try:
-            self.default = Predictor(self.store.load(self.default_ref))
+            self.default = Predictor(self.store.load(self.default_ref), self.threads)
         except ModelStoreError as error:
             self.not_ready_reason = public_reason(self.default_ref, error)
             if isinstance(error, VersionNotFoundError):
@@ -85,7 +100,12 @@ class ModelRegistry:
                 )
             log.error("not ready: %s", error)
             return
-        log.info("serving model %s (from %r)", self.default.version, self.default_ref)
+        log.info(
+            "serving model %s (from %r) with %s",
+            self.default.version,
+            self.default_ref,
+            self.default.engine,
+        )
 
     def get(self, version: str | None = None) -> Predictor:
         """The predictor for `version`, or the served one when no version is named.
@@ -106,7 +126,7 @@ class ModelRegistry:
                 self._others.move_to_end(resolved)
                 return cached
             try:
-                predictor = Predictor(self.store.load(resolved))
+                predictor = Predictor(self.store.load(resolved), self.threads)
             except VersionNotFoundError:
                 raise
             except ModelStoreError as error:

@@ -21,4 +21,13 @@ class ServiceSettings(BaseSettings):
     model_cache_size: int = Field(
         3, ge=1, le=32, description="Other versions kept loaded for requests with ?version=."
     )
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes; one per core uses every core."
+    )
+    scoring_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="onnxruntime threads per process for a request (0: one per core).",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

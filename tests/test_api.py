@@ -11,6 +11,7 @@ import pytest
 
 from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, MAX_BATCH_SIZE
+from schemas.compiled import default_probability, open_session
 from service.app import create_app
 from service.settings import ServiceSettings
 from tests.helpers import train_small
@@ -25,8 +26,14 @@ def customer(**changes: Any) -> dict[str, Any]:
 
 
 def offline_probability(store: Path, body: dict[str, Any], ref: str = "production") -> float:
+    """What the version's compiled form gives for `body` outside the service, after
+    checking it against the joblib pipeline it was compiled from."""
     loaded = ModelStore(store).load(ref)
-    return float(loaded.pipeline.predict_proba(np.array([[body[n] for n in FEATURE_NAMES]]))[0, 1])
+    row = np.array([[body[n] for n in FEATURE_NAMES]], dtype=float)
+    compiled = float(default_probability(open_session(loaded.compiled), row)[0])
+    reference = float(loaded.pipeline.predict_proba(row)[0, 1])
+    assert compiled == pytest.approx(reference, abs=1e-6)
+    return compiled
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -261,7 +268,9 @@ async def test_models_endpoints_show_versions_and_manifests(
     version = models[0]["version"]
     manifest = await client.get(f"/models/{version}")
     assert manifest.status_code == 200
-    assert manifest.json() == json.loads((trained_store / version / "manifest.json").read_text())
+    details = manifest.json()
+    assert details.pop("serving_engine").startswith("onnxruntime ")
+    assert details == json.loads((trained_store / version / "manifest.json").read_text())
     assert (await client.get("/models/production")).json()["version"] == version
     assert_problem(await client.get("/models/20990101T000000000000Z-abcdef"), 404)
 

@@ -4,7 +4,8 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from schemas.api import ModelList, ModelManifest, ModelSummary
+from schemas.api import ModelDetails, ModelList, ModelSummary
+from service.predictor import serving_engine
 from service.problems import problem_responses
 from service.routes.deps import Registry
 
@@ -36,11 +37,12 @@ def list_models(registry: Registry) -> ModelList:
 
 @router.get(
     "/models/{version}",
-    response_model=ModelManifest,
+    response_model=ModelDetails,
     summary="One version's manifest",
     responses=problem_responses(404),
 )
-def get_model(version: str, registry: Registry) -> ModelManifest:
+def get_model(version: str, registry: Registry) -> ModelDetails:
     """Provenance, hyperparameters, CV results and held-out metrics of a version (an alias
-    such as `production` is resolved)."""
-    return registry.store.get(version)
+    such as `production` is resolved), and the engine that scores it here."""
+    manifest = registry.store.get(version)
+    return ModelDetails(**dict(manifest), serving_engine=serving_engine(manifest))

@@ -1,14 +1,31 @@
-"""POST /predict and POST /predict/batch."""
+"""POST /predict and POST /predict/batch.
+
+Both answer with JSON serialised here rather than through `response_model`: the bodies are
+fixed and tiny (or one list), and FastAPI's validate-then-serialise pass costs more than
+scoring a compiled forest. The documented response schemas are unchanged.
+"""
+
+import json
+from typing import Any, Final
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from schemas.api import BatchPrediction, BatchRequest, Prediction, ScoredCustomer
+from schemas.api import BatchPrediction, BatchRequest, Prediction
 from schemas.features import CustomerFeatures
 from service.problems import problem_responses
 from service.routes.deps import Registry, VersionQuery
 
 router = APIRouter(tags=["prediction"])
+
+JSON_MEDIA_TYPE: Final = "application/json"
+
+
+def _json(body: dict[str, Any]) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), media_type=JSON_MEDIA_TYPE)
 
 
 @router.post(
@@ -17,19 +34,56 @@ router = APIRouter(tags=["prediction"])
     summary="Score one customer",
     responses=problem_responses(400, 404, 422, 503),
 )
-def predict(
+async def predict(
     customer: CustomerFeatures, registry: Registry, version: VersionQuery = None
-) -> Prediction:
+) -> Response:
     """Probability that the customer defaults on next month's payment, and the decision at
     the model's saved threshold."""
-    predictor = registry.get(version)
-    probability = float(predictor.predict_proba(np.array([customer.as_row()]))[0])
-    return Prediction(
-        probability=probability,
-        default=probability >= predictor.threshold,
-        threshold=predictor.threshold,
-        model_version=predictor.version,
+    # Scored on the event loop: the compiled forest answers one row in tens of
+    # microseconds, less than a hand-off to the thread pool would cost.
+    predictor = (
+        registry.get(version) if version is None else await run_in_threadpool(registry.get, version)
     )
+    probability = float(predictor.predict_proba(np.array([customer.as_row()]))[0])
+    return _json(
+        {
+            "probability": probability,
+            "default": probability >= predictor.threshold,
+            "threshold": predictor.threshold,
+            "model_version": predictor.version,
+        }
+    )
+
+
+async def _batch_from(request: Request) -> BatchRequest:
+    """Parse and validate the raw body in one pass of pydantic-core: no intermediate
+    Python dicts for 10,000 customers (about twice as fast as FastAPI's json.loads +
+    validation for a full batch). Errors go through the usual 422/400 problem handler."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_MEDIA_TYPE:
+        raise RequestValidationError(
+            [{"type": "model_attributes_type", "loc": ("body",), "msg": "Expected a JSON object"}]
+        )
+    try:
+        return BatchRequest.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_input=False)]
+        ) from None
+
+
+def _score_batch(predictor: Any, batch: BatchRequest) -> str:
+    rows = np.array([customer.as_row() for customer in batch.customers], dtype=np.float64)
+    probabilities = predictor.predict_proba(rows)
+    threshold = predictor.threshold
+    predictions = ",".join(
+        f'{{"probability":{p!r},"default":{"true" if p >= threshold else "false"}}}'
+        for p in probabilities.tolist()
+    )
+    head = json.dumps(
+        {"model_version": predictor.version, "threshold": threshold, "count": len(rows)}
+    )
+    return f'{head[:-1]},"predictions":[{predictions}]}}'
 
 
 @router.post(
@@ -37,22 +91,19 @@ def predict(
     response_model=BatchPrediction,
     summary="Score up to 10,000 customers",
     responses=problem_responses(400, 404, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {JSON_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/BatchRequest"}}},
+        }
+    },
 )
-def predict_batch(
-    batch: BatchRequest, registry: Registry, version: VersionQuery = None
-) -> BatchPrediction:
+async def predict_batch(
+    request: Request, registry: Registry, version: VersionQuery = None
+) -> Response:
     """Predictions in input order, identical to /predict for the same rows. If any customer
     breaks the contract, nothing is scored and each error names `customers[i].field`."""
-    predictor = registry.get(version)
-    rows = np.array([customer.as_row() for customer in batch.customers])
-    probabilities = predictor.predict_proba(rows)
-    decisions = probabilities >= predictor.threshold
-    return BatchPrediction(
-        model_version=predictor.version,
-        threshold=predictor.threshold,
-        count=len(rows),
-        predictions=[
-            ScoredCustomer(probability=p, default=d)
-            for p, d in zip(probabilities.tolist(), decisions.tolist(), strict=True)
-        ],
-    )
+    batch = await _batch_from(request)
+    predictor = await run_in_threadpool(registry.get, version)
+    body = await run_in_threadpool(_score_batch, predictor, batch)
+    return Response(body, media_type=JSON_MEDIA_TYPE)
