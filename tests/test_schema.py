@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, BatchRequest, CustomerFeatures
-from schemas.features import MAX_AMOUNT
+from schemas.features import MAX_AMOUNT, feature_matrix
 
 PAY_STATUS = [f"pay_{m}" for m in (0, 2, 3, 4, 5, 6)]
 BILLS = [f"bill_amt{m}" for m in range(1, 7)]
@@ -205,3 +205,12 @@ def test_non_numbers_and_non_finite_values_never_pass_as_amounts(value: Any) -> 
         assert not finite_number
     else:
         assert finite_number
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(valid_customers, min_size=1, max_size=20))
+def test_feature_matrix_matches_each_customers_row(bodies: list[dict[str, Any]]) -> None:
+    customers = [CustomerFeatures.model_validate(body) for body in bodies]
+    matrix = feature_matrix(customers)
+    assert matrix.shape == (len(bodies), len(FEATURE_NAMES))
+    assert matrix.tolist() == [[float(body[name]) for name in FEATURE_NAMES] for body in bodies]

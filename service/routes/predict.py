@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from schemas.api import BatchPrediction, BatchRequest, Prediction
-from schemas.features import CustomerFeatures
+from schemas.features import CustomerFeatures, feature_matrix
 from service.problems import problem_responses
 from service.routes.deps import Registry, VersionQuery
 
@@ -73,7 +73,7 @@ async def _batch_from(request: Request) -> BatchRequest:
 
 
 def _score_batch(predictor: Any, batch: BatchRequest) -> str:
-    rows = np.array([customer.as_row() for customer in batch.customers], dtype=np.float64)
+    rows = feature_matrix(batch.customers)
     probabilities = predictor.predict_proba(rows)
     threshold = predictor.threshold
     predictions = ",".join(
