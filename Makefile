@@ -6,13 +6,14 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint format train search openapi lock clean
+.PHONY: help run test lint format train search bench openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
 	@echo "make test     install everything the tests need (Python packages, Debian chromium), then ruff and pytest"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
+	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
 	@echo "make openapi  regenerate openapi.json from the app"
 	@echo "make lock     re-resolve requirements/*.txt from requirements/*.in (needs the package index)"
 
@@ -27,6 +28,10 @@ $(VENV)/.dev: requirements/dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
 
+/usr/bin/wrk:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
@@ -40,6 +45,10 @@ train: $(VENV)/.runtime
 
 search: $(VENV)/.runtime
 	$(PY) -m train --search
+
+bench: $(VENV)/.dev /usr/bin/wrk
+	$(PY) -m train --if-empty
+	$(PY) -m tests.benchmarks.run
 
 test: $(VENV)/.dev $(CHROMIUM) lint
 	$(PY) -m pytest
@@ -61,4 +70,4 @@ lock: $(VENV)/.dev
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet dev.in -o dev.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-output
+	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures printed and written to BENCHMARKS.md, never asserted."""

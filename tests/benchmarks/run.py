@@ -1,0 +1,501 @@
+"""`make bench`: every speed and memory figure of the service, measured side by side.
+
+Everything runs on this machine against 127.0.0.1, with bounded durations, and stops by
+itself. Figures are printed as a table and written to BENCHMARKS.md; nothing is asserted
+(shared machines are noisy), the targets are reported as met or not.
+
+    python -m tests.benchmarks.run [--quick] [--skip-mlserver] [--file-rows N]
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnxruntime
+import pandas as pd
+import sklearn
+
+from model_store import ModelStore
+from schemas.compiled import default_probability, open_session
+from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
+from tests.helpers import PROJECT_ROOT, free_port
+from train.settings import TrainSettings
+
+HERE = Path(__file__).resolve().parent
+MLSERVER_VENV = PROJECT_ROOT / ".bench" / "mlserver-venv"
+# Seldon MLServer with its scikit-learn runtime. uvloop 0.21 is pinned beside it: with
+# later uvloop its workers crash ("There is no current event loop") and the model never
+# becomes ready (measured on this machine kind).
+MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0"]
+INT_FIELDS = {"sex", "education", "marriage", "age", *(f"pay_{m}" for m in (0, 2, 3, 4, 5, 6))}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def timed(call: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def customers_from_data(count: int, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """`count` varied real rows (sampled with replacement) as a matrix and as API bodies."""
+    frame = pd.read_csv(TrainSettings().data_path)
+    frame = frame.sample(n=count, replace=True, random_state=seed)
+    features = frame[list(DATASET_COLUMNS)].rename(columns=DATASET_COLUMNS)[list(FEATURE_NAMES)]
+    bodies = [
+        {name: int(value) if name in INT_FIELDS else float(value) for name, value in row.items()}
+        for row in features.to_dict("records")
+    ]
+    return features.to_numpy(dtype=np.float64), bodies
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@contextmanager
+def server(
+    command: list[str],
+    port: int,
+    ready_path: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = PROJECT_ROOT,
+    timeout: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"{command[:3]} did not become ready:\n{process.stderr.read().decode()[-3000:]}"
+                )
+            time.sleep(0.3)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _to_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(
+    port: int, path: str, bodies_file: Path, connections: int, seconds: int
+) -> dict[str, float]:
+    """Requests/s and latency percentiles from Debian's wrk, rotating request bodies."""
+    threads = min(connections, 2)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "rotate.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "BODIES_FILE": str(bodies_file), "TARGET_PATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)$", output, re.MULTILINE)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _to_ms(latency["50"]),
+        "p99_ms": _to_ms(latency["99"]),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": 1.0 if socket_errors else 0.0,
+    }
+
+
+# -- the benchmarks -------------------------------------------------------------------------------
+
+
+def bench_in_process(store: ModelStore, X: np.ndarray, quick: bool) -> dict[str, float]:
+    loaded = store.load("production")
+    session = open_session(loaded.compiled)
+    rows_compiled = 500 if quick else 5000
+    rows_sklearn = 60 if quick else 400
+    compiled = timed_rows(lambda row: default_probability(session, row), X, rows_compiled)
+    reference = timed_rows(lambda row: loaded.pipeline.predict_proba(row), X, rows_sklearn)
+    return {"compiled_ms": median_ms(compiled), "sklearn_ms": median_ms(reference)}
+
+
+def timed_rows(score: Callable[[np.ndarray], object], X: np.ndarray, count: int) -> list[float]:
+    score(X[:1])  # warm-up
+    samples = []
+    for i in range(count):
+        row = X[i % len(X) : i % len(X) + 1]
+        started = time.perf_counter()
+        score(row)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def bench_batch(
+    port: int, store: ModelStore, X: np.ndarray, bodies: list[dict[str, Any]], repeat: int
+) -> dict[str, float]:
+    loaded = store.load("production")
+    rows, customers = X[:10_000], bodies[:10_000]
+    payload = json.dumps({"customers": customers}).encode()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+
+        def round_trip() -> None:
+            response = client.post(
+                "/predict/batch", content=payload, headers={"content-type": "application/json"}
+            )
+            response.raise_for_status()
+            if response.json()["count"] != len(customers):
+                raise RuntimeError("the batch answer is incomplete")
+
+        http = timed(round_trip, repeat + 1)[1:]
+    sklearn_one = timed(lambda: loaded.pipeline.predict_proba(rows), repeat)
+    forest = loaded.pipeline.steps[-1][1]
+    forest.n_jobs = -1
+    sklearn_all = timed(lambda: loaded.pipeline.predict_proba(rows), repeat)
+    forest.n_jobs = 1
+    return {
+        "http_ms": median_ms(http),
+        "sklearn_1_ms": median_ms(sklearn_one),
+        "sklearn_all_ms": median_ms(sklearn_all),
+        "payload_mb": len(payload) / 1e6,
+    }
+
+
+def bench_file_scorer(store_dir: Path, rows: int, workdir: Path) -> dict[str, float]:
+    source = workdir / "portfolio.csv"
+    lines = TrainSettings().data_path.read_bytes().splitlines(keepends=True)
+    header, data = lines[0], lines[1:]
+    with source.open("wb") as out:
+        out.write(header)
+        for start in range(0, rows, len(data)):
+            out.writelines(data[: min(len(data), rows - start)])
+    size_mb = source.stat().st_size / 1e6
+    target = workdir / "scored.csv"
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.batch",
+            str(source),
+            "--out",
+            str(target),
+            "--store",
+            str(store_dir),
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    with target.open("rb") as handle:
+        written = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 22), b"")) - 1
+    return {
+        "rows": rows,
+        "written": written,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "peak_mib": peak_mib,
+        "file_mb": size_mb,
+    }
+
+
+def ensure_mlserver() -> Path:
+    python = MLSERVER_VENV / "bin" / "python"
+    if not (MLSERVER_VENV / "bin" / "mlserver").exists():
+        log(f"installing {' '.join(MLSERVER_PACKAGES)} into {MLSERVER_VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
+        pins = [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}"]
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *MLSERVER_PACKAGES, *pins], check=True
+        )
+    return MLSERVER_VENV / "bin" / "mlserver"
+
+
+@contextmanager
+def mlserver(store: ModelStore, workdir: Path) -> Iterator[int]:
+    """MLServer serving the very same joblib pipeline through the V2 protocol."""
+    executable = ensure_mlserver()
+    model_dir = workdir / "mlserver" / "credit-default"
+    model_dir.mkdir(parents=True)
+    version = store.resolve("production")
+    shutil.copy(store.root / version / "model.joblib", model_dir / "model.joblib")
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "credit-default",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
+    port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    (workdir / "mlserver" / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": grpc_port,
+                "metrics_port": metrics_port,
+            }
+        )
+    )
+    env = {"PYTHONPATH": str(PROJECT_ROOT)}  # the pickled pipeline needs schemas.transformers
+    with server(
+        [str(executable), "start", str(workdir / "mlserver")],
+        port,
+        "/v2/models/credit-default/ready",
+        env=env,
+        timeout=180,
+    ):
+        yield port
+
+
+def v2_bodies(bodies: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w") as out:
+        for body in bodies:
+            request = {
+                "inputs": [
+                    {
+                        "name": "input-0",
+                        "shape": [1, 23],
+                        "datatype": "FP64",
+                        "data": [body[n] for n in FEATURE_NAMES],
+                    }
+                ],
+                "outputs": [{"name": "predict_proba"}],
+            }
+            out.write(json.dumps(request) + "\n")
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory = next(
+        line.split()[1]
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {int(memory) / 1024**2:.0f} GiB, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, scikit-learn {sklearn.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"numpy {np.__version__}"
+    )
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, to check the harness")
+    parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--file-rows", type=int, default=3_000_000)
+    parser.add_argument(
+        "--store", type=Path, default=Path(os.environ.get("MODEL_STORE_DIR", "models"))
+    )
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    seconds = 3 if args.quick else 10
+    store = ModelStore(args.store)
+    version = store.resolve("production")
+    if store.get(version).compiled is None:
+        raise SystemExit(
+            f"model {version} has no compiled form; train a new version first (make train)"
+        )
+    X, bodies = customers_from_data(10_000)
+    results: dict[str, Any] = {"version": version}
+
+    with tempfile.TemporaryDirectory(prefix="credit-default-bench-") as tmp:
+        work = Path(tmp)
+        bodies_file = work / "bodies.jsonl"
+        bodies_file.write_text("".join(json.dumps(b) + "\n" for b in bodies[:2000]))
+
+        log("1/5 in-process single row")
+        results["in_process"] = bench_in_process(store, X, args.quick)
+
+        log("2/5 HTTP single row: framework floor and the service, one worker")
+        floor_port = free_port()
+        floor = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.benchmarks.floor_app:app",
+            "--port",
+            str(floor_port),
+            "--log-level",
+            "warning",
+        ]
+        with server(floor, floor_port, "/docs"):
+            results["floor_c1"] = wrk(floor_port, "/predict", bodies_file, 1, seconds)
+            results["floor_c16"] = wrk(floor_port, "/predict", bodies_file, 16, seconds)
+        port = free_port()
+        env = {"MODEL_STORE_DIR": str(args.store), "PORT": str(port), "LOG_LEVEL": "warning"}
+        with server([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
+            results["service_c1"] = wrk(port, "/predict", bodies_file, 1, seconds)
+            results["service_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
+            log("3/5 /predict/batch with 10,000 rows")
+            results["batch"] = bench_batch(port, store, X, bodies, 3 if args.quick else 7)
+            results["rss_1_worker_mib"] = rss_mib(process.pid)
+
+        log("5/5 two workers against one at concurrency 16")
+        port = free_port()
+        env = {**env, "PORT": str(port), "WORKERS": "2"}
+        with server([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
+            time.sleep(2)  # both workers up
+            results["service2_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
+            workers = children_of(process.pid)
+            results["rss_2_workers_mib"] = [round(rss_mib(pid), 1) for pid in workers]
+
+        if not args.skip_mlserver:
+            log("   Seldon MLServer (mlserver-sklearn) with the same joblib model")
+            v2_file = work / "v2.jsonl"
+            v2_bodies(bodies[:2000], v2_file)
+            with mlserver(store, work) as ml_port:
+                path = "/v2/models/credit-default/infer"
+                check = httpx.post(
+                    f"http://127.0.0.1:{ml_port}{path}",
+                    content=v2_file.read_text().splitlines()[0],
+                    headers={"content-type": "application/json"},
+                    timeout=30,
+                )
+                results["mlserver_check"] = check.json()["outputs"][0]["name"]
+                results["mlserver_c1"] = wrk(ml_port, path, v2_file, 1, seconds)
+                results["mlserver_c16"] = wrk(ml_port, path, v2_file, 16, seconds)
+
+        log(f"4/5 file scorer on {args.file_rows:,} rows")
+        results["file"] = bench_file_scorer(args.store, args.file_rows, work)
+
+    report = render(results, machine(), args.quick)
+    print(report)
+    args.out.write_text(report)
+    log(f"wrote {args.out}")
+    return 0
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
+    ip = r["in_process"]
+    single_ratio = ip["sklearn_ms"] / ip["compiled_ms"]
+    p50_ratio = r["service_c1"]["p50_ms"] / r["floor_c1"]["p50_ms"]
+    b = r["batch"]
+    f = r["file"]
+    rows = [
+        "| # | measurement | figure | baseline (same run) | ratio | target |",
+        "|---|---|---|---|---|---|",
+        f"| 1 | in-process, one row, median | compiled (onnxruntime) {ip['compiled_ms']:.3f} ms | joblib pipeline predict_proba {ip['sklearn_ms']:.2f} ms | {single_ratio:.0f}x faster | >= 50x: {_met(single_ratio >= 50)} |",
+        f"| 2a | HTTP /predict, concurrency 1, p50 / p99 | {r['service_c1']['p50_ms']:.3f} / {r['service_c1']['p99_ms']:.3f} ms, {r['service_c1']['rps']:.0f} req/s | FastAPI floor (same schema, constant answer) {r['floor_c1']['p50_ms']:.3f} / {r['floor_c1']['p99_ms']:.3f} ms, {r['floor_c1']['rps']:.0f} req/s | p50 {p50_ratio:.2f}x the floor | <= 1.5x: {_met(p50_ratio <= 1.5)} |",
+        f"| 2b | HTTP /predict, concurrency 16, p50 / p99 | {r['service_c16']['p50_ms']:.2f} / {r['service_c16']['p99_ms']:.2f} ms, {r['service_c16']['rps']:.0f} req/s | floor {r['floor_c16']['p50_ms']:.2f} / {r['floor_c16']['p99_ms']:.2f} ms, {r['floor_c16']['rps']:.0f} req/s | {r['service_c16']['rps'] / r['floor_c16']['rps']:.2f}x the floor's req/s | |",
+    ]
+    if "mlserver_c16" in r:
+        ml_ratio = r["service_c16"]["rps"] / r["mlserver_c16"]["rps"]
+        rows.append(
+            f"| 2c | Seldon MLServer 1.7.1 + mlserver-sklearn, same joblib model, V2 `predict_proba` | c1: {r['mlserver_c1']['p50_ms']:.1f} ms p50, {r['mlserver_c1']['rps']:.0f} req/s; c16: {r['mlserver_c16']['p50_ms']:.1f} ms p50, {r['mlserver_c16']['rps']:.0f} req/s | this service c16 {r['service_c16']['rps']:.0f} req/s | {ml_ratio:.0f}x MLServer's req/s | >= 40x: {_met(ml_ratio >= 40)} |"
+        )
+    else:
+        rows.append(
+            "| 2c | Seldon MLServer | skipped (--skip-mlserver) | | | >= 40x: not measured |"
+        )
+    http_ratio = b["sklearn_1_ms"] / b["http_ms"]
+    rows += [
+        f"| 3 | /predict/batch, 10,000 rows, JSON in and out ({b['payload_mb']:.1f} MB), median | {b['http_ms']:.0f} ms = {10_000 / b['http_ms'] * 1000:,.0f} rows/s | in-process joblib predict_proba on the same rows: {b['sklearn_1_ms']:.0f} ms as saved (n_jobs=1), {b['sklearn_all_ms']:.0f} ms with n_jobs=-1 | HTTP round trip {http_ratio:.2f}x as fast as n_jobs=1, {b['sklearn_all_ms'] / b['http_ms']:.2f}x as n_jobs=-1 | faster than sklearn's bare call: {_met(b['http_ms'] < b['sklearn_1_ms'])} (n_jobs=1), {_met(b['http_ms'] < b['sklearn_all_ms'])} (n_jobs=-1) |",
+        f"| 4 | file scorer, {f['rows']:,} rows ({f['file_mb']:.0f} MB CSV) | {f['rows_per_s']:,.0f} rows/s ({f['seconds']:.0f} s), peak RSS {f['peak_mib']:.0f} MiB, {f['written']:,} rows written | | | <= 2 GB: {_met(f['peak_mib'] <= 2048)} |",
+        f"| 5 | two workers vs one, concurrency 16 | {r['service2_c16']['rps']:.0f} req/s, p50 {r['service2_c16']['p50_ms']:.2f} ms | one worker {r['service_c16']['rps']:.0f} req/s | {r['service2_c16']['rps'] / r['service_c16']['rps']:.2f}x | |",
+    ]
+    errors = sum(
+        r[k]["non_2xx"] + r[k]["socket_errors"]
+        for k in r
+        if isinstance(r[k], dict) and "non_2xx" in r[k]
+    )
+    return "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            f"Produced by `make bench` ({'--quick, ' if quick else ''}{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}) on: {machine_line}.",
+            f"Model {r['version']}. HTTP figures from wrk on 127.0.0.1, {'3' if quick else '10'} s per run, each request body a different real row (2,000 rotating).",
+            "",
+            *rows,
+            "",
+            f"Memory: one worker {r['rss_1_worker_mib']:.0f} MiB resident after the runs above; with WORKERS=2 each worker {', '.join(str(x) for x in r['rss_2_workers_mib'])} MiB.",
+            f"Non-2xx answers or socket errors across all wrk runs: {errors:.0f}.",
+            "",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
