@@ -7,7 +7,9 @@ from fastapi import Depends, Query, Request
 from service.predictor import ModelRegistry
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
+    # async on purpose: FastAPI runs a plain-def dependency in the thread pool, a hand-off
+    # that cost more than scoring a row.
     return request.app.state.registry
 
 

@@ -11,7 +11,7 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("/live", response_model=Health, summary="The process is up")
-def live() -> Health:
+async def live() -> Health:
     return Health(status="alive")
 
 
@@ -21,7 +21,7 @@ def live() -> Health:
     summary="A model is loaded and requests can be scored",
     responses=problem_responses(503),
 )
-def ready(registry: Registry) -> Health:
+async def ready(registry: Registry) -> Health:
     if registry.default is None:
         raise ModelUnavailableError(f"not ready: {registry.not_ready_reason}")
     return Health(status="ready", model_version=registry.default.version)
