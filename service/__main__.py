@@ -16,6 +16,8 @@ def main() -> None:
         "handlers": ["default"],
         "level": settings.log_level.upper(),
     }
+    # Everything to stdout, where container platforms collect logs.
+    log_config["handlers"]["default"]["stream"] = "ext://sys.stdout"
     uvicorn.run(
         "service.app:create_app",
         factory=True,
