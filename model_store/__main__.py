@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("--alias", default=DEFAULT_ALIAS)
     rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
     rollback.add_argument("--alias", default=DEFAULT_ALIAS)
+    export = commands.add_parser("export", help="copy a version into another store, aliased")
+    export.add_argument("version")
+    export.add_argument("target", help="directory of the other store")
+    export.add_argument("--alias", default=DEFAULT_ALIAS)
     args = parser.parse_args(argv)
 
     store = ModelStore(args.store)
@@ -51,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.alias} -> {store.promote(args.version, args.alias)}")
         elif args.command == "rollback":
             print(f"{args.alias} -> {store.rollback(args.alias)}")
+        elif args.command == "export":
+            version = store.export(args.version, args.target, args.alias)
+            print(f"{args.target}: {args.alias} -> {version}")
     except ModelStoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

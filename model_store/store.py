@@ -268,6 +268,20 @@ class ModelStore:
             )
         return path
 
+    def export(self, ref: str, target: Path | str, alias: str = DEFAULT_ALIAS) -> str:
+        """Copy one version (checked first) into another store and point `alias` at it
+        there: how a version is baked into a container image."""
+        version = self.resolve(ref)
+        self.load(version)  # refuse to ship a corrupted or incompatible version
+        destination = ModelStore(target)
+        destination.root.mkdir(parents=True, exist_ok=True)
+        if not (destination.root / version).exists():
+            staging = destination.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+            shutil.copytree(self.root / version, staging)
+            os.rename(staging, destination.root / version)
+        destination.promote(version, alias)
+        return version
+
     # -- aliases ---------------------------------------------------------------------------
 
     def promote(self, version: str, alias: str = DEFAULT_ALIAS) -> str:

@@ -213,3 +213,23 @@ def test_an_empty_or_missing_store_lists_nothing(tmp_path: Path) -> None:
     assert ModelStore(tmp_path / "never-created").list() == []
     assert ModelStore(tmp_path / "never-created").aliases() == {}
     assert not os.path.exists(tmp_path / "never-created")
+
+
+def test_export_copies_a_checked_version_and_aliases_it(store: ModelStore, tmp_path: Path) -> None:
+    v1 = store.save(tiny_model(0), manifest_builder()).version
+    target = tmp_path / "image-store"
+    assert store.export(v1, target) == v1
+    exported = ModelStore(target)
+    assert exported.resolve("production") == v1
+    assert exported.load("production").manifest == store.get(v1)
+    assert [p.name for p in target.iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_export_refuses_a_corrupted_version(store: ModelStore, tmp_path: Path) -> None:
+    version = store.save(tiny_model(), manifest_builder()).version
+    model_file = store.root / version / "model.joblib"
+    _make_writable(model_file)
+    model_file.write_bytes(b"not a model")
+    with pytest.raises(ChecksumMismatchError):
+        store.export(version, tmp_path / "image-store")
+    assert not (tmp_path / "image-store" / version).exists()
