@@ -1,31 +1,37 @@
-# First version of the service image (the container issue hardens and exercises it).
-# BASE_IMAGE may be any Debian-based image with python3 and its venv module.
+# The service image. BASE_IMAGE may be any Debian-based image with python3 and its venv
+# module (a mirror or a hardened internal base): only `python3 -m venv` is used.
 ARG BASE_IMAGE=python:3.12-slim
 
+# -- build: a virtualenv with the locked runtime dependencies (hashes checked) ------------
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY requirements/runtime.txt requirements/runtime.txt
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt \
+    && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
+# -- runtime: the venv, the code the service imports, the baked model store ---------------
 FROM ${BASE_IMAGE}
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY schemas schemas
 COPY model_store model_store
 COPY service service
-# Configured only through these variables (see the README's settings table). The model
-# store is mounted at /models, read-only is enough.
+# `make docker` stages one model version here; mount a store at /models to override.
+COPY deploy/model-store /models
+# Configured only through these variables (the README's settings table); logs go to stdout.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
     MODEL_STORE_DIR=/models \
-    MODEL_VERSION=production
+    MODEL_VERSION=production \
+    WORKERS=1
 USER app
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
-    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ['PORT'], timeout=4)"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PORT', '8000'), timeout=2)"]
 CMD ["python3", "-m", "service"]

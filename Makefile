@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint format train search bench openapi lock clean
+.PHONY: help run test lint format train search bench docker test-container openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
@@ -14,6 +14,8 @@ help:
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
 	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
+	@echo "make docker   bake the production model into an image (trains first if the store is empty)"
+	@echo "make test-container  build the image on a local Debian base and exercise it (needs root)"
 	@echo "make openapi  regenerate openapi.json from the app"
 	@echo "make lock     re-resolve requirements/*.txt from requirements/*.in (needs the package index)"
 
@@ -49,6 +51,15 @@ search: $(VENV)/.runtime
 bench: $(VENV)/.dev /usr/bin/wrk
 	$(PY) -m train --if-empty
 	$(PY) -m tests.benchmarks.run
+
+IMAGE ?= credit-default
+docker: $(VENV)/.runtime
+	$(PY) -m train --if-empty
+	$(PY) -m model_store export production deploy/model-store
+	DOCKER_BUILDKIT=0 docker build -t $(IMAGE):$$($(PY) -m model_store show production | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["version"].lower())') -t $(IMAGE):latest .
+
+test-container: $(VENV)/.dev
+	bash tests/container/run.sh
 
 test: $(VENV)/.dev $(CHROMIUM) lint
 	$(PY) -m pytest
