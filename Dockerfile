@@ -2,12 +2,15 @@
 # module (a mirror or a hardened internal base): only `python3 -m venv` is used.
 ARG BASE_IMAGE=python:3.12-slim
 
-# -- build: a virtualenv with the locked runtime dependencies (hashes checked) ------------
+# -- build: a virtualenv with the locked serving dependencies (hashes checked) ------------
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
-COPY requirements/runtime.txt requirements/runtime.txt
+COPY requirements/serve.txt requirements/serve.txt
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes -r requirements/runtime.txt \
+    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes -r requirements/serve.txt \
+    && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+    && rm -rf "$site"/pandas/tests "$site"/scipy/*/tests "$site"/sklearn/*/tests "$site"/sklearn/tests \
+        "$site"/numpy/*/tests "$site"/numpy/tests "$site"/pip "$site"/setuptools \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # -- runtime: the venv, the code the service imports, the baked model store ---------------
@@ -30,7 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODEL_STORE_DIR=/models \
     MODEL_VERSION=production \
     WORKERS=1
-USER app
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PORT', '8000'), timeout=2)"]

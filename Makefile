@@ -79,6 +79,7 @@ lock: $(VENV)/.dev
 	$(PY) -m pip install --quiet uv
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet runtime.in -o runtime.txt
 	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet dev.in -o dev.txt
+	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet serve.in -o serve.txt
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output
