@@ -16,6 +16,7 @@ from schemas.api import (
     ModelSummary,
     Prediction,
     Problem,
+    ReloadResult,
     ScoredCustomer,
 )
 from schemas.features import DATASET_COLUMNS, EXAMPLE_CUSTOMER, FEATURE_NAMES, CustomerFeatures
@@ -40,5 +41,6 @@ __all__ = [
     "ModelSummary",
     "Prediction",
     "Problem",
+    "ReloadResult",
     "ScoredCustomer",
 ]

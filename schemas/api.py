@@ -16,7 +16,10 @@ class Prediction(BaseModel):
     """The model's answer for one customer."""
 
     probability: Probability = Field(
-        description="Calibrated probability that the customer defaults on next month's payment.",
+        description=(
+            "Probability that the customer defaults on next month's payment (calibration "
+            "chosen by cross-validation and checked on held-out data: see /models/{version})."
+        ),
         examples=[0.18],
     )
     default: bool = Field(
@@ -43,7 +46,7 @@ class BatchRequest(BaseModel):
 
 
 class ScoredCustomer(BaseModel):
-    probability: Probability = Field(description="Calibrated probability of default next month.")
+    probability: Probability = Field(description="Probability of default next month.")
     default: bool = Field(description="True when `probability` is at or above `threshold`.")
 
 
@@ -151,6 +154,12 @@ class ModelList(BaseModel):
 class Health(BaseModel):
     status: str = Field(examples=["ready"])
     model_version: str | None = None
+
+
+class ReloadResult(BaseModel):
+    previous_version: str | None = Field(description="What served before the reload.")
+    model_version: str = Field(description="What serves now.")
+    changed: bool
 
 
 class FieldError(BaseModel):

@@ -5,11 +5,16 @@ import copy
 import uvicorn
 import uvicorn.config
 
+from service.app import StartupRefusedError, check_access
 from service.settings import ServiceSettings
 
 
 def main() -> None:
     settings = ServiceSettings()
+    try:
+        check_access(settings)
+    except StartupRefusedError as error:
+        raise SystemExit(f"refusing to start: {error}") from None
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     # The service's own loggers (model loading, refused models, errors) print like uvicorn's.
     log_config["loggers"]["service"] = {

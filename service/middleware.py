@@ -4,7 +4,6 @@ Pure ASGI rather than `BaseHTTPMiddleware` because it runs on every request and 
 latter adds a task and a stream copy per call.
 """
 
-import json
 import logging
 import re
 import uuid
@@ -13,7 +12,7 @@ from typing import Final
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import INTERNAL, PROBLEM_MEDIA_TYPE
+from service.problems import INTERNAL, send_problem
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
@@ -51,28 +50,12 @@ class RequestIdMiddleware:
             log.exception("unhandled error in request %s", request_id)
             if started:
                 raise
-            body = json.dumps(
-                {
-                    "type": INTERNAL,
-                    "title": "Internal Server Error",
-                    "status": 500,
-                    "detail": (
-                        "The server failed to answer this request; "
-                        "quote the request id when reporting it."
-                    ),
-                    "instance": scope.get("path", ""),
-                    "request_id": request_id,
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                        (REQUEST_ID_HEADER.encode(), request_id.encode()),
-                    ],
-                }
+            await send_problem(
+                send,
+                scope,
+                500,
+                "Internal Server Error",
+                "The server failed to answer this request; quote the request id when reporting it.",
+                INTERNAL,
+                headers=[(REQUEST_ID_HEADER.encode(), request_id.encode())],
             )
-            await send({"type": "http.response.body", "body": body})

@@ -117,6 +117,23 @@ class ModelRegistry:
             self.default.engine,
         )
 
+    def reload(self) -> tuple[str | None, str]:
+        """Point the served model at what `default_ref` names now (after a promotion).
+
+        The new version is loaded and checked completely before one assignment swaps it in,
+        so every request is scored wholly by the old or wholly by the new version, and each
+        answer names the version that scored it. On any failure the old version keeps
+        serving and the error propagates. Returns (previous version, current version).
+        """
+        previous = self.default.version if self.default is not None else None
+        target = self.store.resolve(self.default_ref)
+        if target == previous:
+            return previous, target
+        predictor = Predictor(self.store.load(target), self.threads)
+        self.default = predictor
+        log.info("now serving model %s (was %s)", target, previous)
+        return previous, target
+
     def get(self, version: str | None = None) -> Predictor:
         """The predictor for `version`, or the served one when no version is named.
 

@@ -6,20 +6,59 @@ scoring a compiled forest. The documented response schemas are unchanged.
 """
 
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from schemas.api import BatchPrediction, BatchRequest, Prediction
-from schemas.features import CustomerFeatures, feature_matrix
+from schemas.features import FEATURE_NAMES, CustomerFeatures, feature_matrix
 from service.problems import problem_responses
 from service.routes.deps import Registry, VersionQuery
 
-router = APIRouter(tags=["prediction"])
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            # Which of two values was meant is unknowable; taking the last would be a
+            # silent change to the caller's data.
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, object_pairs_hook=_reject_duplicates)
+            except ValueError as error:
+                if isinstance(error, json.JSONDecodeError):
+                    raise
+                raise json.JSONDecodeError(str(error), body.decode(errors="replace"), 0) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """Parses /predict bodies rejecting duplicate keys (400), as the batch route does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler
+
+
+router = APIRouter(tags=["prediction"], route_class=StrictJSONRoute)
 
 JSON_MEDIA_TYPE: Final = "application/json"
 
@@ -64,12 +103,44 @@ async def _batch_from(request: Request) -> BatchRequest:
         raise RequestValidationError(
             [{"type": "model_attributes_type", "loc": ("body",), "msg": "Expected a JSON object"}]
         )
+    body = await request.body()
     try:
-        return BatchRequest.model_validate_json(await request.body())
+        batch = BatchRequest.model_validate_json(body)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_input=False)]
         ) from None
+    duplicate = _duplicate_key(body, len(batch.customers))
+    if duplicate is not None:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body",),
+                    "msg": duplicate,
+                    "ctx": {"error": duplicate},
+                }
+            ]
+        )
+    return batch
+
+
+def _duplicate_key(body: bytes, customers: int) -> str | None:
+    """pydantic-core keeps the last of repeated keys; this refuses them instead.
+
+    A valid batch has exactly one key-colon per field plus one for "customers" (values
+    are numbers, so `":` occurs nowhere else). When the count matches and no whitespace
+    sits between a key and its colon, there is no room for a repeated key; otherwise the
+    body is parsed again, strictly, to find out (slower, but only for unusual bodies).
+    """
+    spaced = any(b'"' + blank in body for blank in (b" ", b"\t", b"\n", b"\r"))
+    if not spaced and body.count(b'":') == len(FEATURE_NAMES) * customers + 1:
+        return None
+    try:
+        json.loads(body, object_pairs_hook=_reject_duplicates)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _score_batch(predictor: Any, batch: BatchRequest) -> str:

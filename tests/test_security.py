@@ -1,0 +1,367 @@
+"""Access control, CORS, security headers, limits and a catalogue of hostile inputs."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from schemas import EXAMPLE_CUSTOMER
+from service.app import StartupRefusedError, check_access, create_app
+from service.keys import new_key
+from service.predictor import Predictor
+from service.settings import ServiceSettings
+
+pytestmark = pytest.mark.anyio
+
+KEY, DIGEST = new_key()
+PROBLEM = "application/problem+json"
+
+
+async def _client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def keyed(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client(ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST)):
+        yield client
+
+
+@pytest.fixture
+async def open_client(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _client(ServiceSettings(model_store_dir=trained_store)):
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    for leak in ("Traceback", "/work/", ".py", "scikit-learn", "onnxruntime", DIGEST, KEY):
+        assert leak not in response.text
+    return body
+
+
+# -- API keys --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": "wrong"},
+        {"Authorization": f"Basic {KEY}"},
+        {"Authorization": "Bearer "},
+    ],
+)
+async def test_missing_or_wrong_keys_get_401_without_hints(
+    keyed: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    for method, path, body in (
+        ("POST", "/predict", EXAMPLE_CUSTOMER),
+        ("GET", "/models", None),
+        ("POST", "/admin/reload", None),
+    ):
+        response = await keyed.request(method, path, json=body, headers=headers)
+        problem = assert_problem(response, 401)
+        assert response.headers["www-authenticate"] == 'Bearer realm="credit-default"'
+        assert problem["type"].endswith("unauthorized")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}, {"authorization": f"bearer {KEY}"}],
+)
+async def test_a_valid_key_in_either_header_is_accepted(
+    keyed: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await keyed.post("/predict", json=EXAMPLE_CUSTOMER, headers=headers)
+    assert response.status_code == 200
+
+
+async def test_health_docs_and_page_stay_open_by_default(keyed: httpx.AsyncClient) -> None:
+    for path in (
+        "/health/live",
+        "/health/ready",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/",
+        "/static/app.js",
+    ):
+        assert (await keyed.get(path)).status_code == 200, path
+
+
+async def test_docs_and_page_can_be_closed_too(trained_store: Path) -> None:
+    async for client in _client(
+        ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST, public_docs=False)
+    ):
+        for path in ("/docs", "/openapi.json", "/", "/static/app.js"):
+            assert_problem(await client.get(path), 401)
+        assert (await client.get("/health/ready")).status_code == 200
+
+
+def test_keys_are_configured_as_digests_only() -> None:
+    with pytest.raises(ValueError, match="digest of a key"):
+        ServiceSettings(api_keys=KEY)
+    assert (
+        ServiceSettings(api_keys=f"{DIGEST}, {new_key()[1]}").api_key_digests[0].hex() == DIGEST[7:]
+    )
+
+
+def test_startup_is_refused_without_keys_where_they_are_required() -> None:
+    with pytest.raises(StartupRefusedError, match="ALLOW_ANONYMOUS"):
+        check_access(ServiceSettings(require_api_keys=True))
+    check_access(ServiceSettings(require_api_keys=True, allow_anonymous=True))
+    check_access(ServiceSettings(require_api_keys=True, api_keys=DIGEST))
+    check_access(ServiceSettings())  # local default: anonymous, with a warning
+
+
+# -- CORS and headers ------------------------------------------------------------------------
+
+
+async def test_cors_is_closed_by_default(open_client: httpx.AsyncClient) -> None:
+    response = await open_client.post(
+        "/predict", json=EXAMPLE_CUSTOMER, headers={"Origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_allows_only_the_listed_origins(trained_store: Path) -> None:
+    settings = ServiceSettings(
+        model_store_dir=trained_store, cors_allow_origins="https://bank.example"
+    )
+    async for client in _client(settings):
+        preflight = {"Origin": "https://bank.example", "Access-Control-Request-Method": "POST"}
+        allowed = await client.options("/predict", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://bank.example"
+        other = await client.post(
+            "/predict", json=EXAMPLE_CUSTOMER, headers={"Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_security_headers_are_on_every_response(keyed: httpx.AsyncClient) -> None:
+    responses = [
+        await keyed.get("/health/live"),
+        await keyed.get("/nowhere"),
+        await keyed.post("/predict", json=EXAMPLE_CUSTOMER),
+        await keyed.post("/predict", json={}, headers={"X-API-Key": KEY}),
+        await keyed.get("/"),
+        await keyed.get("/docs"),
+    ]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "server" not in response.headers
+    assert "cdn" not in responses[4].headers["content-security-policy"]  # the page: self only
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+async def test_a_body_over_the_limit_is_413(trained_store: Path) -> None:
+    settings = ServiceSettings(model_store_dir=trained_store, max_body_bytes=4096)
+    async for client in _client(settings):
+        big = json.dumps({"customers": [EXAMPLE_CUSTOMER] * 50}).encode()
+        problem = assert_problem(
+            await client.post(
+                "/predict/batch", content=big, headers={"content-type": "application/json"}
+            ),
+            413,
+        )
+        assert "4096" in problem["detail"]
+
+        streamed = _chunks(big)  # no Content-Length: counted as it streams
+        assert_problem(
+            await client.post(
+                "/predict/batch", content=streamed, headers={"content-type": "application/json"}
+            ),
+            413,
+        )
+
+
+async def _chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_requests_beyond_the_in_flight_bound_get_503_with_retry_after(
+    trained_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Predictor.predict_proba
+
+    def slow(self: Predictor, rows: np.ndarray) -> np.ndarray:
+        time.sleep(0.5)
+        return original(self, rows)
+
+    monkeypatch.setattr(Predictor, "predict_proba", slow)
+    settings = ServiceSettings(model_store_dir=trained_store, max_in_flight=1)
+    async for client in _client(settings):
+        batch = {"customers": [EXAMPLE_CUSTOMER]}
+        first, second, health = await asyncio.gather(
+            client.post("/predict/batch", json=batch),
+            _after(0.1, client.post("/predict/batch", json=batch)),
+            _after(0.1, client.get("/health/ready")),
+        )
+    assert first.status_code == 200
+    assert_problem(second, 503)
+    assert second.headers["retry-after"] == "1"
+    assert health.status_code == 200  # health is not counted: an overloaded worker still reports
+
+
+async def _after(seconds: float, request: Any) -> httpx.Response:
+    await asyncio.sleep(seconds)
+    return await request
+
+
+async def test_a_request_over_the_time_limit_is_504(
+    trained_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        Predictor, "predict_proba", lambda self, rows: time.sleep(1.0) or np.zeros(len(rows))
+    )
+    settings = ServiceSettings(model_store_dir=trained_store, request_timeout_seconds=0.2)
+    async for client in _client(settings):
+        problem = assert_problem(
+            await client.post("/predict/batch", json={"customers": [EXAMPLE_CUSTOMER]}), 504
+        )
+        assert problem["type"].endswith("timeout")
+
+
+# -- hostile inputs --------------------------------------------------------------------------
+
+
+def _body(**changes: Any) -> str:
+    return json.dumps({**EXAMPLE_CUSTOMER, **changes})
+
+
+HOSTILE: list[tuple[str, str, str | bytes, dict[str, str], int]] = [
+    # (name, path, body, headers, expected status)
+    ("huge number", "/predict", _body(limit_bal=1e308), {}, 422),
+    ("huge integer", "/predict", _body(age=10**400), {}, 422),
+    ("negative zero amount", "/predict", _body(bill_amt1=-0.0), {}, 200),
+    ("negative zero limit", "/predict", _body(limit_bal=-0.0), {}, 422),
+    ("NaN", "/predict", _body(limit_bal=12345).replace("12345", "NaN"), {}, 422),
+    ("Infinity", "/predict", _body(limit_bal=12345).replace("12345", "Infinity"), {}, 422),
+    ("-Infinity", "/predict", _body(bill_amt1=12345).replace("12345", "-Infinity"), {}, 422),
+    ("nan lower case", "/predict", _body(limit_bal=12345).replace("12345", "nan"), {}, 400),
+    ("inf lower case", "/predict", _body(limit_bal=12345).replace("12345", "inf"), {}, 400),
+    ("1e999 overflow", "/predict", _body(limit_bal=12345).replace("12345", "1e999"), {}, 422),
+    (
+        "NaN in a batch",
+        "/predict/batch",
+        '{"customers": [' + _body(limit_bal=12345).replace("12345", "NaN") + "]}",
+        {},
+        422,
+    ),
+    ("deeply nested", "/predict", "[" * 100_000 + "]" * 100_000, {}, 400),
+    (
+        "deeply nested batch",
+        "/predict/batch",
+        '{"customers": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        {},
+        400,
+    ),
+    ("duplicate keys", "/predict", _body()[:-1] + ', "age": 99}', {}, 400),
+    (
+        "duplicate keys in a batch",
+        "/predict/batch",
+        '{"customers": [' + _body()[:-1] + ', "age": 99}]}',
+        {},
+        400,
+    ),
+    (
+        "duplicate keys with spacing",
+        "/predict/batch",
+        '{"customers": [' + _body()[:-1] + ', "age" : 99}]}',
+        {},
+        400,
+    ),
+    ("text/plain", "/predict", _body(), {"content-type": "text/plain"}, 422),
+    (
+        "form encoded",
+        "/predict",
+        "age=35",
+        {"content-type": "application/x-www-form-urlencoded"},
+        422,
+    ),
+    (
+        "batch as text/plain",
+        "/predict/batch",
+        json.dumps({"customers": [EXAMPLE_CUSTOMER]}),
+        {"content-type": "text/plain"},
+        422,
+    ),
+    ("invalid UTF-8", "/predict", b'{"limit_bal": "\xff\xfe"}', {}, 400),
+    ("invalid UTF-8 batch", "/predict/batch", b'{"customers": ["\xff"]}', {}, 400),
+    ("empty body", "/predict", b"", {}, 422),
+    ("empty batch body", "/predict/batch", b"", {}, 400),
+    ("array for an object", "/predict", "[1, 2, 3]", {}, 422),
+    (
+        "object for the batch list",
+        "/predict/batch",
+        json.dumps({"customers": EXAMPLE_CUSTOMER}),
+        {},
+        422,
+    ),
+    ("string for the body", "/predict", '"hello"', {}, 422),
+    ("null body", "/predict", "null", {}, 422),
+    (
+        "10,001 batch items",
+        "/predict/batch",
+        json.dumps({"customers": [EXAMPLE_CUSTOMER] * 10_001}),
+        {},
+        422,
+    ),
+    ("bool for a code", "/predict", _body(sex=True), {}, 422),
+    ("string for a number", "/predict", _body(limit_bal="50000"), {}, 422),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "body", "headers", "expected"), HOSTILE, ids=[h[0] for h in HOSTILE]
+)
+async def test_hostile_inputs_get_their_expected_answer(
+    open_client: httpx.AsyncClient,
+    name: str,
+    path: str,
+    body: str | bytes,
+    headers: dict[str, str],
+    expected: int,
+) -> None:
+    response = await open_client.post(
+        path, content=body, headers={"content-type": "application/json", **headers}
+    )
+    if expected == 200:
+        assert response.status_code == 200, response.text
+        assert 0.0 <= response.json()["probability"] <= 1.0
+    else:
+        problem = assert_problem(response, expected)
+        assert problem["errors"], name
+
+
+async def test_a_50_mb_body_is_refused_before_it_is_read(trained_store: Path) -> None:
+    async for client in _client(ServiceSettings(model_store_dir=trained_store)):
+        response = await client.post(
+            "/predict/batch",
+            content=b" " * (50 * 1024 * 1024),
+            headers={"content-type": "application/json"},
+        )
+        assert_problem(response, 413)
