@@ -119,8 +119,18 @@ say "training a quick model to mount"
 chmod -R a+rX "$WORK/store"
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+say "without API_KEYS the image must refuse to start"
+if refusal=$("$DOCKER" run --rm "$IMAGE" 2>&1); then
+  echo "the container started without API keys:"; echo "$refusal"; exit 1
+fi
+case "$refusal" in
+  *"refusing to start"*ALLOW_ANONYMOUS*) say "refused: $(printf '%s' "$refusal" | tail -n 1)" ;;
+  *) echo "unexpected refusal: $refusal"; exit 1 ;;
+esac
+
+read -r API_KEY API_DIGEST < <("$PYTHON" -c 'from service.keys import new_key; print(*new_key())')
 PORT=$(free_port)
-"$DOCKER" run -d --name cd-with-model -p "127.0.0.1:$PORT:8000" \
+"$DOCKER" run -d --name cd-with-model -p "127.0.0.1:$PORT:8000" -e API_KEYS="$API_DIGEST" \
   -v "$WORK/store:/models:ro" --read-only --tmpfs /tmp "$IMAGE" >/dev/null
 ready=""
 for _ in $(seq 1 90); do
@@ -130,21 +140,25 @@ done
 [ -n "$ready" ] || { "$DOCKER" logs cd-with-model | tail -n 30; exit 1; }
 say "container ready on 127.0.0.1:$PORT"
 
-"$PYTHON" - "$PORT" <<'PY'
+"$PYTHON" - "$PORT" "$API_KEY" <<'PY'
 import sys, httpx
 from schemas import EXAMPLE_CUSTOMER
-base = f"http://127.0.0.1:{sys.argv[1]}"
-ok = httpx.post(f"{base}/predict", json=EXAMPLE_CUSTOMER, timeout=10)
+base, key = f"http://127.0.0.1:{sys.argv[1]}", sys.argv[2]
+denied = httpx.post(f"{base}/predict", json=EXAMPLE_CUSTOMER, timeout=10)
+assert denied.status_code == 401 and denied.headers["www-authenticate"], denied.text
+print(f"no key -> {denied.status_code}")
+auth = {"Authorization": f"Bearer {key}"}
+ok = httpx.post(f"{base}/predict", json=EXAMPLE_CUSTOMER, headers=auth, timeout=10)
 assert ok.status_code == 200, ok.text
 body = ok.json()
 assert 0.0 <= body["probability"] <= 1.0 and body["model_version"], body
 print(f"/predict -> {ok.status_code} {ok.text}")
-bad = httpx.post(f"{base}/predict", json={**EXAMPLE_CUSTOMER, "age": 150}, timeout=10)
+bad = httpx.post(f"{base}/predict", json={**EXAMPLE_CUSTOMER, "age": 150}, headers=auth, timeout=10)
 assert bad.status_code == 422, bad.text
 assert bad.headers["content-type"] == "application/problem+json", bad.headers
 assert bad.json()["errors"][0]["field"] == "age", bad.text
 print(f"bad request -> {bad.status_code} {bad.json()['errors']}")
-engine = httpx.get(f"{base}/models/{body['model_version']}", timeout=10).json()["serving_engine"]
+engine = httpx.get(f"{base}/models/{body['model_version']}", headers=auth, timeout=10).json()["serving_engine"]
 assert engine.startswith("onnxruntime"), engine
 print(f"engine -> {engine}")
 PY
@@ -161,7 +175,7 @@ done
 say "HEALTHCHECK: $health"
 
 PORT2=$(free_port)
-"$DOCKER" run -d --name cd-without-model -p "127.0.0.1:$PORT2:8000" "$IMAGE" >/dev/null
+"$DOCKER" run -d --name cd-without-model -p "127.0.0.1:$PORT2:8000" -e ALLOW_ANONYMOUS=true "$IMAGE" >/dev/null
 answer=""
 for _ in $(seq 1 60); do
   answer=$(curl -s "http://127.0.0.1:$PORT2/health/ready" || true)
