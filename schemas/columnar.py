@@ -8,7 +8,6 @@ row is accepted exactly when the API would accept the same values.
 """
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,7 +18,6 @@ from pydantic import ValidationError
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 
 _PROPERTIES: Final = CustomerFeatures.model_json_schema()["properties"]
-_INTEGER_TEXT: Final = r"[+-]?\d+"
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,9 @@ def _parse(name: str, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     stripped = text.fillna("").astype(str).str.strip()
     values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     ok = np.isfinite(values)
-    if rule["type"] == "integer":
-        ok &= stripped.str.fullmatch(_INTEGER_TEXT).to_numpy(dtype=bool)
+    if rule["type"] == "integer":  # whole numbers, however written (2, 2.0, 2e0)
+        with np.errstate(invalid="ignore"):
+            ok &= np.floor(values) == values
     with np.errstate(invalid="ignore"):
         if "minimum" in rule:
             ok &= values >= rule["minimum"]
@@ -52,17 +51,13 @@ def _parse(name: str, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def as_json_value(name: str, raw: Any) -> Any:
     """The value a JSON client would send for this cell, parsed exactly as `_parse` does:
-    whole-number text for integer fields, any number pandas reads for the others, the
-    text itself otherwise (which the contract then rejects with its own message)."""
+    any number pandas reads, else the text itself (which the contract then rejects with
+    its own message)."""
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
         return None
     text = str(raw).strip()
     number = pd.to_numeric(pd.Series([text]), errors="coerce").iloc[0]
-    if pd.isna(number):
-        return text
-    if _PROPERTIES[name]["type"] == "integer":
-        return int(text) if re.fullmatch(_INTEGER_TEXT, text) else text
-    return float(number)
+    return text if pd.isna(number) else float(number)
 
 
 def _reason(row: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Annotated, Final
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Months covered by the six monthly columns, most recent first (2005).
 MONTHS: Final = ("September", "August", "July", "June", "May", "April")
@@ -49,6 +49,19 @@ REPAYMENT_STATUS_CODES: Final = {
     **{months: f"{months} month{'s' if months > 1 else ''} late" for months in range(1, 9)},
     9: "9 or more months late",
 }
+
+
+def _whole_number(value: object) -> object:
+    """JSON does not tell 2 from 2.0, and JSON Schema calls both integers: a float with no
+    fractional part is the same number and is taken as such. Everything else goes on to
+    the strict integer check, so 1.5, "2", true and NaN are still rejected."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# After the Field in each Annotated, so the range constraints stay in the JSON schema.
+WHOLE_NUMBER: Final = BeforeValidator(_whole_number)
 
 
 def _codes(codes: dict[int, str]) -> str:
@@ -196,6 +209,7 @@ class CustomerFeatures(BaseModel):
             examples=[1],
             json_schema_extra=_ui("profile", SEX_CODES),
         ),
+        WHOLE_NUMBER,
     ]
     education: Annotated[
         int,
@@ -207,6 +221,7 @@ class CustomerFeatures(BaseModel):
             examples=[2],
             json_schema_extra=_ui("profile", EDUCATION_CODES),
         ),
+        WHOLE_NUMBER,
     ]
     marriage: Annotated[
         int,
@@ -218,6 +233,7 @@ class CustomerFeatures(BaseModel):
             examples=[1],
             json_schema_extra=_ui("profile", MARRIAGE_CODES),
         ),
+        WHOLE_NUMBER,
     ]
     age: Annotated[
         int,
@@ -229,13 +245,14 @@ class CustomerFeatures(BaseModel):
             examples=[35],
             json_schema_extra=_ui("profile"),
         ),
+        WHOLE_NUMBER,
     ]
-    pay_0: Annotated[int, _repayment_status(0)]
-    pay_2: Annotated[int, _repayment_status(1)]
-    pay_3: Annotated[int, _repayment_status(2)]
-    pay_4: Annotated[int, _repayment_status(3)]
-    pay_5: Annotated[int, _repayment_status(4)]
-    pay_6: Annotated[int, _repayment_status(5)]
+    pay_0: Annotated[int, _repayment_status(0), WHOLE_NUMBER]
+    pay_2: Annotated[int, _repayment_status(1), WHOLE_NUMBER]
+    pay_3: Annotated[int, _repayment_status(2), WHOLE_NUMBER]
+    pay_4: Annotated[int, _repayment_status(3), WHOLE_NUMBER]
+    pay_5: Annotated[int, _repayment_status(4), WHOLE_NUMBER]
+    pay_6: Annotated[int, _repayment_status(5), WHOLE_NUMBER]
     bill_amt1: Annotated[float, _bill_amount(0)]
     bill_amt2: Annotated[float, _bill_amount(1)]
     bill_amt3: Annotated[float, _bill_amount(2)]
