@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
-	@echo "make test     install everything the tests need (Python packages, Debian chromium), then ruff and pytest"
+	@echo "make test     install everything the tests need (Python packages, Debian chromium and wrk), then ruff and pytest"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
 	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
@@ -61,7 +61,7 @@ docker: $(VENV)/.runtime
 test-container: $(VENV)/.dev
 	bash tests/container/run.sh
 
-test: $(VENV)/.dev $(CHROMIUM) lint
+test: $(VENV)/.dev $(CHROMIUM) /usr/bin/wrk lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev

@@ -103,9 +103,8 @@ def server(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if (
-                    httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
-                    and len(worker_pids(process.pid)) >= workers
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200 and (
+                    workers == 1 or len(worker_pids(process.pid)) >= workers
                 ):
                     break
             except httpx.TransportError:
