@@ -12,7 +12,7 @@ from service.settings import ServiceSettings
 def main() -> None:
     settings = ServiceSettings()
     try:
-        check_access(settings)
+        check_access(settings, warn=False)  # each worker's app warns, once logging is set up
     except StartupRefusedError as error:
         raise SystemExit(f"refusing to start: {error}") from None
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)

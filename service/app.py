@@ -29,7 +29,7 @@ class StartupRefusedError(RuntimeError):
     """The settings would expose the service in a way nobody asked for."""
 
 
-def check_access(settings: ServiceSettings) -> None:
+def check_access(settings: ServiceSettings, warn: bool = True) -> None:
     """Refuse to run keyless where keys are required (the image), unless explicitly asked."""
     if settings.api_key_digests:
         return
@@ -38,7 +38,8 @@ def check_access(settings: ServiceSettings) -> None:
             "REQUIRE_API_KEYS is set but API_KEYS is empty: set API_KEYS (python -m "
             "service.keys makes one) or, to serve without authentication, ALLOW_ANONYMOUS=true"
         )
-    log.warning("no API_KEYS configured: every endpoint is open to anyone who can connect")
+    if warn:
+        log.warning("no API_KEYS configured: every endpoint is open to anyone who can connect")
 
 
 async def _watch_store(registry: ModelRegistry, every: float) -> None:
