@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,31 +98,48 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(store: Path) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/health/live", timeout=1)
-                break
-            except httpx.TransportError:
+def serve(
+    command: list[str],
+    port: int,
+    ready_path: str = "/health/live",
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process until `ready_path` answers 200 on 127.0.0.1:`port`; stop it
+    on exit. Its output goes to a file, never a pipe nobody reads (a full pipe would stall
+    the server and the measurement with it)."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    url = f"http://127.0.0.1:{port}{ready_path}"
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not start:\n{process.communicate()[0]}"
-                    ) from None
+                    process.kill()
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")[-3000:]
+                    raise RuntimeError(f"{command[:3]} did not become ready:\n{output}")
                 time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextmanager
+def running_server(store: Path, **settings: str) -> Iterator[str]:
+    """`python -m service` on a free port of 127.0.0.1, serving `store`; yields its URL."""
+    port = free_port()
+    env = {"MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port), **settings}
+    with serve([sys.executable, "-m", "service"], port, env=env, timeout=60):
+        yield f"http://127.0.0.1:{port}"

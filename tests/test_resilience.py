@@ -28,7 +28,7 @@ from model_store import ModelStore
 from schemas.compiled import default_probability, open_session
 from schemas.features import FEATURE_NAMES
 from tests.benchmarks.run import children_of, customers_from_data
-from tests.helpers import PROJECT_ROOT, free_port, run_train, train_small
+from tests.helpers import PROJECT_ROOT, free_port, run_train, serve, train_small
 
 pytestmark = pytest.mark.slow
 
@@ -81,9 +81,9 @@ def run_load(base: str, seconds: float, threads: int) -> LoadResult:
 def server(
     store: Path, workers: int, **extra: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m service` with `workers` workers watching `store` every 0.5 s."""
     port = free_port()
     env = {
-        **os.environ,
         "MODEL_STORE_DIR": str(store),
         "PORT": str(port),
         "WORKERS": str(workers),
@@ -91,35 +91,16 @@ def server(
         "MODEL_WATCH_SECONDS": "0.5",
         **extra,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200 and (
-                    workers == 1 or len(worker_pids(process.pid)) >= workers
-                ):
-                    break
-            except httpx.TransportError:
-                pass
+    with serve(
+        [sys.executable, "-m", "service"], port, "/health/ready", env=env, timeout=60
+    ) as process:
+        deadline = time.monotonic() + 30
+        while (
+            workers > 1 and len(worker_pids(process.pid)) < workers and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not become ready")
         time.sleep(1.0 if workers > 1 else 0.0)  # every worker listening
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        yield f"http://127.0.0.1:{port}", process
 
 
 def worker_pids(supervisor: int) -> list[int]:

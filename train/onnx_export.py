@@ -92,22 +92,18 @@ def _cleaner_shape(operator) -> None:
 def _cleaner_converter(scope, operator, container) -> None:
     g = _GraphBuilder(scope, container)
     X = operator.inputs[0].full_name
-    education = g.columns(X, [COLUMN["education"]])
-    unknown = None
-    for code in CategoryCleaner.EDUCATION_UNKNOWN:
-        hit = g.node("Equal", [education, g.scalar(float(code))])
-        unknown = hit if unknown is None else g.node("Or", [unknown, hit])
-    education = g.node(
-        "Where", [unknown, g.scalar(float(CategoryCleaner.EDUCATION_OTHERS)), education]
-    )
-    marriage = g.columns(X, [COLUMN["marriage"]])
-    unknown = None
-    for code in CategoryCleaner.MARRIAGE_UNKNOWN:
-        hit = g.node("Equal", [marriage, g.scalar(float(code))])
-        unknown = hit if unknown is None else g.node("Or", [unknown, hit])
-    marriage = g.node(
-        "Where", [unknown, g.scalar(float(CategoryCleaner.MARRIAGE_OTHERS)), marriage]
-    )
+
+    def fold(column: str, unknown_codes: tuple[int, ...], others: int) -> str:
+        values = g.columns(X, [COLUMN[column]])
+        unknown = None
+        for code in unknown_codes:
+            hit = g.node("Equal", [values, g.scalar(float(code))])
+            unknown = hit if unknown is None else g.node("Or", [unknown, hit])
+        return g.node("Where", [unknown, g.scalar(float(others)), values])
+
+    cleaner = CategoryCleaner
+    education = fold("education", cleaner.EDUCATION_UNKNOWN, cleaner.EDUCATION_OTHERS)
+    marriage = fold("marriage", cleaner.MARRIAGE_UNKNOWN, cleaner.MARRIAGE_OTHERS)
     before = g.columns(X, list(range(COLUMN["education"])))
     after = g.columns(X, list(range(COLUMN["marriage"] + 1, len(FEATURE_NAMES))))
     g.node("Concat", [before, education, marriage, after], operator.outputs[0].full_name, axis=1)

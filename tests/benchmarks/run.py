@@ -33,7 +33,7 @@ import sklearn
 from model_store import ModelStore
 from schemas.compiled import default_probability, open_session
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
-from tests.helpers import PROJECT_ROOT, free_port
+from tests.helpers import PROJECT_ROOT, free_port, serve
 from train.settings import TrainSettings
 
 HERE = Path(__file__).resolve().parent
@@ -87,45 +87,6 @@ def rss_mib(pid: int) -> float:
 def children_of(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-@contextmanager
-def server(
-    command: list[str],
-    port: int,
-    ready_path: str,
-    env: dict[str, str] | None = None,
-    cwd: Path = PROJECT_ROOT,
-    timeout: float = 120,
-) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(
-                    f"{command[:3]} did not become ready:\n{process.stderr.read().decode()[-3000:]}"
-                )
-            time.sleep(0.3)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -307,7 +268,7 @@ def mlserver(store: ModelStore, workdir: Path) -> Iterator[int]:
         )
     )
     env = {"PYTHONPATH": str(PROJECT_ROOT)}  # the pickled pipeline needs schemas.transformers
-    with server(
+    with serve(
         [str(executable), "start", str(workdir / "mlserver")],
         port,
         "/v2/models/credit-default/ready",
@@ -398,12 +359,12 @@ def main() -> int:
             "--log-level",
             "warning",
         ]
-        with server(floor, floor_port, "/docs"):
+        with serve(floor, floor_port, "/docs"):
             results["floor_c1"] = wrk(floor_port, "/predict", bodies_file, 1, seconds)
             results["floor_c16"] = wrk(floor_port, "/predict", bodies_file, 16, seconds)
         port = free_port()
         env = {"MODEL_STORE_DIR": str(args.store), "PORT": str(port), "LOG_LEVEL": "warning"}
-        with server([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
+        with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
             results["service_c1"] = wrk(port, "/predict", bodies_file, 1, seconds)
             results["service_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
             log("3/5 /predict/batch with 10,000 rows")
@@ -413,7 +374,7 @@ def main() -> int:
         log("5/5 two workers against one at concurrency 16")
         port = free_port()
         env = {**env, "PORT": str(port), "WORKERS": "2"}
-        with server([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
+        with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
             time.sleep(2)  # both workers up
             results["service2_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
             workers = children_of(process.pid)
