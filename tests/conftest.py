@@ -8,9 +8,8 @@ import pytest
 
 from model_store import ModelStore
 from schemas.api import ModelManifest
-from service.app import create_app
 from service.settings import ServiceSettings
-from tests.helpers import run_train
+from tests.helpers import asgi_client, run_train
 from train.settings import TrainSettings
 
 
@@ -44,20 +43,12 @@ def anyio_backend() -> str:
 @pytest.fixture
 async def client(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
     """httpx speaking real HTTP semantics to the ASGI app, with its start-up run."""
-    app = create_app(ServiceSettings(model_store_dir=trained_store))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
-    ):
+    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as c:
         yield c
 
 
 @pytest.fixture
 async def empty_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The app started on an empty model store."""
-    app = create_app(ServiceSettings(model_store_dir=tmp_path / "empty-store"))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c,
-    ):
+    async with asgi_client(ServiceSettings(model_store_dir=tmp_path / "empty-store")) as c:
         yield c

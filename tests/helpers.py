@@ -6,8 +6,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from schemas import (
     DecisionThreshold,
     ModelManifest,
 )
+from service.app import create_app
+from service.settings import ServiceSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,3 +145,36 @@ def running_server(store: Path, **settings: str) -> Iterator[str]:
     env = {"MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port), **settings}
     with serve([sys.executable, "-m", "service"], port, env=env, timeout=60):
         yield f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def asgi_client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx speaking real HTTP semantics to the ASGI app, with its start-up run."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Nothing internal may appear in an error body.
+LEAKS = ("Traceback", "/work/", ".py", "scikit-learn", "onnxruntime")
+
+
+def assert_problem(
+    response: httpx.Response, status: int, secrets: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status that leaks nothing."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert body["type"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    for leak in (*LEAKS, *secrets):
+        assert leak not in response.text
+    return body

@@ -14,11 +14,9 @@ from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, MAX_BATCH_SIZE
 from schemas.compiled import default_probability, open_session
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.helpers import train_small
+from tests.helpers import assert_problem, train_small
 
 pytestmark = pytest.mark.anyio
-
-PROBLEM = "application/problem+json"
 
 
 def customer(**changes: Any) -> dict[str, Any]:
@@ -34,22 +32,6 @@ def offline_probability(store: Path, body: dict[str, Any], ref: str = "productio
     reference = float(loaded.pipeline.predict_proba(row)[0, 1])
     assert compiled == pytest.approx(reference, abs=1e-6)
     return compiled
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    assert body["type"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    text = response.text
-    assert "Traceback" not in text
-    assert "/work/" not in text
-    assert ".py" not in text
-    return body
 
 
 async def test_predict_returns_the_models_probability_and_decision(

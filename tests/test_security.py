@@ -12,47 +12,34 @@ import numpy as np
 import pytest
 
 from schemas import EXAMPLE_CUSTOMER
-from service.app import StartupRefusedError, check_access, create_app
+from service.app import StartupRefusedError, check_access
 from service.keys import new_key
 from service.predictor import Predictor
 from service.settings import ServiceSettings
+from tests.helpers import asgi_client
+from tests.helpers import assert_problem as shared_assert_problem
 
 pytestmark = pytest.mark.anyio
 
 KEY, DIGEST = new_key()
-PROBLEM = "application/problem+json"
-
-
-async def _client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
-    ):
-        yield client
 
 
 @pytest.fixture
 async def keyed(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST)):
+    async with asgi_client(
+        ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST)
+    ) as client:
         yield client
 
 
 @pytest.fixture
 async def open_client(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(ServiceSettings(model_store_dir=trained_store)):
+    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as client:
         yield client
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["x-request-id"]
-    for leak in ("Traceback", "/work/", ".py", "scikit-learn", "onnxruntime", DIGEST, KEY):
-        assert leak not in response.text
-    return body
+    return shared_assert_problem(response, status, secrets=(DIGEST, KEY))
 
 
 # -- API keys --------------------------------------------------------------------------------
@@ -107,9 +94,9 @@ async def test_health_docs_and_page_stay_open_by_default(keyed: httpx.AsyncClien
 
 
 async def test_docs_and_page_can_be_closed_too(trained_store: Path) -> None:
-    async for client in _client(
+    async with asgi_client(
         ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST, public_docs=False)
-    ):
+    ) as client:
         for path in ("/docs", "/openapi.json", "/", "/static/app.js"):
             assert_problem(await client.get(path), 401)
         assert (await client.get("/health/ready")).status_code == 200
@@ -145,7 +132,7 @@ async def test_cors_allows_only_the_listed_origins(trained_store: Path) -> None:
     settings = ServiceSettings(
         model_store_dir=trained_store, cors_allow_origins="https://bank.example"
     )
-    async for client in _client(settings):
+    async with asgi_client(settings) as client:
         preflight = {"Origin": "https://bank.example", "Access-Control-Request-Method": "POST"}
         allowed = await client.options("/predict", headers=preflight)
         assert allowed.headers["access-control-allow-origin"] == "https://bank.example"
@@ -178,7 +165,7 @@ async def test_security_headers_are_on_every_response(keyed: httpx.AsyncClient) 
 
 async def test_a_body_over_the_limit_is_413(trained_store: Path) -> None:
     settings = ServiceSettings(model_store_dir=trained_store, max_body_bytes=4096)
-    async for client in _client(settings):
+    async with asgi_client(settings) as client:
         big = json.dumps({"customers": [EXAMPLE_CUSTOMER] * 50}).encode()
         problem = assert_problem(
             await client.post(
@@ -213,7 +200,7 @@ async def test_requests_beyond_the_in_flight_bound_get_503_with_retry_after(
 
     monkeypatch.setattr(Predictor, "predict_proba", slow)
     settings = ServiceSettings(model_store_dir=trained_store, max_in_flight=1)
-    async for client in _client(settings):
+    async with asgi_client(settings) as client:
         batch = {"customers": [EXAMPLE_CUSTOMER]}
         first, second, health = await asyncio.gather(
             client.post("/predict/batch", json=batch),
@@ -238,7 +225,7 @@ async def test_a_request_over_the_time_limit_is_504(
         Predictor, "predict_proba", lambda self, rows: time.sleep(1.0) or np.zeros(len(rows))
     )
     settings = ServiceSettings(model_store_dir=trained_store, request_timeout_seconds=0.2)
-    async for client in _client(settings):
+    async with asgi_client(settings) as client:
         problem = assert_problem(
             await client.post("/predict/batch", json={"customers": [EXAMPLE_CUSTOMER]}), 504
         )
@@ -358,7 +345,7 @@ async def test_hostile_inputs_get_their_expected_answer(
 
 
 async def test_a_50_mb_body_is_refused_before_it_is_read(trained_store: Path) -> None:
-    async for client in _client(ServiceSettings(model_store_dir=trained_store)):
+    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as client:
         response = await client.post(
             "/predict/batch",
             content=b" " * (50 * 1024 * 1024),
