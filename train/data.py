@@ -63,18 +63,9 @@ def _read_excel(path: Path) -> pd.DataFrame:
         raise DatasetError(
             f"{path}: no header row with LIMIT_BAL in the first rows; expected {SOURCE}"
         )
-    frame = pd.read_excel(
-        path, header=header_row, dtype_backend="numpy_nullable", engine="calamine"
-    )
-    # A workbook stores every number as a float: whole numbers become integers again so
-    # that the strict contract sees codes as integers. Fractional codes stay and are rejected.
-    for column in frame.columns:
-        values = frame[column]
-        if pd.api.types.is_float_dtype(values) and bool(
-            (values.dropna() == values.dropna().round()).all()
-        ):
-            frame[column] = values.astype("Int64")
-    return frame
+    # A workbook stores every number as a float; the contract takes a whole float for an
+    # integer field (2.0 is 2) and still rejects fractional codes, so no conversion here.
+    return pd.read_excel(path, header=header_row, dtype_backend="numpy_nullable", engine="calamine")
 
 
 def read_table(path: Path) -> pd.DataFrame:
