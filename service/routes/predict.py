@@ -71,7 +71,7 @@ def _json(body: dict[str, Any]) -> Response:
     "/predict",
     response_model=Prediction,
     summary="Score one customer",
-    responses=problem_responses(400, 404, 422, 503),
+    responses=problem_responses(400, 404, 413, 422, 503, 504),
 )
 async def predict(
     customer: CustomerFeatures, registry: Registry, version: VersionQuery = None
@@ -161,7 +161,7 @@ def _score_batch(predictor: Any, batch: BatchRequest) -> str:
     "/predict/batch",
     response_model=BatchPrediction,
     summary="Score up to 10,000 customers",
-    responses=problem_responses(400, 404, 422, 503),
+    responses=problem_responses(400, 404, 413, 422, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": True,
