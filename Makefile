@@ -6,18 +6,19 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test lint format train search bench docker test-container openapi lock clean
+.PHONY: help run test test-fast lint format train search bench docker test-container openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
 	@echo "make test     install everything the tests need (Python packages, Debian chromium and wrk), then ruff and pytest"
+	@echo "make test-fast  unit and in-process API tests only (under a minute): the loop to live in"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
 	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
 	@echo "make docker   bake the production model into an image (trains first if the store is empty)"
 	@echo "make test-container  build the image on a local Debian base and exercise it (needs root)"
 	@echo "make openapi  regenerate openapi.json from the app"
-	@echo "make lock     re-resolve requirements/*.txt from requirements/*.in (needs the package index)"
+	@echo "make lock     re-resolve requirements/*.txt from pyproject.toml's groups (needs the package index)"
 
 # Installs are keyed on the lock files: a changed lock reinstalls, an unchanged one costs nothing.
 $(VENV)/.runtime: requirements/runtime.txt
@@ -64,6 +65,9 @@ test-container: $(VENV)/.dev
 test: $(VENV)/.dev $(CHROMIUM) /usr/bin/wrk lint
 	$(PY) -m pytest
 
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -m "not slow" -q
+
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -75,11 +79,14 @@ format: $(VENV)/.dev
 openapi: $(VENV)/.runtime
 	$(PY) -m service.openapi openapi.json
 
+# The locks are compiled from pyproject.toml's dependency groups; serve and dev are
+# constrained to the runtime lock, so every environment runs the same versions.
+UV_COMPILE = $(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet
 lock: $(VENV)/.dev
 	$(PY) -m pip install --quiet uv
-	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet runtime.in -o runtime.txt
-	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet dev.in -o dev.txt
-	cd requirements && ../$(VENV)/bin/uv pip compile --python-version 3.11 --generate-hashes --quiet serve.in -o serve.txt
+	$(UV_COMPILE) --group runtime -o requirements/runtime.txt
+	$(UV_COMPILE) --group serve -c requirements/runtime.txt -o requirements/serve.txt
+	$(UV_COMPILE) --group dev -c requirements/runtime.txt -o requirements/dev.txt
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output

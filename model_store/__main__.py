@@ -7,10 +7,10 @@ python -m model_store rollback
 """
 
 import argparse
-import os
 import sys
 
 from model_store.errors import ModelStoreError
+from model_store.settings import StoreSettings
 from model_store.store import DEFAULT_ALIAS, ModelStore
 
 
@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--store",
-        default=os.environ.get("MODEL_STORE_DIR", "models"),
-        help="store directory (default: $MODEL_STORE_DIR or ./models)",
+        default=StoreSettings().model_store_dir,
+        help="store directory (MODEL_STORE_DIR, default ./models)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="versions, newest first, with headline metrics and aliases")
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             for manifest in store.list():
                 names = ",".join(a for a, v in aliases.items() if v == manifest.version)
                 print(
-                    f"{manifest.version}  roc_auc={manifest.metrics['roc_auc']:.4f}  "
-                    f"brier={manifest.metrics['brier']:.4f}  "
+                    f"{manifest.version}  roc_auc={manifest.metrics.roc_auc:.4f}  "
+                    f"brier={manifest.metrics.brier:.4f}  "
                     f"{'quick  ' if manifest.quick else ''}{names}"
                 )
         elif args.command == "show":

@@ -10,8 +10,4 @@ class VersionNotFoundError(ModelStoreError):
 
 
 class ChecksumMismatchError(ModelStoreError):
-    """The model file differs from what was saved (tampered with or corrupted)."""
-
-
-class IncompatibleModelError(ModelStoreError):
-    """The model was saved by a scikit-learn version other than the running one."""
+    """An artifact differs from what was saved (tampered with or corrupted)."""

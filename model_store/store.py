@@ -2,15 +2,18 @@
 
 Layout under the store root:
 
-    <version>/model.joblib      the fitted scikit-learn pipeline (read-only once written)
-    <version>/model.onnx        the same pipeline compiled for onnxruntime (when saved)
-    <version>/manifest.json     provenance, metrics and the model file's SHA-256
+    <version>/model.joblib      the fitted scikit-learn pipeline (training tools and audit only)
+    <version>/model.onnx        the same pipeline compiled for onnxruntime: what serves
+    <version>/manifest.json     provenance, metrics and the SHA-256 of every artifact
     aliases/<name>.json         {"version": ..., "history": [...]} e.g. aliases/production.json
     .staging-*/                 versions being written; never listed, never loaded
 
 A version becomes visible in one `rename` of a complete staging directory, so readers
 never see half a version, and `rename` onto an existing (non-empty) directory fails, so a
 version is never overwritten. Aliases are switched with `os.replace`, which is atomic.
+
+The store handles bytes and manifests only: it never unpickles anything, so reading a
+version needs neither scikit-learn nor joblib and cannot run code planted in the store.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -31,18 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import joblib
-import numpy as np
-import pandas as pd
-import sklearn
-
-from model_store.errors import (
-    ChecksumMismatchError,
-    IncompatibleModelError,
-    ModelStoreError,
-    VersionNotFoundError,
-)
-from schemas.api import LibraryVersions, ModelManifest
+from model_store.errors import ChecksumMismatchError, ModelStoreError, VersionNotFoundError
+from model_store.manifest import ModelManifest
 
 MODEL_FILE: Final = "model.joblib"
 COMPILED_FILE: Final = "model.onnx"
@@ -60,17 +52,6 @@ ALIAS_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 def new_version_id(now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%S%f}Z-{secrets.token_hex(3)}"
-
-
-def library_versions() -> LibraryVersions:
-    """Versions that change what a pickled pipeline computes; recorded in every manifest."""
-    return LibraryVersions(
-        python=platform.python_version(),
-        scikit_learn=sklearn.__version__,
-        numpy=np.__version__,
-        joblib=joblib.__version__,
-        pandas=pd.__version__,
-    )
 
 
 def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -97,12 +78,11 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """A pipeline that passed its checks, with the manifest it was saved with."""
+class CompiledVersion:
+    """What serving needs of a version, every byte checked against the manifest."""
 
-    pipeline: Any
     manifest: ModelManifest
-    compiled: bytes | None = None
+    compiled: bytes
 
     @property
     def version(self) -> str:
@@ -123,11 +103,10 @@ class ModelStore:
 
     def save(
         self,
-        pipeline: Any,
+        artifacts: dict[str, bytes],
         build_manifest: Callable[[str, dict[str, str]], ModelManifest],
-        compiled: bytes | None = None,
     ) -> ModelManifest:
-        """Write `pipeline` (and its compiled form) as a new version; return its manifest.
+        """Write `artifacts` (file name -> bytes) as a new version; return its manifest.
 
         `build_manifest(version, checksums)` is called once the files are written, with
         the SHA-256 of each file by name, so that the manifest records the id and
@@ -137,28 +116,18 @@ class ModelStore:
         staging = self.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
         staging.mkdir()
         try:
-            model_path = staging / MODEL_FILE
-            with model_path.open("wb") as handle:
-                joblib.dump(pipeline, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            artifacts = [model_path]
-            if compiled is not None:
-                _write_durably(staging / COMPILED_FILE, compiled)
-                artifacts.append(staging / COMPILED_FILE)
-            checksums = {path.name: sha256_of(path) for path in artifacts}
+            for name, data in artifacts.items():
+                _write_durably(staging / name, data)
+            checksums = {name: sha256_of(staging / name) for name in artifacts}
             while True:
                 version = new_version_id()
                 manifest = build_manifest(version, checksums)
-                recorded = {manifest.model_file: manifest.model_sha256}
-                if manifest.compiled is not None:
-                    recorded[manifest.compiled.file] = manifest.compiled.sha256
-                if manifest.version != version or recorded != checksums:
+                if manifest.version != version or manifest.artifact_checksums() != checksums:
                     raise ModelStoreError(
                         "the manifest must record the version id and checksums it was given"
                     )
                 _write_durably(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
-                for path in (*artifacts, staging / MANIFEST_FILE):
+                for path in staging.iterdir():
                     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
                 _fsync_dir(staging)
                 try:
@@ -232,47 +201,34 @@ class ModelStore:
                 result[path.stem] = alias["version"]
         return result
 
-    def load(self, ref: str = DEFAULT_ALIAS) -> LoadedModel:
-        """Load a version (or the version an alias points at), refusing anything unsafe.
+    def load(self, ref: str = DEFAULT_ALIAS) -> CompiledVersion:
+        """The manifest and compiled model of a version (or of the version an alias names),
+        refused if the compiled file's SHA-256 differs from the manifest's."""
+        manifest = self.get(ref)
+        return CompiledVersion(manifest, self.read_artifact(manifest, manifest.compiled.file))
 
-        The model file's SHA-256 must match the manifest, and the running scikit-learn must
-        be the one that saved it: unpickling across versions can silently change
-        predictions, so a mismatch is an error, never a warning.
-        """
-        version = self.resolve(ref)
-        manifest = self.get(version)
-        running = sklearn.__version__
-        if manifest.libraries.scikit_learn != running:
-            raise IncompatibleModelError(
-                f"model version {version} was saved with scikit-learn "
-                f"{manifest.libraries.scikit_learn}, this process runs {running}; retrain it "
-                "or run the scikit-learn version pinned in requirements/"
-            )
-        model_path = self._checked(version, manifest.model_file, manifest.model_sha256)
-        compiled = None
-        if manifest.compiled is not None:
-            compiled_path = self._checked(version, manifest.compiled.file, manifest.compiled.sha256)
-            compiled = compiled_path.read_bytes()
-        with model_path.open("rb") as handle:
-            pipeline = joblib.load(handle)
-        return LoadedModel(pipeline=pipeline, manifest=manifest, compiled=compiled)
-
-    def _checked(self, version: str, file_name: str, expected: str) -> Path:
-        path = self.root / version / file_name
-        actual = sha256_of(path)
+    def read_artifact(self, manifest: ModelManifest, file_name: str) -> bytes:
+        """One artifact's bytes, refused unless they hash to what the manifest recorded."""
+        expected = manifest.artifact_checksums().get(file_name)
+        if expected is None:
+            raise ModelStoreError(f"model version {manifest.version} has no artifact {file_name}")
+        data = (self.root / manifest.version / file_name).read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ChecksumMismatchError(
-                f"model version {version}: {file_name} has SHA-256 {actual[:12]}..., "
+                f"model version {manifest.version}: {file_name} has SHA-256 {actual[:12]}..., "
                 f"the manifest records {expected[:12]}...; the file was changed or "
                 "corrupted after it was saved and will not be loaded"
             )
-        return path
+        return data
 
     def export(self, ref: str, target: Path | str, alias: str = DEFAULT_ALIAS) -> str:
         """Copy one version (checked first) into another store and point `alias` at it
         there: how a version is baked into a container image."""
-        version = self.resolve(ref)
-        self.load(version)  # refuse to ship a corrupted or incompatible version
+        manifest = self.get(ref)
+        version = manifest.version
+        for file_name in manifest.artifact_checksums():  # refuse to ship a corrupted version
+            self.read_artifact(manifest, file_name)
         destination = ModelStore(target)
         destination.root.mkdir(parents=True, exist_ok=True)
         if not (destination.root / version).exists():

@@ -1,10 +1,11 @@
 """Request and response bodies of the HTTP API, including the one error shape."""
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_store.manifest import HeldOutMetrics, ModelManifest
 from schemas.features import EXAMPLE_CUSTOMER, CustomerFeatures
 
 MAX_BATCH_SIZE: Final = 10_000
@@ -59,78 +60,11 @@ class BatchPrediction(BaseModel):
     predictions: list[ScoredCustomer]
 
 
-class DataProvenance(BaseModel):
-    file_name: str
-    sha256: str = Field(description="SHA-256 of the training data file, as read.")
-    rows: int = Field(description="Data rows in the file.")
-    rows_used: int = Field(description="Rows that passed the feature contract and were used.")
-    rows_rejected: int
-    rejected_reasons: dict[str, int] = Field(
-        description="Rejected rows counted by field and broken rule."
-    )
-
-
-class DecisionThreshold(BaseModel):
-    value: Probability
-    rule: str = Field(description="How the threshold was chosen, on training data only.")
-
-
-class LibraryVersions(BaseModel):
-    python: str
-    scikit_learn: str
-    numpy: str
-    joblib: str
-    pandas: str
-
-
-class CompiledArtifact(BaseModel):
-    """The pipeline compiled for fast scoring, checked against the joblib pipeline."""
-
-    file: str
-    sha256: str = Field(description="SHA-256 of `file`; checked on every load.")
-    engine: str = Field(description="Runtime that scores it, with its version.")
-    max_abs_difference: float = Field(
-        description="Largest |compiled - joblib| probability over `verified_rows`."
-    )
-    verified_rows: int = Field(description="Rows compared before the version was saved.")
-
-
-class ModelManifest(BaseModel):
-    """Everything needed to know where a model version came from and how good it is."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    version: str
-    created_at: datetime
-    model_file: str
-    model_sha256: str = Field(description="SHA-256 of `model_file`; checked on every load.")
-    compiled: CompiledArtifact | None = Field(
-        default=None, description="The compiled form served instead of the joblib pipeline."
-    )
-    data: DataProvenance
-    feature_names: list[str] = Field(description="Input columns, in the order the model expects.")
-    feature_schema: dict[str, Any] = Field(description="JSON schema of the input contract.")
-    engineered_features: list[str]
-    hyperparameters: dict[str, Any]
-    calibration: dict[str, Any]
-    cv_results: dict[str, Any]
-    metrics: dict[str, float] = Field(description="Held-out metrics (split never used in fitting).")
-    baseline: dict[str, Any] = Field(
-        description="The original project's forest, trained and evaluated in the same run."
-    )
-    threshold: DecisionThreshold
-    seed: int
-    quick: bool = Field(description="True for a fast, small fit meant for tests only.")
-    training_seconds: float
-    libraries: LibraryVersions
-
-
 class ModelDetails(ModelManifest):
     """A manifest plus what this service does with the version."""
 
     serving_engine: str = Field(
-        description="What would score this version in this service: the compiled engine, "
-        "or scikit-learn for versions saved without a compiled form."
+        description="What scores this version in this service: onnxruntime, with its version."
     )
 
 
@@ -143,7 +77,7 @@ class ModelSummary(BaseModel):
     serving: bool = Field(description="True for the version that answers requests by default.")
     quick: bool
     threshold: Probability
-    metrics: dict[str, float] = Field(description="Headline held-out metrics.")
+    metrics: HeldOutMetrics = Field(description="Held-out metrics.")
 
 
 class ModelList(BaseModel):

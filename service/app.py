@@ -10,16 +10,22 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
-from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
 from model_store import ModelStore, ModelStoreError
 from schemas.api import BatchRequest, Problem
-from service.guards import ApiKeyMiddleware, LimitsMiddleware, SecurityHeadersMiddleware
+from schemas.features import CustomerFeatures
+from service.errors import (
+    ServiceError,
+    ValidationFailedError,
+    install_problem_handler,
+    problem_responses,
+)
+from service.guards import LimitsMiddleware, SecurityHeadersMiddleware
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
-from service.problems import install_problem_handlers, problem_responses
 from service.routes import admin, health, models, page, predict
+from service.security import ApiKey
 from service.settings import ServiceSettings
 
 log = logging.getLogger("service.access")
@@ -56,7 +62,7 @@ async def _watch_store(registry: ModelRegistry, every: float) -> None:
             continue
         try:
             await run_in_threadpool(registry.reload)
-        except ModelStoreError as error:
+        except ServiceError as error:
             refused = target
             log.error("model watch refused %s: %s; still serving %s", target, error, serving)
 
@@ -71,9 +77,10 @@ random forest, versioned in a model store with its provenance and held-out metri
   `422` naming each field and rule, never coerced.
 * Every error is an RFC 9457 `application/problem+json` body.
 * Every response carries `X-Request-ID` (yours, if you send a valid one).
-* When the service is configured with API keys, every endpoint but `/health/*` (and, by
-  default, the documentation and the web page) needs one, as `Authorization: Bearer <key>`
-  or `X-API-Key: <key>`.
+* When the service is configured with API keys, every operation marked with a lock needs
+  one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`; `/health/*` never does.
+* The same customer gets the same probability, bit for bit, from `/predict`, from
+  `/predict/batch` at any size and position, and from the file scorer.
 """
 
 
@@ -106,14 +113,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         summary="Credit-card default risk scoring",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by service.routes.page from this process's own files: no CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry
-    install_problem_handlers(app)
-    # Added innermost first: keys, CORS, limits, request id, security headers (outermost).
-    app.add_middleware(
-        ApiKeyMiddleware, digests=settings.api_key_digests, public_docs=settings.public_docs
-    )
+    install_problem_handler(app)
+    # Added innermost first: CORS, limits, request id, security headers (outermost).
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -130,15 +138,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    for module in (predict, models, health, admin, page):
+    for module in (predict, models, health, admin):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
+    # The page, the documentation and the OpenAPI document: open unless PUBLIC_DOCS=false.
+    app.include_router(page.router, dependencies=[] if settings.public_docs else [ApiKey])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the problem schema that every error response refers to."""
+    """FastAPI's document, with the problem shape for every error and the bodies that the
+    strict reader parses (documented through each route's `openapi_extra`)."""
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -148,26 +158,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             routes=app.routes,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        # FastAPI documents its own 422 shape; this API answers 422 with a problem body.
+        # FastAPI documents its own 422 shape for parameters; this API answers with a problem.
+        problem_422 = problem_responses(ValidationFailedError)[422]
         for operation in (op for path in schema["paths"].values() for op in path.values()):
-            if "422" in operation.get("responses", {}) and "HTTPValidationError" in str(
-                operation["responses"]["422"]
-            ):
-                operation["responses"]["422"] = problem_responses(422)[422]
+            if "HTTPValidationError" in str(operation.get("responses", {}).get("422", "")):
+                operation["responses"]["422"] = problem_422
         components.pop("HTTPValidationError", None)
-        # API keys (enforced when API_KEYS is set): either header works; health stays open.
-        schema["components"]["securitySchemes"] = {
-            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
-        for path, operations in schema["paths"].items():
-            for operation in operations.values():
-                if not path.startswith("/health"):
-                    operation["security"] = [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}]
-                    operation["responses"].setdefault("401", problem_responses(401)[401])
         components.pop("ValidationError", None)
-        # Bodies that routes read themselves (the error shape, the raw-parsed batch).
-        for model in (Problem, BatchRequest):
+        for model in (Problem, CustomerFeatures, BatchRequest):
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)

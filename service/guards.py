@@ -1,26 +1,42 @@
 """The service's own defences, as small pure-ASGI middlewares (one job each).
 
 Banks put the service behind their gateways, but it must not rely on them: every
-response carries security headers, bodies and concurrency are bounded, slow requests are
-cut off, and API keys are checked here, with problem+json answers for each refusal.
+response carries security headers, and bodies, concurrency and time are bounded, with a
+problem+json answer for each refusal. (API keys are a dependency: service.security.)
 """
 
 import asyncio
-import hashlib
-import hmac
-from collections.abc import Iterable
 from typing import Final
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import (
-    BODY_TOO_LARGE,
-    OVERLOADED,
-    TIMEOUT,
-    UNAUTHORIZED,
-    send_problem,
-)
+from service.errors import PROBLEM_PREFIX, ServiceError, send_problem
+
+
+class BodyTooLargeError(ServiceError):
+    status = 413
+    type = PROBLEM_PREFIX + "body-too-large"
+    title = "Request body too large"
+    description = "The body is larger than MAX_BODY_BYTES."
+
+
+class OverloadedError(ServiceError):
+    status = 503
+    type = PROBLEM_PREFIX + "overloaded"
+    title = "Too many requests in flight"
+    description = "Too many requests are in flight in this worker; retry after Retry-After."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class RequestTimeoutError(ServiceError):
+    status = 504
+    type = PROBLEM_PREFIX + "timeout"
+    title = "Request took too long"
+    description = "No answer within REQUEST_TIMEOUT_SECONDS."
+
 
 # -- security headers ------------------------------------------------------------------------
 
@@ -31,17 +47,18 @@ _ALWAYS: Final = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
-# The page and the API allow nothing from elsewhere. FastAPI's /docs and /redoc load their
-# viewers from a CDN, so they get a policy that permits exactly that.
+# Nothing anywhere may load from another host: the page and the documentation viewers are
+# served by the service itself. The viewers set styles at run time and ReDoc searches in a
+# worker it makes from a blob, so their pages allow inline styles and blob workers; their
+# scripts, like the page's, come from this service only.
 _STRICT_CSP: Final = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _DOCS_CSP: Final = (
-    b"default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; worker-src blob:; "
-    b"frame-ancestors 'none'; base-uri 'none'"
+    b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    b"script-src 'self'; worker-src 'self' blob:; font-src 'self' data:; "
+    b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _DOCS_PATHS: Final = ("/docs", "/redoc")
 
@@ -73,12 +90,8 @@ class SecurityHeadersMiddleware:
 # -- limits ----------------------------------------------------------------------------------
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
-def _exempt(path: str, prefixes: Iterable[str]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
+class _BodyOverLimitError(Exception):
+    """Raised inside the app's receive when the streamed body passes the limit."""
 
 
 class LimitsMiddleware:
@@ -86,7 +99,7 @@ class LimitsMiddleware:
     Retry-After rather than an unbounded queue) and a per-request time limit (504).
     Health checks bypass the in-flight bound so an overloaded worker still reports."""
 
-    HEALTH: Final = ("/health",)
+    HEALTH: Final = "/health/"
 
     def __init__(
         self, app: ASGIApp, max_body_bytes: int, max_in_flight: int, timeout_seconds: float
@@ -103,20 +116,16 @@ class LimitsMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await send_problem(
-                send, scope, 413, "Request body too large", self._too_large(), BODY_TOO_LARGE
-            )
+            await send_problem(send, scope, self._too_large())
             return
-        counted = not _exempt(scope["path"], self.HEALTH)
+        counted = not scope["path"].startswith(self.HEALTH)
         if counted and self.in_flight >= self.max_in_flight:
             await send_problem(
                 send,
                 scope,
-                503,
-                "Too many requests in flight",
-                f"This worker is already handling {self.max_in_flight} requests; retry shortly.",
-                OVERLOADED,
-                headers=[(b"retry-after", b"1")],
+                OverloadedError(
+                    f"This worker is already handling {self.max_in_flight} requests; retry shortly."
+                ),
             )
             return
         received = 0
@@ -127,7 +136,7 @@ class LimitsMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_body_bytes:
-                raise _BodyTooLargeError
+                raise _BodyOverLimitError
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -141,82 +150,21 @@ class LimitsMiddleware:
             await asyncio.wait_for(
                 self.app(scope, limited_receive, tracking_send), self.timeout_seconds
             )
-        except _BodyTooLargeError:
+        except _BodyOverLimitError:
             if not started:
-                await send_problem(
-                    send, scope, 413, "Request body too large", self._too_large(), BODY_TOO_LARGE
-                )
+                await send_problem(send, scope, self._too_large())
         except TimeoutError:
             if not started:
                 await send_problem(
                     send,
                     scope,
-                    504,
-                    "Request took too long",
-                    f"No answer within {self.timeout_seconds:g} s; nothing was returned.",
-                    TIMEOUT,
+                    RequestTimeoutError(
+                        f"No answer within {self.timeout_seconds:g} s; nothing was returned."
+                    ),
                 )
         finally:
             if counted:
                 self.in_flight -= 1
 
-    def _too_large(self) -> str:
-        return f"The body exceeds the limit of {self.max_body_bytes} bytes."
-
-
-# -- API keys --------------------------------------------------------------------------------
-
-
-def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
-class ApiKeyMiddleware:
-    """Requires `Authorization: Bearer <key>` or `X-API-Key: <key>` when keys are set.
-
-    Only SHA-256 digests of keys are held, and a presented key's digest is compared with
-    every stored one in constant time, so neither timing nor a leaked config reveals a key.
-    """
-
-    ALWAYS_OPEN: Final = ("/health",)
-    DOCS: Final = ("/docs", "/redoc", "/openapi.json", "/static")
-
-    def __init__(self, app: ASGIApp, digests: tuple[bytes, ...], public_docs: bool) -> None:
-        self.app = app
-        self.digests = digests
-        self.open_paths = self.ALWAYS_OPEN + (self.DOCS if public_docs else ())
-        self.open_exact = ("/",) if public_docs else ()
-
-    def _allowed(self, headers: Headers) -> bool:
-        authorization = headers.get("authorization", "")
-        scheme, _, credential = authorization.partition(" ")
-        key = credential.strip() if scheme.lower() == "bearer" else headers.get("x-api-key", "")
-        if not key:
-            return False
-        presented = key_digest(key)
-        matched = False
-        for digest in self.digests:  # no early exit: every check costs the same
-            matched |= hmac.compare_digest(presented, digest)
-        return matched
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not self.digests
-            or scope.get("method") == "OPTIONS"  # CORS preflights carry no credentials
-            or path in self.open_exact
-            or _exempt(path, self.open_paths)
-            or self._allowed(Headers(scope=scope))
-        ):
-            await self.app(scope, receive, send)
-            return
-        await send_problem(
-            send,
-            scope,
-            401,
-            "Authentication required",
-            "Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
-            UNAUTHORIZED,
-            headers=[(b"www-authenticate", b'Bearer realm="credit-default"')],
-        )
+    def _too_large(self) -> BodyTooLargeError:
+        return BodyTooLargeError(f"The body exceeds the limit of {self.max_body_bytes} bytes.")

@@ -4,13 +4,14 @@ The key is printed once, for the client; only its SHA-256 digest is configured o
 service, so a leaked configuration does not leak a usable key.
 """
 
-import hashlib
 import secrets
+
+from service.security import key_digest
 
 
 def new_key() -> tuple[str, str]:
     key = secrets.token_urlsafe(32)
-    return key, "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key, "sha256:" + key_digest(key).hex()
 
 
 if __name__ == "__main__":

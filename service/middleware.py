@@ -12,7 +12,7 @@ from typing import Final
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import INTERNAL, send_problem
+from service.errors import InternalError, send_problem
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
@@ -53,9 +53,9 @@ class RequestIdMiddleware:
             await send_problem(
                 send,
                 scope,
-                500,
-                "Internal Server Error",
-                "The server failed to answer this request; quote the request id when reporting it.",
-                INTERNAL,
-                headers=[(REQUEST_ID_HEADER.encode(), request_id.encode())],
+                InternalError(
+                    "The server failed to answer this request; quote the request id when "
+                    "reporting it.",
+                    headers={REQUEST_ID_HEADER: request_id},
+                ),
             )

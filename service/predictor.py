@@ -1,9 +1,9 @@
 """Loaded models and the one small class that scores with them.
 
-Shaped like an MLServer runtime: `Predictor` wraps one loaded model version and turns a
-matrix of validated features into probabilities; `ModelRegistry` loads the served
+Shaped like an MLServer runtime: `Predictor` wraps one model version's compiled form and
+turns a matrix of validated features into probabilities; `ModelRegistry` loads the served
 version once at start-up and keeps a few other versions for requests that name one.
-Nothing here knows about HTTP.
+Nothing here unpickles: a version serves from its checksummed ONNX bytes and manifest.
 """
 
 import logging
@@ -12,57 +12,52 @@ from collections import OrderedDict
 from typing import Final
 
 import numpy as np
-import sklearn
 
 from model_store import (
     ChecksumMismatchError,
-    IncompatibleModelError,
-    LoadedModel,
+    CompiledVersion,
+    ModelManifest,
     ModelStore,
     ModelStoreError,
     VersionNotFoundError,
 )
-from schemas.api import ModelManifest
-from schemas.compiled import ENGINE, default_probability, open_session
+from model_store.runtime import ENGINE, CompiledModel
+from service.errors import PROBLEM_PREFIX, ServiceError
 
 log = logging.getLogger("service.models")
 
-
-class ModelUnavailableError(Exception):
-    """No model can answer; the message is safe to show to a caller."""
+RETRY_AFTER_SECONDS: Final = "30"
 
 
-def serving_engine(manifest: ModelManifest) -> str:
-    return ENGINE if manifest.compiled is not None else f"scikit-learn {sklearn.__version__}"
+class ModelNotFoundError(ServiceError):
+    status = 404
+    type = PROBLEM_PREFIX + "model-not-found"
+    title = "Model version not found"
+    description = "Unknown model version or alias."
+
+    def __init__(self, error: VersionNotFoundError) -> None:
+        super().__init__(f"{error}. GET /models lists the stored versions.")
 
 
-# From this many rows on, a request is scored on all SCORING_THREADS; below, on one thread
-# (splitting a few rows across threads costs more than it saves).
-BULK_ROWS: Final = 512
+class ModelUnavailableError(ServiceError):
+    """No model can answer; the detail is safe to show to a caller."""
+
+    status = 503
+    type = PROBLEM_PREFIX + "model-unavailable"
+    title = "Model unavailable"
+    description = "No model can answer (not loaded, or refused at load); see `detail`."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
-class Predictor:
-    """Scores customers with one model version: with its compiled form when it has one
-    (verified against the pipeline at training time), else with the joblib pipeline,
-    which is kept loaded either way as the reference."""
+class ReloadFailedError(ServiceError):
+    """A reload was refused; the version that served before still serves."""
 
-    def __init__(self, loaded: LoadedModel, threads: int = 0) -> None:
-        self.reference = loaded.pipeline
-        self.manifest: ModelManifest = loaded.manifest
-        self.version: str = loaded.version
-        self.threshold: float = loaded.threshold
-        self.engine = serving_engine(loaded.manifest)
-        self._single = self._bulk = None
-        if loaded.compiled is not None:
-            self._single = open_session(loaded.compiled, threads=1)
-            self._bulk = open_session(loaded.compiled, threads=threads)
-
-    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """Probability of default for each row (columns in FEATURE_NAMES order)."""
-        if self._single is None:
-            return self.reference.predict_proba(rows)[:, 1]
-        session = self._bulk if len(rows) >= BULK_ROWS else self._single
-        return default_probability(session, rows)
+    status = 409
+    type = PROBLEM_PREFIX + "reload-failed"
+    title = "Reload refused"
+    description = "The new model could not be loaded; the previous one keeps serving."
 
 
 def public_reason(ref: str, error: ModelStoreError) -> str:
@@ -71,9 +66,23 @@ def public_reason(ref: str, error: ModelStoreError) -> str:
         return str(error)
     if isinstance(error, ChecksumMismatchError):
         return f"model {ref!r} failed its integrity check (checksum mismatch) and was refused"
-    if isinstance(error, IncompatibleModelError):
-        return f"model {ref!r} was saved with another scikit-learn version and was refused"
     return f"model {ref!r} could not be loaded"
+
+
+class Predictor:
+    """Scores customers with one model version's compiled form."""
+
+    engine: Final = ENGINE
+
+    def __init__(self, loaded: CompiledVersion, threads: int = 0) -> None:
+        self.manifest: ModelManifest = loaded.manifest
+        self.version: str = loaded.version
+        self.threshold: float = loaded.threshold
+        self._model = CompiledModel(loaded.compiled, threads)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """Probability of default for each row (columns in FEATURE_NAMES order)."""
+        return self._model.predict_proba(rows)
 
 
 class ModelRegistry:
@@ -123,28 +132,46 @@ class ModelRegistry:
         The new version is loaded and checked completely before one assignment swaps it in,
         so every request is scored wholly by the old or wholly by the new version, and each
         answer names the version that scored it. On any failure the old version keeps
-        serving and the error propagates. Returns (previous version, current version).
+        serving and ReloadFailedError (or ModelNotFoundError) says why. Returns (previous
+        version, current version).
         """
         previous = self.default.version if self.default is not None else None
-        target = self.store.resolve(self.default_ref)
-        if target == previous:
-            return previous, target
-        predictor = Predictor(self.store.load(target), self.threads)
+        try:
+            target = self.store.resolve(self.default_ref)
+            if target == previous:
+                return previous, target
+            predictor = Predictor(self.store.load(target), self.threads)
+        except VersionNotFoundError as error:
+            raise ModelNotFoundError(error) from error
+        except ModelStoreError as error:
+            raise ReloadFailedError(
+                f"{public_reason(self.default_ref, error)}; still serving {previous or 'nothing'}"
+            ) from error
         self.default = predictor
         log.info("now serving model %s (was %s)", target, previous)
         return previous, target
 
+    def manifest(self, ref: str) -> ModelManifest:
+        """A stored version's manifest (an alias is resolved), or ModelNotFoundError."""
+        try:
+            return self.store.get(ref)
+        except VersionNotFoundError as error:
+            raise ModelNotFoundError(error) from error
+
     def get(self, version: str | None = None) -> Predictor:
         """The predictor for `version`, or the served one when no version is named.
 
-        Raises VersionNotFoundError for unknown versions and ModelUnavailableError when
-        the version exists but cannot serve.
+        Raises ModelNotFoundError for unknown versions and ModelUnavailableError when the
+        version exists but cannot serve.
         """
         if version is None:
             if self.default is None:
                 raise ModelUnavailableError(self.not_ready_reason)
             return self.default
-        resolved = self.store.resolve(version)
+        try:
+            resolved = self.store.resolve(version)
+        except VersionNotFoundError as error:
+            raise ModelNotFoundError(error) from error
         if self.default is not None and resolved == self.default.version:
             return self.default
         with self._lock:
@@ -154,8 +181,6 @@ class ModelRegistry:
                 return cached
             try:
                 predictor = Predictor(self.store.load(resolved), self.threads)
-            except VersionNotFoundError:
-                raise
             except ModelStoreError as error:
                 log.error("refused model %s: %s", resolved, error)
                 raise ModelUnavailableError(public_reason(resolved, error)) from error

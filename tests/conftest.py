@@ -9,7 +9,7 @@ import pytest
 from model_store import ModelStore
 from schemas.api import ModelManifest
 from service.settings import ServiceSettings
-from tests.helpers import asgi_client, run_train
+from tests.support import asgi_client, run_train
 from train.settings import TrainSettings
 
 

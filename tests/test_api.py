@@ -9,12 +9,13 @@ import httpx
 import numpy as np
 import pytest
 
-from model_store import ModelStore
+from model_store import ModelManifest, ModelStore
+from model_store.runtime import CompiledModel
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, MAX_BATCH_SIZE
-from schemas.compiled import default_probability, open_session
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.helpers import assert_problem, train_small
+from tests.support import asgi_client, assert_problem, train_small
+from train.artifacts import IncompatibleModelError, load_pipeline
 
 pytestmark = pytest.mark.anyio
 
@@ -28,8 +29,8 @@ def offline_probability(store: Path, body: dict[str, Any], ref: str = "productio
     checking it against the joblib pipeline it was compiled from."""
     loaded = ModelStore(store).load(ref)
     row = np.array([[body[n] for n in FEATURE_NAMES]], dtype=float)
-    compiled = float(default_probability(open_session(loaded.compiled), row)[0])
-    reference = float(loaded.pipeline.predict_proba(row)[0, 1])
+    compiled = float(CompiledModel(loaded.compiled).predict_proba(row)[0])
+    reference = float(load_pipeline(ModelStore(store), ref).predict_proba(row)[0, 1])
     assert compiled == pytest.approx(reference, abs=1e-6)
     return compiled
 
@@ -222,7 +223,7 @@ async def test_a_tampered_version_is_refused_when_asked_for(
     store = tmp_path / "tampered"
     train_small(store, data_path, "--no-promote")
     version = ModelStore(store).latest()
-    model_file = store / version / "model.joblib"
+    model_file = store / version / "model.onnx"
     model_file.chmod(0o600)
     model_file.write_bytes(model_file.read_bytes()[:-10] + b"0123456789")
     app = create_app(ServiceSettings(model_store_dir=store, model_version=version))
@@ -236,6 +237,36 @@ async def test_a_tampered_version_is_refused_when_asked_for(
         )
     assert "integrity check" in ready["detail"]
     assert "integrity check" in named["detail"]
+
+
+async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
+    tmp_path: Path, trained_store: Path
+) -> None:
+    """A version pickled by another scikit-learn still serves, with the same answer, and so
+    does one whose pickle was replaced: the service reads the compiled model only."""
+    source = ModelStore(trained_store)
+    manifest = source.get("production")
+    other = manifest.model_copy(
+        update={"libraries": manifest.libraries.model_copy(update={"scikit_learn": "0.24.2"})}
+    )
+    artifacts = {"model.joblib": b"not a pickle at all", "model.onnx": source.load().compiled}
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        return other.model_copy(
+            update={"version": version, "model_sha256": checksums["model.joblib"]}
+        )
+
+    store = ModelStore(tmp_path / "other-sklearn")
+    saved = store.save(artifacts, build)
+    store.promote(saved.version)
+    async with asgi_client(ServiceSettings(model_store_dir=store.root)) as client:
+        answer = (await client.post("/predict", json=EXAMPLE_CUSTOMER)).json()
+        details = (await client.get("/models/production")).json()
+    assert answer["model_version"] == saved.version
+    assert answer["probability"] == offline_probability(trained_store, EXAMPLE_CUSTOMER)
+    assert details["libraries"]["scikit_learn"] == "0.24.2"
+    with pytest.raises(IncompatibleModelError, match=r"0\.24\.2"):
+        load_pipeline(store, "production")  # the check still guards unpickling
 
 
 async def test_models_endpoints_show_versions_and_manifests(

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.helpers import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33"

@@ -3,7 +3,7 @@
 import json
 
 from service.openapi import render
-from tests.helpers import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 
 def test_committed_openapi_matches_the_app() -> None:

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
-from tests.helpers import PROJECT_ROOT, running_server
+from tests.support import PROJECT_ROOT, running_server
 
 pytestmark = pytest.mark.slow
 

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 
 from model_store import ModelStore
-from schemas.compiled import default_probability, open_session
+from model_store.runtime import CompiledModel
 from schemas.features import FEATURE_NAMES
 from tests.benchmarks.run import children_of, customers_from_data
-from tests.helpers import PROJECT_ROOT, free_port, run_train, serve, train_small
+from tests.support import PROJECT_ROOT, free_port, run_train, serve, train_small
 
 pytestmark = pytest.mark.slow
 
@@ -117,9 +117,9 @@ def worker_pids(supervisor: int) -> list[int]:
 
 
 def offline(store: ModelStore, version: str) -> np.ndarray:
-    session = open_session(store.load(version).compiled, threads=1)
+    model = CompiledModel(store.load(version).compiled)
     rows = np.array([[body[n] for n in FEATURE_NAMES] for body in BODIES], dtype=np.float64)
-    return np.array([default_probability(session, rows[i : i + 1])[0] for i in range(len(rows))])
+    return model.predict_proba(rows)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from service.app import StartupRefusedError, check_access
 from service.keys import new_key
 from service.predictor import Predictor
 from service.settings import ServiceSettings
-from tests.helpers import asgi_client
-from tests.helpers import assert_problem as shared_assert_problem
+from tests.support import asgi_client
+from tests.support import assert_problem as shared_assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -299,7 +299,7 @@ HOSTILE: list[tuple[str, str, str | bytes, dict[str, str], int]] = [
     ("invalid UTF-8", "/predict", b'{"limit_bal": "\xff\xfe"}', {}, 400),
     ("invalid UTF-8 batch", "/predict/batch", b'{"customers": ["\xff"]}', {}, 400),
     ("empty body", "/predict", b"", {}, 422),
-    ("empty batch body", "/predict/batch", b"", {}, 400),
+    ("empty batch body", "/predict/batch", b"", {}, 422),  # one reader: as /predict
     ("array for an object", "/predict", "[1, 2, 3]", {}, 422),
     (
         "object for the batch list",

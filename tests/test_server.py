@@ -7,7 +7,7 @@ import pytest
 
 from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER
-from tests.helpers import running_server
+from tests.support import running_server
 
 pytestmark = pytest.mark.slow
 

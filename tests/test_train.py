@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_store import ModelStore, sha256_of
-from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, ModelManifest
-from schemas.transformers import FEATURE_GROUPS
-from tests.helpers import run_train
+from model_store import ModelManifest, ModelStore, sha256_of
+from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
+from tests.support import run_train
 from train import search
+from train.artifacts import load_pipeline
 from train.calibration import ELIGIBLE, METHODS, NO_CALIBRATION, choose_calibration
 from train.config import load_config
 from train.crossval import stratified_folds
@@ -25,11 +25,12 @@ from train.pipeline import (
     make_single_threaded,
 )
 from train.training import SUMMARY_METRICS, TrainOptions, train_model
+from train.transformers import FEATURE_GROUPS
 
 
 def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:
-    assert quick_manifest.metrics["roc_auc"] > 0.75
-    assert quick_manifest.metrics["brier"] < 0.15
+    assert quick_manifest.metrics.roc_auc > 0.75
+    assert quick_manifest.metrics.brier < 0.15
     assert quick_manifest.quick is True
 
 
@@ -42,38 +43,38 @@ def test_manifest_records_full_provenance(
     assert m.model_sha256 == sha256_of(trained_store / m.version / m.model_file)
     assert m.feature_names == list(FEATURE_NAMES)
     assert m.feature_schema["properties"]["age"]["maximum"] == 120
-    assert m.hyperparameters["forest"]["n_estimators"] == 60
-    assert m.calibration["method"] in (NO_CALIBRATION, *METHODS)
-    assert set(m.calibration["cv_brier"]) == {NO_CALIBRATION, *METHODS}
-    eligible = {k: v for k, v in m.calibration["cv_brier"].items() if k in ELIGIBLE}
-    assert m.calibration["method"] == min(eligible, key=eligible.get)
+    assert m.hyperparameters.forest.n_estimators == 60
+    assert m.calibration.method in (NO_CALIBRATION, *METHODS)
+    assert set(m.calibration.cv_brier) == {NO_CALIBRATION, *METHODS}
+    eligible = {k: v for k, v in m.calibration.cv_brier.items() if k in ELIGIBLE}
+    assert m.calibration.method == min(eligible, key=eligible.get)
     assert m.compiled is not None
     assert m.compiled.sha256 == sha256_of(trained_store / m.version / m.compiled.file)
     assert m.compiled.max_abs_difference <= 1e-6
     assert m.compiled.verified_rows == 4_800
-    assert m.cv_results["train_rows"] == 19_200
-    assert m.cv_results["holdout_rows"] == m.metrics["rows"] == 4_800
-    assert len(m.cv_results["roc_auc_per_fold"]) == 3
-    for name in (m for m in SUMMARY_METRICS if m != "threshold"):
-        assert 0.0 <= m.metrics[name] <= 1.0, name
-        assert name in m.baseline["metrics"]
-    assert m.baseline["hyperparameters"]["criterion"] == "entropy"
+    assert m.cv_results.train_rows == 19_200
+    assert m.cv_results.holdout_rows == m.metrics.rows == 4_800
+    assert len(m.cv_results.roc_auc_per_fold) == 3
+    for name in (metric for metric in SUMMARY_METRICS if metric != "threshold"):
+        assert 0.0 <= getattr(m.metrics, name) <= 1.0, name
+        assert name in m.baseline.metrics.model_dump()
+    assert m.baseline.hyperparameters.criterion == "entropy"
     assert 0.0 < m.threshold.value < 1.0
     assert "training split" in m.threshold.rule
     assert all(dict(m.libraries).values())
 
 
 def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: Path) -> None:
-    loaded = ModelStore(trained_store).load("production")
+    pipeline = load_pipeline(ModelStore(trained_store), "production")
     row = [EXAMPLE_CUSTOMER[n] for n in FEATURE_NAMES]
     variants = []
     for education in (0, 4, 5, 6):
         changed = list(row)
         changed[FEATURE_NAMES.index("education")] = education
         variants.append(changed)
-    proba = loaded.pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
+    proba = pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
     assert np.all(proba == proba[0])  # 0, 5 and 6 are "others" (4) inside the pipeline
-    assert [forest.n_jobs for forest in forests_of(loaded.pipeline)] == [1]
+    assert [forest.n_jobs for forest in forests_of(pipeline)] == [1]
 
 
 def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_every_feature_group_compiles_to_the_same_probabilities(data_path: Path)
     edge[:, FEATURE_NAMES.index("bill_amt2")] = [-500.0, 0.0, 1e9, 3.0, -1e9] * 10
     assert verify(pipeline, compiled, np.vstack([dataset.X, edge])) <= 1e-6
     engineered = pipeline[:-1].transform(edge)
-    assert engineered.shape[1] == 23 + sum(len(g) for g in FEATURE_GROUPS.values())
+    assert engineered.shape[1] == 23 + sum(len(g.names) for g in FEATURE_GROUPS.values())
 
 
 def test_a_compiled_model_that_disagrees_is_refused(data_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
     assert first["metrics"] == second["metrics"]
     assert first["threshold"] == second["threshold"]
     assert first_compiled == second_compiled  # the compiled graph is reproducible too
-    assert first["metrics"]["rows"] == 600
+    assert first["metrics"].rows == 600
     _, _, other_seed = train_model(
         dataset, config, TrainOptions(seed=8, quick=True, sample_rows=3_000)
     )

@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
-from schemas.transformers import FEATURE_GROUPS, CategoryCleaner, FeatureEngineer
+from train.transformers import FEATURE_GROUPS, CategoryCleaner, FeatureEngineer
 
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 

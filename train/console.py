@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -24,11 +25,11 @@ def progress() -> Iterator[Progress]:
         yield bar
 
 
-def metrics_table(title: str, columns: dict[str, dict[str, float]], rows: list[str]) -> Table:
+def metrics_table(title: str, columns: dict[str, BaseModel], rows: list[str]) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     for name in columns:
         table.add_column(name, justify="right")
     for row in rows:
-        table.add_row(row, *(f"{values[row]:.4f}" for values in columns.values()))
+        table.add_row(row, *(f"{getattr(values, row):.4f}" for values in columns.values()))
     return table

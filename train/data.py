@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sklearn.model_selection import train_test_split
 
 from model_store import sha256_of
-from schemas.api import DataProvenance
+from model_store.manifest import DataProvenance
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES, CustomerFeatures
 
 # The Kaggle CSV layout names the target with dots, the original UCI .xls with spaces.

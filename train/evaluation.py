@@ -15,6 +15,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from model_store.manifest import HeldOutMetrics
+
 THRESHOLD_RULE: Final = (
     "maximum F1 on the out-of-fold probabilities of the training split, "
     "after the chosen calibration if any"
@@ -47,9 +49,9 @@ def max_f1_threshold(y: np.ndarray, proba: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def evaluate(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+def evaluate(y: np.ndarray, proba: np.ndarray, threshold: float) -> HeldOutMetrics:
     decision = proba >= threshold
-    return {
+    metrics = {
         "roc_auc": float(roc_auc_score(y, proba)),
         "pr_auc": float(average_precision_score(y, proba)),
         "brier": float(brier_score_loss(y, proba)),
@@ -60,5 +62,6 @@ def evaluate(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, fl
         "recall": float(recall_score(y, decision, zero_division=0)),
         "f1": float(f1_score(y, decision, zero_division=0)),
         "threshold": float(threshold),
-        "rows": float(len(y)),
+        "rows": len(y),
     }
+    return HeldOutMetrics(**metrics)

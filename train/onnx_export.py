@@ -6,11 +6,11 @@ same probabilities; onnxruntime ships as wheels on PyPI and needs no compiler at
 time (treelite/tl2cgen took from one to ten minutes of gcc per model and its batch path
 was slower than scikit-learn's).
 
-The two project transformers get ONNX converters here. They compute in float64, exactly
-as the numpy code does, and cast to float32 only where scikit-learn's trees do (trees
-compare float32 features against their thresholds), so the compiled graph makes the same
-split decisions as the joblib pipeline. `verify` checks that on real rows before a
-version is saved.
+The two project transformers get ONNX converters here, built from the very formulas
+their numpy transforms run (`train.transformers`), emitted in float64 and cast to float32
+only where scikit-learn's trees do (trees compare float32 features against their
+thresholds), so the compiled graph makes the same split decisions as the joblib pipeline.
+`verify` checks that on real rows before a version is saved.
 """
 
 from typing import Final
@@ -21,15 +21,13 @@ from skl2onnx import to_onnx, update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 from sklearn.pipeline import Pipeline
 
-from schemas.compiled import INPUT_NAME, default_probability, open_session
+from model_store.runtime import INPUT_NAME, CompiledModel
 from schemas.features import FEATURE_NAMES
-from schemas.transformers import (
-    BILL_COLUMNS,
-    COLUMN,
-    PAYMENT_COLUMNS,
-    REPAYMENT_STATUS_COLUMNS,
+from train.transformers import (
     CategoryCleaner,
     FeatureEngineer,
+    clean_categories,
+    engineer_features,
 )
 
 TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
@@ -41,43 +39,74 @@ class CompiledModelMismatchError(Exception):
     """The compiled graph disagrees with the pipeline it was compiled from."""
 
 
-class _GraphBuilder:
-    """Thin helper over skl2onnx's scope/container: one method per ONNX node."""
+class OnnxOps:
+    """`ArrayOps` (train.transformers) emitted as ONNX nodes through skl2onnx's scope and
+    container: the formulas written once for numpy become graph nodes here, in float64."""
 
     def __init__(self, scope, container) -> None:
         self.scope = scope
         self.container = container
 
-    def name(self, hint: str) -> str:
+    def _name(self, hint: str) -> str:
         return self.scope.get_unique_variable_name(hint)
 
-    def const(
-        self, values: list[float] | list[int], dtype: int, shape: list[int] | None = None
-    ) -> str:
-        name = self.name("const")
-        self.container.add_initializer(
-            name, dtype, shape if shape is not None else [len(values)], values
-        )
+    def _const(self, values: list[float] | list[int], dtype: int, shape: list[int]) -> str:
+        name = self._name("const")
+        self.container.add_initializer(name, dtype, shape, values)
         return name
 
-    def scalar(self, value: float) -> str:
-        return self.const([value], TensorProto.DOUBLE, [])
+    def _scalar(self, value: float) -> str:
+        return self._const([float(value)], TensorProto.DOUBLE, [])
 
-    def node(
-        self, op: str, inputs: list[str], output: str | None = None, **attributes: object
-    ) -> str:
-        output = output or self.name(op.lower())
+    def _operand(self, value: str | float) -> str:
+        return value if isinstance(value, str) else self._scalar(value)
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
+        output = output or self._name(op.lower())
         self.container.add_node(
             op, inputs, [output], name=self.scope.get_unique_operator_name(op), **attributes
         )
         return output
 
     def columns(self, X: str, indices: list[int]) -> str:
-        return self.node("Gather", [X, self.const(indices, TensorProto.INT64)], axis=1)
+        positions = self._const(list(indices), TensorProto.INT64, [len(indices)])
+        return self.node("Gather", [X, positions], axis=1)
 
-    def count(self, condition: str) -> str:
-        as_double = self.node("Cast", [condition], to=TensorProto.DOUBLE)
-        return self.node("ReduceSum", [as_double, self.const([1], TensorProto.INT64)], keepdims=1)
+    def div(self, a: str, b: str) -> str:
+        return self.node("Div", [a, b])
+
+    def sub(self, a: str, b: str) -> str:
+        return self.node("Sub", [a, b])
+
+    def greater(self, a: str, value: float) -> str:
+        return self.node("Greater", [a, self._scalar(value)])
+
+    def at_least(self, a: str, value: float) -> str:
+        return self.node("GreaterOrEqual", [a, self._scalar(value)])
+
+    def at_most(self, a: str, value: float) -> str:
+        return self.node("LessOrEqual", [a, self._scalar(value)])
+
+    def is_one_of(self, a: str, values: tuple[float, ...]) -> str:
+        hits = [self.node("Equal", [a, self._scalar(value)]) for value in values]
+        mask = hits[0]
+        for hit in hits[1:]:
+            mask = self.node("Or", [mask, hit])
+        return mask
+
+    def where(self, mask: str, a: str | float, b: str | float) -> str:
+        return self.node("Where", [mask, self._operand(a), self._operand(b)])
+
+    def count(self, mask: str) -> str:
+        as_double = self.node("Cast", [mask], to=TensorProto.DOUBLE)
+        axis = self._const([1], TensorProto.INT64, [1])
+        return self.node("ReduceSum", [as_double, axis], keepdims=1)
+
+    def row_max(self, a: str) -> str:
+        return self.node("ReduceMax", [a], axes=[1], keepdims=1)
+
+    def concat(self, blocks: list[str]) -> str:
+        return self.node("Concat", blocks, axis=1)
 
 
 def _matrix_shape(operator, width: int, element_type: type) -> None:
@@ -90,23 +119,9 @@ def _cleaner_shape(operator) -> None:
 
 
 def _cleaner_converter(scope, operator, container) -> None:
-    g = _GraphBuilder(scope, container)
-    X = operator.inputs[0].full_name
-
-    def fold(column: str, unknown_codes: tuple[int, ...], others: int) -> str:
-        values = g.columns(X, [COLUMN[column]])
-        unknown = None
-        for code in unknown_codes:
-            hit = g.node("Equal", [values, g.scalar(float(code))])
-            unknown = hit if unknown is None else g.node("Or", [unknown, hit])
-        return g.node("Where", [unknown, g.scalar(float(others)), values])
-
-    cleaner = CategoryCleaner
-    education = fold("education", cleaner.EDUCATION_UNKNOWN, cleaner.EDUCATION_OTHERS)
-    marriage = fold("marriage", cleaner.MARRIAGE_UNKNOWN, cleaner.MARRIAGE_OTHERS)
-    before = g.columns(X, list(range(COLUMN["education"])))
-    after = g.columns(X, list(range(COLUMN["marriage"] + 1, len(FEATURE_NAMES))))
-    g.node("Concat", [before, education, marriage, after], operator.outputs[0].full_name, axis=1)
+    ops = OnnxOps(scope, container)
+    cleaned = clean_categories(ops, operator.inputs[0].full_name)
+    ops.node("Identity", [cleaned], operator.outputs[0].full_name)
 
 
 def _engineer_shape(operator) -> None:
@@ -116,37 +131,10 @@ def _engineer_shape(operator) -> None:
 
 
 def _engineer_converter(scope, operator, container) -> None:
-    g = _GraphBuilder(scope, container)
-    X = operator.inputs[0].full_name
-    limit = g.columns(X, [COLUMN["limit_bal"]])
-    status = g.columns(X, REPAYMENT_STATUS_COLUMNS)
-    bills = g.columns(X, BILL_COLUMNS)
-    payments = g.columns(X, PAYMENT_COLUMNS)
-    utilisation = g.node("Div", [bills, limit])
-    blocks = [X]
-    for group in operator.raw_operator.groups:
-        if group == "utilisation":
-            blocks.append(utilisation)
-        elif group == "payment_ratio":
-            previous_bill = g.columns(bills, [1, 2, 3, 4, 5])
-            paid = g.columns(payments, [0, 1, 2, 3, 4])
-            owed = g.node("Greater", [previous_bill, g.scalar(0.0)])
-            ratio = g.node("Div", [paid, previous_bill])
-            blocks.append(g.node("Where", [owed, ratio, g.scalar(1.0)]))
-        elif group == "delinquency":
-            late = g.count(g.node("GreaterOrEqual", [status, g.scalar(1.0)]))
-            duly = g.count(g.node("LessOrEqual", [status, g.scalar(-1.0)]))
-            worst = g.node("ReduceMax", [status], axes=[1], keepdims=1)
-            blocks += [late, duly, worst]
-        elif group == "trend":
-            first, last = g.columns(status, [0]), g.columns(status, [5])
-            blocks.append(g.node("Sub", [first, last]))
-            first, last = g.columns(utilisation, [0]), g.columns(utilisation, [5])
-            blocks.append(g.node("Sub", [first, last]))
-        else:
-            raise ValueError(f"no ONNX converter for feature group {group!r}")
-    joined = g.node("Concat", blocks, axis=1)
-    g.node("Cast", [joined], operator.outputs[0].full_name, to=TensorProto.FLOAT)
+    ops = OnnxOps(scope, container)
+    groups = tuple(operator.raw_operator.groups)
+    joined = engineer_features(ops, operator.inputs[0].full_name, groups)
+    ops.node("Cast", [joined], operator.outputs[0].full_name, to=TensorProto.FLOAT)
 
 
 update_registered_converter(
@@ -195,7 +183,7 @@ def compile_pipeline(pipeline: Pipeline) -> bytes:
 def verify(pipeline: Pipeline, model: bytes, X: np.ndarray) -> float:
     """Max |compiled - joblib| probability over the rows of X; raises above the tolerance."""
     reference = pipeline.predict_proba(X)[:, 1]
-    compiled = default_probability(open_session(model), X)
+    compiled = CompiledModel(model, threads=1).predict_proba(X)
     difference = float(np.max(np.abs(compiled - reference)))
     if not difference <= MAX_ABS_DIFFERENCE:
         raise CompiledModelMismatchError(

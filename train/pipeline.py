@@ -7,7 +7,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.pipeline import Pipeline
 
-from schemas.transformers import CategoryCleaner, FeatureEngineer
+from train.transformers import CategoryCleaner, FeatureEngineer
 
 # The forest of the project this service replaces, trained in every run as the yardstick.
 ORIGINAL_FOREST: Final[dict[str, Any]] = {

@@ -17,12 +17,12 @@ from typing import Any, Final
 
 import numpy as np
 
-from schemas.transformers import FEATURE_GROUPS
 from train.config import CONFIG_PATH, TrainingConfig, save_config
 from train.console import console, progress
 from train.crossval import out_of_fold_scores, stratified_folds
 from train.data import Dataset, holdout_split
 from train.pipeline import forest_pipeline
+from train.transformers import FEATURE_GROUPS
 
 # Half a standard error of a fold's AUC here is about 0.003; a group must at least pay its
 # way by this much to be kept (extra columns cost prediction time).

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Final
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from model_store.settings import StoreSettings
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 
@@ -12,9 +12,8 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_PATH: Final = PROJECT_ROOT.parent / "shared" / "data" / "UCI_Credit_Card.csv"
 
 
-class TrainSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class TrainSettings(StoreSettings):
+    """The store's settings (MODEL_STORE_DIR) plus the training data and seed."""
 
     data_path: Path = DEFAULT_DATA_PATH
-    model_store_dir: Path = Path("models")
     seed: int = 42

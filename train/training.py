@@ -10,12 +10,21 @@ from typing import Any, Final
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from model_store import ModelStore, library_versions
+from model_store import ModelStore
+from model_store.manifest import (
+    Baseline,
+    Calibration,
+    CompiledArtifact,
+    CrossValidation,
+    DecisionThreshold,
+    ForestParameters,
+    Hyperparameters,
+    ModelManifest,
+)
+from model_store.runtime import ENGINE
 from model_store.store import COMPILED_FILE, MODEL_FILE
-from schemas.api import CompiledArtifact, DecisionThreshold, ModelManifest
-from schemas.compiled import ENGINE
 from schemas.features import FEATURE_NAMES, CustomerFeatures
-from schemas.transformers import FEATURE_GROUPS
+from train.artifacts import library_versions, pipeline_bytes
 from train.calibration import NO_CALIBRATION, choose_calibration
 from train.config import TrainingConfig
 from train.console import metrics_table, progress, report
@@ -29,6 +38,7 @@ from train.pipeline import (
     forest_pipeline,
     make_single_threaded,
 )
+from train.transformers import FEATURE_GROUPS
 
 # --quick: a small forest and 3 folds, for tests; its manifest says quick=true.
 QUICK_TREES: Final = 60
@@ -61,17 +71,17 @@ def _fit_original_forest(
     y_test: np.ndarray,
     seed: int,
     quick: bool,
-) -> dict[str, Any]:
+) -> Baseline:
     params = {**ORIGINAL_FOREST, "n_estimators": QUICK_TREES} if quick else dict(ORIGINAL_FOREST)
     forest = RandomForestClassifier(random_state=seed, n_jobs=-1, **params)
     forest.fit(X_train, y_train)
     forest.n_jobs = 1  # deterministic scoring, see train.crossval
     metrics = evaluate(y_test, forest.predict_proba(X_test)[:, 1], threshold=0.5)
-    return {
-        "description": "original project's forest on raw columns, uncalibrated, threshold 0.5",
-        "hyperparameters": params,
-        "metrics": metrics,
-    }
+    return Baseline(
+        description="original project's forest on raw columns, uncalibrated, threshold 0.5",
+        hyperparameters=ForestParameters(**params),
+        metrics=metrics,
+    )
 
 
 def train_model(
@@ -126,29 +136,27 @@ def train_model(
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
         "feature_schema": CustomerFeatures.model_json_schema(),
-        "engineered_features": [f for g in groups for f in FEATURE_GROUPS[g]],
-        "hyperparameters": {
-            "forest": forest_params,
-            "feature_groups": list(groups),
-            "chosen_by": config.chosen_by,
-        },
-        "calibration": {
-            "method": method,
-            "chosen_by": "lowest out-of-fold Brier score on the training split",
-            "cv_brier": brier_by_method,
-            "wrapper": None
-            if method == NO_CALIBRATION
-            else "CalibratedClassifierCV(ensemble=False)",
-            "cv_folds": n_folds,
-        },
-        "cv_results": {
-            "folds": n_folds,
-            "roc_auc_per_fold": fold_auc,
-            "roc_auc_mean": float(np.mean(fold_auc)),
-            "roc_auc_std": float(np.std(fold_auc)),
-            "train_rows": len(y_train),
-            "holdout_rows": len(y_test),
-        },
+        "engineered_features": [f for g in groups for f in FEATURE_GROUPS[g].names],
+        "hyperparameters": Hyperparameters(
+            forest=ForestParameters(**forest_params),
+            feature_groups=list(groups),
+            chosen_by=config.chosen_by,
+        ),
+        "calibration": Calibration(
+            method=method,
+            chosen_by="lowest out-of-fold Brier score on the training split",
+            cv_brier=brier_by_method,
+            wrapper=None if method == NO_CALIBRATION else "CalibratedClassifierCV(ensemble=False)",
+            cv_folds=n_folds,
+        ),
+        "cv_results": CrossValidation(
+            folds=n_folds,
+            roc_auc_per_fold=fold_auc,
+            roc_auc_mean=float(np.mean(fold_auc)),
+            roc_auc_std=float(np.std(fold_auc)),
+            train_rows=len(y_train),
+            holdout_rows=len(y_test),
+        ),
         "metrics": metrics,
         "baseline": baseline,
         "threshold": DecisionThreshold(value=threshold, rule=THRESHOLD_RULE),
@@ -186,7 +194,8 @@ def train_and_save(
             **fields,
         )
 
-    manifest = store.save(pipeline, build_manifest, compiled=compiled)
+    artifacts = {MODEL_FILE: pipeline_bytes(pipeline), COMPILED_FILE: compiled}
+    manifest = store.save(artifacts, build_manifest)
     if promote_to:
         store.promote(manifest.version, promote_to)
     print_summary(manifest, store_dir, promote_to)
@@ -196,23 +205,23 @@ def train_and_save(
 def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | None) -> None:
     columns = {
         "this model (held-out)": manifest.metrics,
-        "original forest (held-out)": manifest.baseline["metrics"],
+        "original forest (held-out)": manifest.baseline.metrics,
     }
     report.print(metrics_table("Held-out evaluation", columns, SUMMARY_METRICS))
     cv = manifest.cv_results
     data = manifest.data
-    cv_brier = ", ".join(f"{k} {v:.5f}" for k, v in manifest.calibration["cv_brier"].items())
+    cv_brier = ", ".join(f"{k} {v:.5f}" for k, v in manifest.calibration.cv_brier.items())
     lines = {
         "version": manifest.version + ("  (quick)" if manifest.quick else ""),
         "store": str(store_dir),
         "promoted to": promoted_to or "(not promoted)",
         "data": f"{data.file_name} sha256 {data.sha256[:16]}…, "
         f"{data.rows_used} rows used, {data.rows_rejected} rejected",
-        "forest": str(manifest.hyperparameters["forest"]),
-        "feature groups": ", ".join(manifest.hyperparameters["feature_groups"]) or "none",
-        "CV ROC AUC": f"{cv['roc_auc_mean']:.4f} ± {cv['roc_auc_std']:.4f} "
-        f"({cv['folds']} folds of the training split)",
-        "calibration": f"{manifest.calibration['method']} (CV Brier {cv_brier})",
+        "forest": manifest.hyperparameters.forest.model_dump_json(),
+        "feature groups": ", ".join(manifest.hyperparameters.feature_groups) or "none",
+        "CV ROC AUC": f"{cv.roc_auc_mean:.4f} ± {cv.roc_auc_std:.4f} "
+        f"({cv.folds} folds of the training split)",
+        "calibration": f"{manifest.calibration.method} (CV Brier {cv_brier})",
         "threshold": f"{manifest.threshold.value:.4f} ({manifest.threshold.rule})",
         "training time": f"{manifest.training_seconds:.1f} s",
     }

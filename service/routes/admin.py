@@ -8,28 +8,23 @@ once and say what happened.
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from model_store import ModelStoreError, VersionNotFoundError
 from schemas.api import ReloadResult
-from service.problems import ReloadFailedError, problem_responses
+from service.errors import problem_responses
+from service.predictor import ModelNotFoundError, ReloadFailedError
 from service.routes.deps import Registry
+from service.security import ApiKey, UnauthorizedError
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ApiKey])
 
 
 @router.post(
     "/reload",
-    response_model=ReloadResult,
+    operation_id="reloadModel",
     summary="Serve what MODEL_VERSION names now",
-    responses=problem_responses(401, 404, 409),
+    responses=problem_responses(UnauthorizedError, ModelNotFoundError, ReloadFailedError),
 )
 async def reload(registry: Registry) -> ReloadResult:
-    try:
-        previous, current = await run_in_threadpool(registry.reload)
-    except VersionNotFoundError:
-        raise
-    except ModelStoreError as error:
-        serving = registry.default.version if registry.default else None
-        raise ReloadFailedError(registry.default_ref, serving, error) from error
+    previous, current = await run_in_threadpool(registry.reload)
     return ReloadResult(
         previous_version=previous, model_version=current, changed=previous != current
     )

@@ -1,25 +1,25 @@
-"""Liveness and readiness, for load balancers and orchestrators."""
+"""Liveness and readiness, for load balancers and orchestrators (never behind a key)."""
 
 from fastapi import APIRouter
 
 from schemas.api import Health
+from service.errors import problem_responses
 from service.predictor import ModelUnavailableError
-from service.problems import problem_responses
 from service.routes.deps import Registry
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live", response_model=Health, summary="The process is up")
+@router.get("/live", operation_id="getLiveness", summary="The process is up")
 async def live() -> Health:
     return Health(status="alive")
 
 
 @router.get(
     "/ready",
-    response_model=Health,
+    operation_id="getReadiness",
     summary="A model is loaded and requests can be scored",
-    responses=problem_responses(503),
+    responses=problem_responses(ModelUnavailableError),
 )
 async def ready(registry: Registry) -> Health:
     if registry.default is None:

@@ -1,20 +1,23 @@
 """GET /models and GET /models/{version}: what is stored and what is served."""
 
-from typing import Final
-
 from fastapi import APIRouter
 
+from model_store.runtime import ENGINE
 from schemas.api import ModelDetails, ModelList, ModelSummary
-from service.predictor import serving_engine
-from service.problems import problem_responses
+from service.errors import problem_responses
+from service.predictor import ModelNotFoundError
 from service.routes.deps import Registry
+from service.security import ApiKey, UnauthorizedError
 
-router = APIRouter(tags=["models"])
-
-HEADLINE_METRICS: Final = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "f1")
+router = APIRouter(tags=["models"], dependencies=[ApiKey])
 
 
-@router.get("/models", response_model=ModelList, summary="List stored model versions")
+@router.get(
+    "/models",
+    operation_id="listModels",
+    summary="List stored model versions",
+    responses=problem_responses(UnauthorizedError),
+)
 def list_models(registry: Registry) -> ModelList:
     aliases = registry.store.aliases()
     serving = registry.default.version if registry.default else None
@@ -28,7 +31,7 @@ def list_models(registry: Registry) -> ModelList:
                 serving=m.version == serving,
                 quick=m.quick,
                 threshold=m.threshold.value,
-                metrics={k: m.metrics[k] for k in HEADLINE_METRICS if k in m.metrics},
+                metrics=m.metrics,
             )
             for m in registry.store.list()
         ],
@@ -37,12 +40,12 @@ def list_models(registry: Registry) -> ModelList:
 
 @router.get(
     "/models/{version}",
-    response_model=ModelDetails,
+    operation_id="getModel",
     summary="One version's manifest",
-    responses=problem_responses(404),
+    responses=problem_responses(UnauthorizedError, ModelNotFoundError),
 )
 def get_model(version: str, registry: Registry) -> ModelDetails:
     """Provenance, hyperparameters, CV results and held-out metrics of a version (an alias
     such as `production` is resolved), and the engine that scores it here."""
-    manifest = registry.store.get(version)
-    return ModelDetails(**dict(manifest), serving_engine=serving_engine(manifest))
+    manifest = registry.manifest(version)
+    return ModelDetails(**dict(manifest), serving_engine=ENGINE)

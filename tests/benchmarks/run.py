@@ -31,9 +31,10 @@ import pandas as pd
 import sklearn
 
 from model_store import ModelStore
-from schemas.compiled import default_probability, open_session
+from model_store.runtime import CompiledModel
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
-from tests.helpers import PROJECT_ROOT, free_port, serve
+from tests.support import PROJECT_ROOT, free_port, serve
+from train.artifacts import load_pipeline
 from train.settings import TrainSettings
 
 HERE = Path(__file__).resolve().parent
@@ -136,12 +137,12 @@ def wrk(
 
 
 def bench_in_process(store: ModelStore, X: np.ndarray, quick: bool) -> dict[str, float]:
-    loaded = store.load("production")
-    session = open_session(loaded.compiled)
+    model = CompiledModel(store.load("production").compiled)
+    pipeline = load_pipeline(store, "production")
     rows_compiled = 500 if quick else 5000
     rows_sklearn = 60 if quick else 400
-    compiled = timed_rows(lambda row: default_probability(session, row), X, rows_compiled)
-    reference = timed_rows(lambda row: loaded.pipeline.predict_proba(row), X, rows_sklearn)
+    compiled = timed_rows(model.predict_proba, X, rows_compiled)
+    reference = timed_rows(pipeline.predict_proba, X, rows_sklearn)
     return {"compiled_ms": median_ms(compiled), "sklearn_ms": median_ms(reference)}
 
 
@@ -267,7 +268,7 @@ def mlserver(store: ModelStore, workdir: Path) -> Iterator[int]:
             }
         )
     )
-    env = {"PYTHONPATH": str(PROJECT_ROOT)}  # the pickled pipeline needs schemas.transformers
+    env = {"PYTHONPATH": str(PROJECT_ROOT)}  # the pickled pipeline needs train.transformers
     with serve(
         [str(executable), "start", str(workdir / "mlserver")],
         port,

@@ -1,4 +1,6 @@
-"""`python -m service.batch input.csv --out scored.csv`: score a file of any size.
+"""`python -m portfolio score input.csv --out scored.csv`: score a file of any size on
+this machine, with the compiled model the service serves (model_store.runtime), so each
+row gets the very probability `/predict` gives the same customer.
 
 Reads the data set's CSV layout (LIMIT_BAL ... PAY_AMT6; other columns such as ID or the
 target are ignored, ID is copied through) in chunks, so memory stays flat however long
@@ -20,11 +22,11 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from model_store import ModelStore, ModelStoreError
-from schemas.columnar import check_columns
+from model_store import CompiledVersion, ModelStore, ModelStoreError
+from model_store.runtime import ENGINE, CompiledModel
+from model_store.settings import StoreSettings
+from portfolio.columns import check_columns
 from schemas.features import DATASET_COLUMNS
-from service.predictor import Predictor
-from service.settings import ServiceSettings
 
 CHUNK_ROWS: Final = 100_000
 OUTPUT_COLUMNS: Final = ["row", "ID", "probability", "default", "model_version", "error"]
@@ -43,12 +45,21 @@ def count_rows(path: Path) -> int:
     return max(lines - 1 + (last != b"\n"), 0)
 
 
-def score_chunk(chunk: pd.DataFrame, predictor: Predictor, first_row: int) -> pd.DataFrame:
+class FileScorer:
+    """One model version's compiled form, its threshold and its version id."""
+
+    def __init__(self, loaded: CompiledVersion, threads: int = 0) -> None:
+        self.version = loaded.version
+        self.threshold = loaded.threshold
+        self.model = CompiledModel(loaded.compiled, threads)
+
+
+def score_chunk(chunk: pd.DataFrame, predictor: FileScorer, first_row: int) -> pd.DataFrame:
     chunk = chunk.rename(columns=lambda c: DATASET_COLUMNS.get(c.strip().upper(), c))
     checked = check_columns(chunk)
     probability = np.full(len(chunk), np.nan)
     if checked.valid.any():
-        probability[checked.valid] = predictor.predict_proba(checked.X[checked.valid])
+        probability[checked.valid] = predictor.model.predict_proba(checked.X[checked.valid])
     with np.errstate(invalid="ignore"):
         flagged = np.where(probability >= predictor.threshold, "1", "0")
     decision = np.where(checked.valid, flagged, "")
@@ -69,7 +80,7 @@ def score_chunk(chunk: pd.DataFrame, predictor: Predictor, first_row: int) -> pd
 
 
 def score_file(
-    source: Path, target: Path, predictor: Predictor, chunk_rows: int = CHUNK_ROWS
+    source: Path, target: Path, predictor: FileScorer, chunk_rows: int = CHUNK_ROWS
 ) -> dict[str, int]:
     """Score `source` into `target`; returns counts of rows scored and rejected."""
     total = count_rows(source)
@@ -101,9 +112,9 @@ def score_file(
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = ServiceSettings()
+    settings = StoreSettings()
     parser = argparse.ArgumentParser(
-        prog="python -m service.batch", description=__doc__.split("\n")[0]
+        prog="python -m portfolio score", description=__doc__.split("\n")[0]
     )
     parser.add_argument("input", type=Path, help="CSV in the data set's layout")
     parser.add_argument("--out", type=Path, required=True, help="where to write the scored CSV")
@@ -114,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         "--version", default=settings.model_version, help="version id or alias (MODEL_VERSION)"
     )
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows read at a time")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="slices scored at once (0: one per core)"
+    )
     args = parser.parse_args(argv)
     if not args.input.is_file():
         console.print(f"error: {args.input} does not exist")
         return 2
     try:
-        predictor = Predictor(ModelStore(args.store).load(args.version), settings.scoring_threads)
+        predictor = FileScorer(ModelStore(args.store).load(args.version), args.threads)
     except ModelStoreError as error:
         console.print(f"error: {error}")
         return 1
@@ -130,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     console.print(
         f"{counts['rows']} rows: {counts['scored']} scored, {counts['rejected']} rejected "
-        f"(see the error column) -> {args.out} with model {predictor.version} ({predictor.engine})"
+        f"(see the error column) -> {args.out} with model {predictor.version} ({ENGINE})"
     )
     return 0
 

@@ -1,0 +1,143 @@
+"""The manifest of a model version: what it was trained on, how, how good it is, and the
+SHA-256 of every artifact it owns.
+
+Typed throughout, so a manifest that lost a field, or gained one nobody knows, is refused
+when it is read rather than discovered by a validator months later.
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataProvenance(_Record):
+    file_name: str
+    sha256: str = Field(description="SHA-256 of the training data file, as read.")
+    rows: int = Field(description="Data rows in the file.")
+    rows_used: int = Field(description="Rows that passed the feature contract and were used.")
+    rows_rejected: int
+    rejected_reasons: dict[str, int] = Field(
+        description="Rejected rows counted by field and broken rule."
+    )
+
+
+class DecisionThreshold(_Record):
+    value: Probability
+    rule: str = Field(description="How the threshold was chosen, on training data only.")
+
+
+class LibraryVersions(_Record):
+    """Versions of what trained and compiled the model. Serving reads none of them: the
+    compiled model is plain ONNX, and only training tools unpickle the pipeline."""
+
+    python: str
+    scikit_learn: str
+    numpy: str
+    joblib: str
+    pandas: str
+    onnxruntime: str
+    skl2onnx: str
+
+
+class CompiledArtifact(_Record):
+    """The pipeline compiled for onnxruntime: the one artifact that scores."""
+
+    file: str
+    sha256: str = Field(description="SHA-256 of `file`; checked on every load.")
+    engine: str = Field(description="Runtime that scored it at training, with its version.")
+    max_abs_difference: float = Field(
+        description="Largest |compiled - scikit-learn| probability over `verified_rows`."
+    )
+    verified_rows: int = Field(description="Rows compared before the version was saved.")
+
+
+class ForestParameters(_Record):
+    n_estimators: int
+    criterion: str
+    max_features: float | int | str | None
+    min_samples_leaf: int
+
+
+class Hyperparameters(_Record):
+    forest: ForestParameters
+    feature_groups: list[str] = Field(description="Engineered feature groups the model uses.")
+    chosen_by: str
+
+
+class Calibration(_Record):
+    method: str = Field(description="`none`, or the calibrator wrapped around the forest.")
+    chosen_by: str
+    cv_brier: dict[str, float] = Field(description="Out-of-fold Brier score of each method.")
+    wrapper: str | None
+    cv_folds: int
+
+
+class CrossValidation(_Record):
+    folds: int
+    roc_auc_per_fold: list[float]
+    roc_auc_mean: float
+    roc_auc_std: float
+    train_rows: int
+    holdout_rows: int
+
+
+class HeldOutMetrics(_Record):
+    """Metrics on the held-out split, which no fit ever saw."""
+
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    log_loss: float
+    ece: float = Field(description="Expected calibration error, 10 equal-width bins.")
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    rows: int
+
+
+class Baseline(_Record):
+    """The original project's forest, trained and evaluated in the same run."""
+
+    description: str
+    hyperparameters: ForestParameters
+    metrics: HeldOutMetrics
+
+
+class ModelManifest(_Record):
+    """Everything needed to know where a model version came from and how good it is."""
+
+    version: str
+    created_at: datetime
+    model_file: str = Field(
+        description="The fitted scikit-learn pipeline (joblib), kept for training tools, "
+        "audit and recompiling; the service never reads it."
+    )
+    model_sha256: str = Field(description="SHA-256 of `model_file`.")
+    compiled: CompiledArtifact
+    data: DataProvenance
+    feature_names: list[str] = Field(description="Input columns, in the order the model expects.")
+    feature_schema: dict[str, object] = Field(description="JSON schema of the input contract.")
+    engineered_features: list[str]
+    hyperparameters: Hyperparameters
+    calibration: Calibration
+    cv_results: CrossValidation
+    metrics: HeldOutMetrics
+    baseline: Baseline
+    threshold: DecisionThreshold
+    seed: int
+    quick: bool = Field(description="True for a fast, small fit meant for tests only.")
+    training_seconds: float
+    libraries: LibraryVersions
+
+    def artifact_checksums(self) -> dict[str, str]:
+        """File name -> SHA-256 of every file the version owns besides this manifest."""
+        return {self.model_file: self.model_sha256, self.compiled.file: self.compiled.sha256}

@@ -1,0 +1,152 @@
+"""The one strict JSON request reader, used by every route that takes a body.
+
+It parses and validates the raw bytes in one pass of pydantic-core (no intermediate
+Python dicts: for a 10,000-customer batch that halves the cost of `json.loads` followed by
+validation), then refuses repeated keys, which JSON parsers, pydantic-core included,
+silently resolve by keeping the last value. Which of two values a caller meant is
+unknowable; taking either would be a silent change to their data.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, Final, TypeVar, get_args
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from schemas.api import FieldError
+from service.errors import PROBLEM_PREFIX, ServiceError, ValidationFailedError
+
+JSON_MEDIA_TYPE: Final = "application/json"
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class MalformedBodyError(ServiceError):
+    """The body is not UTF-8 JSON."""
+
+    status = 400
+    type = PROBLEM_PREFIX + "malformed-body"
+    title = "Malformed request body"
+    description = "The body is not valid UTF-8 JSON, or repeats a key."
+
+    def __init__(self, reason: str = "Invalid JSON", kind: str = "json_invalid") -> None:
+        super().__init__(
+            "The body is not valid UTF-8 JSON, or repeats a key.",
+            errors=[FieldError(field="body", message=reason, type=kind)],
+        )
+
+
+class DuplicateKeyError(MalformedBodyError):
+    """A JSON object in the body names the same key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}", kind="duplicate_key")
+        self.key = key
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen = dict(pairs)
+    if len(seen) != len(pairs):
+        keys = [key for key, _ in pairs]
+        raise DuplicateKeyError(next(key for key in keys if keys.count(key) > 1))
+    return seen
+
+
+@cache
+def _numbers_only(model: type[BaseModel]) -> bool:
+    """True when every leaf of `model` is a number (or a list or model of numbers)."""
+
+    def leaf_ok(annotation: Any) -> bool:
+        if annotation in (int, float):
+            return True
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return _numbers_only(annotation)
+        args = get_args(annotation)
+        return bool(args) and all(leaf_ok(arg) for arg in args if arg is not type(None))
+
+    return all(leaf_ok(field.annotation) for field in model.model_fields.values())
+
+
+def _keys_in(value: Any) -> int:
+    """How many object keys the validated value was read from."""
+    if isinstance(value, BaseModel):
+        return sum(1 + _keys_in(getattr(value, name)) for name in value.model_fields_set)
+    if isinstance(value, list):
+        if value and isinstance(value[0], BaseModel) and _flat(type(value[0])):
+            return sum(len(item.model_fields_set) for item in value)
+        return sum(_keys_in(item) for item in value)
+    return 0
+
+
+@cache
+def _flat(model: type[BaseModel]) -> bool:
+    return all(field.annotation in (int, float) for field in model.model_fields.values())
+
+
+def _check_unique_keys(body: bytes, parsed: BaseModel) -> None:
+    """Raise DuplicateKeyError if any object in `body` repeats a key.
+
+    Fast path, exact for bodies whose values are all numbers: every string in such a body
+    is a key (unknown keys were already refused), every key is one pair of quotes, so
+    twice as many quotes as the keys the model was read from proves there was no repeat.
+    Anything else is parsed again, strictly, to find the repeated key.
+    """
+    if _numbers_only(type(parsed)) and body.count(b'"') == 2 * _keys_in(parsed):
+        return
+    if not _strict_parse(body):  # no proof that no key repeats: refuse rather than guess
+        raise MalformedBodyError
+
+
+def _strict_parse(body: bytes) -> bool:
+    """Parse `body` with Python's parser, raising DuplicateKeyError at a repeated key;
+    False when that parser cannot read it at all."""
+    try:
+        json.loads(body, object_pairs_hook=_reject_duplicates)
+    except ValueError:
+        return False
+    return True
+
+
+def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
+    """A FastAPI dependency that reads the request body as one strictly checked `model`."""
+
+    async def read(request: Request) -> Model:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != JSON_MEDIA_TYPE:
+            raise ValidationFailedError(
+                "The body must be a JSON object sent with Content-Type: application/json.",
+                errors=[
+                    FieldError(
+                        field="body",
+                        message="Expected a JSON object, sent with Content-Type: application/json",
+                        type="model_attributes_type",
+                    )
+                ],
+            )
+        body = await request.body()
+        if not body.strip():
+            raise ValidationFailedError.from_pydantic(
+                [{"type": "missing", "loc": ("body",), "msg": "A JSON body is required"}]
+            )
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as error:
+            problems = error.errors(include_input=False, include_url=False)
+            if any(p["type"] == "json_invalid" for p in problems):
+                raise MalformedBodyError from None
+            _strict_parse(body)  # a repeated key is reported before the rules it broke
+            raise ValidationFailedError.from_pydantic(
+                [{**p, "loc": ("body", *p["loc"])} for p in problems]
+            ) from None
+        _check_unique_keys(body, parsed)
+        return parsed
+
+    return read
+
+
+def body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """The `openapi_extra` that documents a body read by `json_body(model)`."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {JSON_MEDIA_TYPE: {"schema": schema}}}}
