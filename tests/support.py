@@ -3,6 +3,7 @@ and the problem assertion. Tests import from here (and conftest's fixtures), nev
 each other."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 
 from model_store.manifest import (
     Baseline,
@@ -30,8 +33,10 @@ from model_store.manifest import (
     ModelManifest,
 )
 from schemas import FEATURE_NAMES, CustomerFeatures
+from schemas.features import DATASET_COLUMNS
 from service.app import create_app
 from service.settings import ServiceSettings
+from train.settings import TrainSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -220,3 +225,117 @@ def assert_problem(
     for leak in (*LEAKS, *secrets):
         assert leak not in response.text
     return body
+
+
+# -- real rows, processes and load (shared by the slow tests and `make bench`) ----------------
+
+BENCHMARKS_DIR = PROJECT_ROOT / "tests" / "benchmarks"
+INT_FIELDS = {
+    name for name, field in CustomerFeatures.model_fields.items() if field.annotation is int
+}
+
+
+def customers_from_data(count: int, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """`count` varied real rows (sampled with replacement) as a matrix and as API bodies."""
+    frame = pd.read_csv(TrainSettings().data_path)
+    frame = frame.sample(n=count, replace=True, random_state=seed)
+    features = frame[list(DATASET_COLUMNS)].rename(columns=DATASET_COLUMNS)[list(FEATURE_NAMES)]
+    bodies = [
+        {name: int(value) if name in INT_FIELDS else float(value) for name, value in row.items()}
+        for row in features.to_dict("records")
+    ]
+    return features.to_numpy(dtype=np.float64), bodies
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _to_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(
+    port: int, path: str, bodies_file: Path, connections: int, seconds: int
+) -> dict[str, float]:
+    """Requests/s and latency percentiles from Debian's wrk, rotating request bodies."""
+    threads = min(connections, 2)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(BENCHMARKS_DIR / "rotate.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "BODIES_FILE": str(bodies_file), "TARGET_PATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)$", output, re.MULTILINE)
+    return {
+        "requests": float(re.search(r"(\d+) requests in", output).group(1)),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _to_ms(latency["50"]),
+        "p99_ms": _to_ms(latency["99"]),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": 1.0 if socket_errors else 0.0,
+    }
+
+
+@contextmanager
+def service_process(
+    store: Path, workers: int, **extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m service` with `workers` workers watching `store` every 0.5 s."""
+    port = free_port()
+    env = {
+        "MODEL_STORE_DIR": str(store),
+        "PORT": str(port),
+        "WORKERS": str(workers),
+        "LOG_LEVEL": "warning",
+        "MODEL_WATCH_SECONDS": "0.5",
+        **extra,
+    }
+    with serve(
+        [sys.executable, "-m", "service"], port, "/health/ready", env=env, timeout=60
+    ) as process:
+        deadline = time.monotonic() + 30
+        while (
+            workers > 1 and len(worker_pids(process.pid)) < workers and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        time.sleep(1.0 if workers > 1 else 0.0)  # every worker listening
+        yield f"http://127.0.0.1:{port}", process
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    """uvicorn's worker processes (multiprocessing also starts a resource tracker)."""
+    workers = []
+    for pid in children_of(supervisor):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"resource_tracker" not in command:
+            workers.append(pid)
+    return workers

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks.run import HERE, customers_from_data, rss_mib, wrk
-from tests.test_resilience import server
+from tests.support import BENCHMARKS_DIR, customers_from_data, rss_mib, service_process, wrk
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +23,11 @@ def test_sixty_seconds_of_load_with_no_failures_and_no_memory_growth(
 ) -> None:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is missing: `make test` installs Debian's wrk package")
-    assert (HERE / "rotate.lua").exists()
+    assert (BENCHMARKS_DIR / "rotate.lua").exists()
     _, bodies = customers_from_data(2000, seed=3)
     bodies_file = tmp_path / "bodies.jsonl"
     bodies_file.write_text("".join(json.dumps(b) + "\n" for b in bodies))
-    with server(trained_store, workers=1) as (base, process):
+    with service_process(trained_store, workers=1) as (base, process):
         port = int(base.rsplit(":", 1)[1])
         warm = wrk(port, "/predict", bodies_file, connections=4, seconds=WARM_UP_SECONDS)
         rss_warm = rss_mib(process.pid)

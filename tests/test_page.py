@@ -245,3 +245,46 @@ def test_the_page_fits_a_phone_screen(browser: Browser, base_url: str) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "4-phone")
     context.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "rendered", "name"),
+    [
+        ("/docs", ".opblock", "docs-swagger"),
+        ("/redoc", "[data-section-id^='operation']", "docs-redoc"),
+    ],
+)
+def test_the_api_docs_render_offline_from_the_service_alone(
+    browser: Browser, base_url: str, path: str, rendered: str, name: str
+) -> None:
+    """Swagger UI and ReDoc with every asset from the service: each operation renders, and
+    no request leaves for any other host. (ReDoc's bundle always tries to show Redocly's
+    logo from its CDN; the page's Content-Security-Policy stops that inside the browser,
+    which this test checks too.)"""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    blocked: dict[str, str] = {}
+    errors: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    context.on("requestfailed", lambda request: blocked.update({request.url: request.failure}))
+    docs = context.new_page()
+    docs.on("pageerror", lambda error: errors.append(str(error)))
+    docs.goto(f"{base_url}{path}")
+    docs.wait_for_selector(rendered, timeout=30_000)
+    operations = docs.locator(rendered).count()
+    text = docs.inner_text("body")
+    screenshot(docs, name)
+    context.close()
+    assert operations >= 7  # predict, predictBatch, listModels, getModel, reload, 2 health
+    for summary in ("Score one customer", "Score up to 10,000 customers", "One version's manifest"):
+        assert summary in text
+    service = urlsplit(base_url).netloc
+    foreign = [
+        url
+        for url in requested
+        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != service
+    ]
+    assert {url: blocked.get(url) for url in foreign} == dict.fromkeys(foreign, "csp"), (
+        "a request to another host was not stopped by the page's own policy"
+    )
+    assert errors == []

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +25,15 @@ import pytest
 from model_store import ModelStore
 from model_store.runtime import CompiledModel
 from schemas.features import FEATURE_NAMES
-from tests.benchmarks.run import children_of, customers_from_data
-from tests.support import PROJECT_ROOT, free_port, run_train, serve, train_small
+from tests.support import (
+    PROJECT_ROOT,
+    children_of,
+    customers_from_data,
+    run_train,
+    service_process,
+    train_small,
+    worker_pids,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,45 +82,6 @@ def run_load(base: str, seconds: float, threads: int) -> LoadResult:
     return result
 
 
-@contextmanager
-def server(
-    store: Path, workers: int, **extra: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`python -m service` with `workers` workers watching `store` every 0.5 s."""
-    port = free_port()
-    env = {
-        "MODEL_STORE_DIR": str(store),
-        "PORT": str(port),
-        "WORKERS": str(workers),
-        "LOG_LEVEL": "warning",
-        "MODEL_WATCH_SECONDS": "0.5",
-        **extra,
-    }
-    with serve(
-        [sys.executable, "-m", "service"], port, "/health/ready", env=env, timeout=60
-    ) as process:
-        deadline = time.monotonic() + 30
-        while (
-            workers > 1 and len(worker_pids(process.pid)) < workers and time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-        time.sleep(1.0 if workers > 1 else 0.0)  # every worker listening
-        yield f"http://127.0.0.1:{port}", process
-
-
-def worker_pids(supervisor: int) -> list[int]:
-    """uvicorn's worker processes (multiprocessing also starts a resource tracker)."""
-    workers = []
-    for pid in children_of(supervisor):
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue
-        if b"resource_tracker" not in command:
-            workers.append(pid)
-    return workers
-
-
 def offline(store: ModelStore, version: str) -> np.ndarray:
     model = CompiledModel(store.load(version).compiled)
     rows = np.array([[body[n] for n in FEATURE_NAMES] for body in BODIES], dtype=np.float64)
@@ -140,7 +106,7 @@ def test_promotion_under_load_is_picked_up_with_no_failed_or_mixed_answers(
     store_dir, (v1, v2, v3) = three_versions
     store = ModelStore(store_dir)
     expected = {v1: offline(store, v1), v2: offline(store, v2)}
-    with server(store_dir, workers=2) as (base, _):
+    with service_process(store_dir, workers=2) as (base, _):
         promoter = threading.Timer(2.0, lambda: store.promote(v2))
         promoter.start()
         promoted_at = time.monotonic() + 2.0
@@ -177,7 +143,7 @@ def test_a_worker_killed_under_load_is_replaced_with_bounded_failures(
     store_dir, (v1, *_) = three_versions
     ModelStore(store_dir).promote(v1)
     threads = 6
-    with server(store_dir, workers=2) as (base, process):
+    with service_process(store_dir, workers=2) as (base, process):
         before = worker_pids(process.pid)
         assert len(before) == 2
         killer = threading.Timer(2.0, lambda: os.kill(before[0], signal.SIGKILL))

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
@@ -27,13 +26,20 @@ from typing import Any
 import httpx
 import numpy as np
 import onnxruntime
-import pandas as pd
 import sklearn
 
 from model_store import ModelStore
 from model_store.runtime import CompiledModel
-from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
-from tests.support import PROJECT_ROOT, free_port, serve
+from schemas.features import FEATURE_NAMES
+from tests.support import (
+    PROJECT_ROOT,
+    children_of,
+    customers_from_data,
+    free_port,
+    rss_mib,
+    serve,
+    wrk,
+)
 from train.artifacts import load_pipeline
 from train.settings import TrainSettings
 
@@ -43,7 +49,6 @@ MLSERVER_VENV = PROJECT_ROOT / ".bench" / "mlserver-venv"
 # later uvloop its workers crash ("There is no current event loop") and the model never
 # becomes ready (measured on this machine kind).
 MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0"]
-INT_FIELDS = {"sex", "education", "marriage", "age", *(f"pay_{m}" for m in (0, 2, 3, 4, 5, 6))}
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -64,73 +69,6 @@ def timed(call: Callable[[], object], repeat: int) -> list[float]:
         call()
         samples.append(time.perf_counter() - started)
     return samples
-
-
-def customers_from_data(count: int, seed: int = 0) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """`count` varied real rows (sampled with replacement) as a matrix and as API bodies."""
-    frame = pd.read_csv(TrainSettings().data_path)
-    frame = frame.sample(n=count, replace=True, random_state=seed)
-    features = frame[list(DATASET_COLUMNS)].rename(columns=DATASET_COLUMNS)[list(FEATURE_NAMES)]
-    bodies = [
-        {name: int(value) if name in INT_FIELDS else float(value) for name, value in row.items()}
-        for row in features.to_dict("records")
-    ]
-    return features.to_numpy(dtype=np.float64), bodies
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-
-
-def _to_ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(number) * _UNITS[unit]
-
-
-def wrk(
-    port: int, path: str, bodies_file: Path, connections: int, seconds: int
-) -> dict[str, float]:
-    """Requests/s and latency percentiles from Debian's wrk, rotating request bodies."""
-    threads = min(connections, 2)
-    output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(HERE / "rotate.lua"),
-            f"http://127.0.0.1:{port}",
-        ],
-        env={**os.environ, "BODIES_FILE": str(bodies_file), "TARGET_PATH": path},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-    ).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: (.*)$", output, re.MULTILINE)
-    return {
-        "requests": float(re.search(r"(\d+) requests in", output).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "p50_ms": _to_ms(latency["50"]),
-        "p99_ms": _to_ms(latency["99"]),
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
-        "socket_errors": 1.0 if socket_errors else 0.0,
-    }
 
 
 # -- the benchmarks -------------------------------------------------------------------------------
