@@ -2,15 +2,16 @@
 # module (a mirror or a hardened internal base): only `python3 -m venv` is used.
 ARG BASE_IMAGE=python:3.12-slim
 
-# -- build: a virtualenv with the locked serving dependencies (hashes checked) ------------
+# -- build: a virtualenv with the locked serving group only (hashes checked): no
+# scikit-learn, scipy, pandas or joblib; the service reads compiled models and manifests.
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY requirements/serve.txt requirements/serve.txt
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes -r requirements/serve.txt \
     && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
-    && rm -rf "$site"/pandas/tests "$site"/scipy/*/tests "$site"/sklearn/*/tests "$site"/sklearn/tests \
-        "$site"/numpy/*/tests "$site"/numpy/tests "$site"/pip "$site"/setuptools \
+    && rm -rf "$site"/numpy/*/tests "$site"/numpy/tests "$site"/onnxruntime/tools \
+        "$site"/onnxruntime/transformers "$site"/pip "$site"/setuptools \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # -- runtime: the venv, the code the service imports, the baked model store ---------------
@@ -22,7 +23,8 @@ WORKDIR /app
 COPY schemas schemas
 COPY model_store model_store
 COPY service service
-# `make docker` stages one model version here; mount a store at /models to override.
+# `make docker` stages one model version here, serving artifacts only (manifest and
+# compiled model, no pickle); mount a store at /models to override.
 COPY deploy/model-store /models
 # Configured only through these variables (the README's settings table); logs go to stdout.
 # The image refuses to start without API_KEYS unless ALLOW_ANONYMOUS=true is set.

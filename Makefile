@@ -56,7 +56,7 @@ bench: $(VENV)/.dev /usr/bin/wrk
 IMAGE ?= credit-default
 docker: $(VENV)/.runtime
 	$(PY) -m train --if-empty
-	$(PY) -m model_store export production deploy/model-store
+	$(PY) -m model_store export --serving-only production deploy/model-store
 	DOCKER_BUILDKIT=0 docker build -t $(IMAGE):$$($(PY) -m model_store show production | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["version"].lower())') -t $(IMAGE):latest .
 
 test-container: $(VENV)/.dev

@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("version")
     export.add_argument("target", help="directory of the other store")
     export.add_argument("--alias", default=DEFAULT_ALIAS)
+    export.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="copy only what serving reads (manifest and compiled model), as for an image",
+    )
     args = parser.parse_args(argv)
 
     store = ModelStore(args.store)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "rollback":
             print(f"{args.alias} -> {store.rollback(args.alias)}")
         elif args.command == "export":
-            version = store.export(args.version, args.target, args.alias)
+            version = store.export(args.version, args.target, args.alias, args.serving_only)
             print(f"{args.target}: {args.alias} -> {version}")
     except ModelStoreError as error:
         print(f"error: {error}", file=sys.stderr)

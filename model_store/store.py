@@ -222,9 +222,12 @@ class ModelStore:
             )
         return data
 
-    def export(self, ref: str, target: Path | str, alias: str = DEFAULT_ALIAS) -> str:
+    def export(
+        self, ref: str, target: Path | str, alias: str = DEFAULT_ALIAS, serving_only: bool = False
+    ) -> str:
         """Copy one version (checked first) into another store and point `alias` at it
-        there: how a version is baked into a container image."""
+        there: how a version is baked into a container image. With `serving_only`, the
+        copy holds the manifest and the compiled model alone (the pickle stays behind)."""
         manifest = self.get(ref)
         version = manifest.version
         for file_name in manifest.artifact_checksums():  # refuse to ship a corrupted version
@@ -233,7 +236,12 @@ class ModelStore:
         destination.root.mkdir(parents=True, exist_ok=True)
         if not (destination.root / version).exists():
             staging = destination.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
-            shutil.copytree(self.root / version, staging)
+            if serving_only:
+                staging.mkdir()
+                for name in (MANIFEST_FILE, manifest.compiled.file):
+                    shutil.copy2(self.root / version / name, staging / name)
+            else:
+                shutil.copytree(self.root / version, staging)
             os.rename(staging, destination.root / version)
         destination.promote(version, alias)
         return version

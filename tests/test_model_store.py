@@ -211,3 +211,11 @@ def test_export_refuses_a_corrupted_version(store: ModelStore, tmp_path: Path) -
     with pytest.raises(ChecksumMismatchError):
         store.export(version, tmp_path / "image-store")
     assert not (tmp_path / "image-store" / version).exists()
+
+
+def test_a_serving_only_export_carries_no_pickle(store: ModelStore, tmp_path: Path) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    target = tmp_path / "image-store"
+    store.export(version, target, serving_only=True)
+    assert sorted(p.name for p in (target / version).iterdir()) == ["manifest.json", "model.onnx"]
+    assert ModelStore(target).load("production").compiled == fake_artifacts()["model.onnx"]

@@ -30,6 +30,7 @@ import sklearn
 
 from model_store import ModelStore
 from model_store.runtime import CompiledModel
+from model_store.settings import StoreSettings
 from schemas.features import FEATURE_NAMES
 from tests.support import (
     PROJECT_ROOT,
@@ -140,7 +141,8 @@ def bench_file_scorer(store_dir: Path, rows: int, workdir: Path) -> dict[str, fl
         [
             sys.executable,
             "-m",
-            "service.batch",
+            "portfolio",
+            "score",
             str(source),
             "--out",
             str(target),
@@ -263,18 +265,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs, to check the harness")
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument("--file-rows", type=int, default=3_000_000)
-    parser.add_argument(
-        "--store", type=Path, default=Path(os.environ.get("MODEL_STORE_DIR", "models"))
-    )
+    parser.add_argument("--store", type=Path, default=StoreSettings().model_store_dir)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     store = ModelStore(args.store)
     version = store.resolve("production")
-    if store.get(version).compiled is None:
-        raise SystemExit(
-            f"model {version} has no compiled form; train a new version first (make train)"
-        )
     X, bodies = customers_from_data(10_000)
     results: dict[str, Any] = {"version": version}
 

@@ -112,7 +112,8 @@ build_started=$(date +%s)
 "$DOCKER" build --quiet --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$IMAGE" "$ROOT" >/dev/null
 build_seconds=$(( $(date +%s) - build_started ))
 size_mb=$(( $("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE") / 1000000 ))
-say "built $IMAGE in ${build_seconds}s, ${size_mb} MB"
+base_mb=$(( $("$DOCKER" image inspect --format '{{.Size}}' "$BASE_IMAGE") / 1000000 ))
+say "built $IMAGE in ${build_seconds}s: ${size_mb} MB, of which ${base_mb} MB base, $(( size_mb - base_mb )) MB added"
 
 say "training a quick model to mount"
 "$PYTHON" -m train --quick --sample-rows 4000 --store "$WORK/store" >/dev/null 2>&1
@@ -161,7 +162,18 @@ print(f"bad request -> {bad.status_code} {bad.json()['errors']}")
 engine = httpx.get(f"{base}/models/{body['model_version']}", headers=auth, timeout=10).json()["serving_engine"]
 assert engine.startswith("onnxruntime"), engine
 print(f"engine -> {engine}")
+batch = {"customers": [EXAMPLE_CUSTOMER] * 5000}
+scored = httpx.post(f"{base}/predict/batch", json=batch, headers=auth, timeout=60)
+assert scored.status_code == 200 and scored.json()["count"] == 5000, scored.text[:300]
+print("5,000-row batch -> 200")
 PY
+rss_kib=$("$DOCKER" exec cd-with-model awk '/^VmRSS/ {print $2}' /proc/1/status)
+say "resident memory of the worker after a 5,000-row batch: $(( rss_kib / 1024 )) MiB"
+if "$DOCKER" exec cd-with-model python3 -c 'import sklearn' 2>/dev/null \
+  || "$DOCKER" exec cd-with-model python3 -c 'import pandas' 2>/dev/null; then
+  echo "the image carries a training library"; exit 1
+fi
+say "the image has neither scikit-learn nor pandas"
 
 uid=$("$DOCKER" exec cd-with-model python3 -c 'import os; print(os.getuid())')
 [ "$uid" != "0" ] || { echo "the service runs as root"; exit 1; }
@@ -187,4 +199,4 @@ case "$answer" in
   *) echo "unexpected readiness answer without a model: $answer"; exit 1 ;;
 esac
 
-say "container test passed (build ${build_seconds}s, image ${size_mb} MB)"
+say "container test passed (build ${build_seconds}s, image ${size_mb} MB: base ${base_mb} MB + $(( size_mb - base_mb )) MB; worker $(( rss_kib / 1024 )) MiB)"
