@@ -6,6 +6,9 @@ problem+json answer for each refusal. (API keys are a dependency: service.securi
 """
 
 import asyncio
+import ctypes
+import ctypes.util
+from collections.abc import Callable
 from typing import Final
 
 from starlette.datastructures import Headers
@@ -90,6 +93,19 @@ class SecurityHeadersMiddleware:
 # -- limits ----------------------------------------------------------------------------------
 
 
+def _heap_trimmer() -> Callable[[], object] | None:
+    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    return None if trim is None else lambda: trim(0)
+
+
+_TRIM_HEAP: Final = _heap_trimmer()
+
+
 class _BodyOverLimitError(Exception):
     """Raised inside the app's receive when the streamed body passes the limit."""
 
@@ -100,6 +116,10 @@ class LimitsMiddleware:
     Health checks bypass the in-flight bound so an overloaded worker still reports."""
 
     HEALTH: Final = "/health/"
+    # After a request this large (a batch of about 2,500 customers and more), the memory
+    # its parsed body used is handed back to the OS: freed but fragmented, glibc would keep
+    # it, and a worker that once scored 10,000 customers would hold ~50 MiB more for good.
+    RELEASE_AFTER_BYTES: Final = 1 << 20
 
     def __init__(
         self, app: ASGIApp, max_body_bytes: int, max_in_flight: int, timeout_seconds: float
@@ -165,6 +185,8 @@ class LimitsMiddleware:
         finally:
             if counted:
                 self.in_flight -= 1
+        if received >= self.RELEASE_AFTER_BYTES and _TRIM_HEAP is not None:
+            await asyncio.to_thread(_TRIM_HEAP)
 
     def _too_large(self) -> BodyTooLargeError:
         return BodyTooLargeError(f"The body exceeds the limit of {self.max_body_bytes} bytes.")
