@@ -120,6 +120,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.api_key_digests = settings.api_key_digests  # parsed once, read per request
     install_problem_handler(app)
     # Added innermost first: CORS, limits, request id, security headers (outermost).
     if settings.cors_origins:

@@ -62,7 +62,7 @@ async def require_api_key(
     header_key: Annotated[str | None, Depends(header_scheme)],
 ) -> None:
     """Lets the request through when no keys are configured or its key is one of them."""
-    digests: tuple[bytes, ...] = request.app.state.settings.api_key_digests
+    digests: tuple[bytes, ...] = request.app.state.api_key_digests
     if not digests:
         return
     key = bearer.credentials if bearer is not None else header_key
