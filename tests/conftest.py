@@ -1,15 +1,18 @@
 """Shared fixtures: the real data set, one quick model trained per session, an ASGI client."""
 
+import hashlib
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from model_store import ModelStore
+from model_store import ModelStore, sha256_of
 from schemas.api import ModelManifest
 from service.settings import ServiceSettings
-from tests.support import asgi_client, run_train
+from tests.support import PROJECT_ROOT, asgi_client, run_train
 from train.settings import TrainSettings
 
 
@@ -22,11 +25,33 @@ def data_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_store(tmp_path_factory: pytest.TempPathFactory, data_path: Path) -> Path:
-    """A store holding one quick model trained on the full real data, promoted to production."""
-    store = tmp_path_factory.mktemp("store")
-    result = run_train("--quick", "--data", str(data_path), "--store", str(store))
-    assert result.returncode == 0, result.stderr + result.stdout
+def trained_store(data_path: Path) -> Path:
+    """A store holding one quick model trained on the full real data, promoted to production.
+
+    Kept under test-output/stores/ by a key over everything that decides what training
+    produces (its code, the contract, the store, the recorded hyperparameters, the locked
+    libraries and the data), so the test loop trains again only when one of them changed.
+    Tests only read it.
+    """
+    sources = sorted(
+        path
+        for folder in ("train", "schemas", "model_store")
+        for path in (PROJECT_ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".json")
+    )
+    digest = hashlib.sha256()
+    for path in [*sources, PROJECT_ROOT / "requirements" / "runtime.txt"]:
+        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    digest.update(sha256_of(data_path).encode())
+    store = PROJECT_ROOT / "test-output" / "stores" / digest.hexdigest()[:16]
+    if not (store / "aliases" / "production.json").is_file():
+        staging = store.with_name(f".{store.name}.{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        result = run_train("--quick", "--data", str(data_path), "--store", str(staging))
+        assert result.returncode == 0, result.stderr + result.stdout
+        shutil.rmtree(store, ignore_errors=True)
+        staging.rename(store)
     return store
 
 

@@ -189,6 +189,7 @@ async def test_a_named_version_is_used_and_unknown_versions_are_404(
         assert body["type"].endswith("model-not-found")
 
 
+@pytest.mark.slow  # trains models of its own
 async def test_predict_with_another_stored_version(tmp_path: Path, data_path: Path) -> None:
     """Two versions in one store: ?version= scores with the other one, and says so."""
     store = tmp_path / "two-versions"
@@ -217,6 +218,7 @@ async def test_predict_with_another_stored_version(tmp_path: Path, data_path: Pa
     assert listing["models"][0]["aliases"] == ["production"]
 
 
+@pytest.mark.slow  # trains models of its own
 async def test_a_tampered_version_is_refused_when_asked_for(
     tmp_path: Path, data_path: Path
 ) -> None:
@@ -312,6 +314,7 @@ async def test_an_empty_store_starts_but_is_not_ready(empty_client: httpx.AsyncC
     assert (await empty_client.get("/models")).json() == {"serving_version": None, "models": []}
 
 
+@pytest.mark.slow  # trains models of its own
 async def test_an_unset_alias_says_how_to_promote(tmp_path: Path, data_path: Path) -> None:
     store = tmp_path / "unpromoted"
     train_small(store, data_path, "--no-promote")

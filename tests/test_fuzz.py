@@ -20,6 +20,8 @@ from service.keys import new_key
 from service.predictor import ModelRegistry
 from service.settings import ServiceSettings
 
+pytestmark = pytest.mark.slow  # schemathesis generates hundreds of cases per operation
+
 KEY, DIGEST = new_key()
 
 

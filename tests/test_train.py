@@ -77,6 +77,7 @@ def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: P
     assert [forest.n_jobs for forest in forests_of(pipeline)] == [1]
 
 
+@pytest.mark.slow
 def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path: Path) -> None:
     """The path taken when a calibrator wins: CalibratedClassifierCV(ensemble=False)."""
     dataset = subsample(load_dataset(data_path), 3_000, seed=0)
@@ -91,6 +92,7 @@ def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path:
     assert verify(pipeline, compile_pipeline(pipeline), X_test) <= 1e-6  # compiles faithfully
 
 
+@pytest.mark.slow
 def test_every_feature_group_compiles_to_the_same_probabilities(data_path: Path) -> None:
     dataset = load_dataset(data_path)
     X, _, y, _ = holdout_split(subsample(dataset, 3_000, seed=1), seed=1)
@@ -107,6 +109,7 @@ def test_every_feature_group_compiles_to_the_same_probabilities(data_path: Path)
     assert engineered.shape[1] == 23 + sum(len(g.names) for g in FEATURE_GROUPS.values())
 
 
+@pytest.mark.slow
 def test_a_compiled_model_that_disagrees_is_refused(data_path: Path) -> None:
     X, X_test, y, _ = holdout_split(subsample(load_dataset(data_path), 2_000, seed=2), seed=2)
     forest = {"n_estimators": 20, "min_samples_leaf": 20}
@@ -116,6 +119,7 @@ def test_a_compiled_model_that_disagrees_is_refused(data_path: Path) -> None:
         verify(one, compile_pipeline(other), X_test)
 
 
+@pytest.mark.slow
 def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
     dataset = load_dataset(data_path)
     options = TrainOptions(seed=7, quick=True, sample_rows=3_000)
@@ -184,6 +188,7 @@ def test_if_empty_does_not_train_over_an_existing_store(trained_store: Path) -> 
     assert [m.version for m in ModelStore(trained_store).list()] == before
 
 
+@pytest.mark.slow
 def test_search_keeps_groups_by_cv_auc_and_records_its_winner(
     data_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
