@@ -139,10 +139,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    # With keys configured, the key check is a dependency of every router but health's (and
+    # of the page's and the docs' with PUBLIC_DOCS=false); that one declaration is both the
+    # enforcement and OpenAPI's securitySchemes. Without keys nothing is checked, so no
+    # dependency runs and no operation claims to need one.
+    secured = [ApiKey] if settings.api_key_digests else []
     for module in (predict, models, health, admin):
-        app.include_router(module.router)
-    # The page, the documentation and the OpenAPI document: open unless PUBLIC_DOCS=false.
-    app.include_router(page.router, dependencies=[] if settings.public_docs else [ApiKey])
+        app.include_router(module.router, dependencies=[] if module is health else secured)
+    app.include_router(page.router, dependencies=[] if settings.public_docs else secured)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

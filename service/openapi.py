@@ -1,4 +1,9 @@
-"""`python -m service.openapi [PATH]`: write the app's OpenAPI document (make openapi)."""
+"""`python -m service.openapi [PATH]`: write the app's OpenAPI document (make openapi).
+
+The committed document describes the service as it runs in production, with API keys
+configured (the image refuses to start without them), so it lists the key schemes. The
+digest below is a placeholder that no key hashes to; it only switches the check on.
+"""
 
 import json
 import sys
@@ -6,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from service.app import create_app
+from service.settings import ServiceSettings
+
+DOCUMENTATION_DIGEST = "sha256:" + "0" * 64
 
 
 def render() -> str:
-    document: dict[str, Any] = create_app().openapi()
+    document: dict[str, Any] = create_app(ServiceSettings(api_keys=DOCUMENTATION_DIGEST)).openapi()
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

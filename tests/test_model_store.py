@@ -17,6 +17,7 @@ from model_store import (
 )
 from model_store.__main__ import main as store_cli
 from model_store.manifest import ModelManifest
+from model_store.settings import StoreSettings
 from model_store.store import VERSION_PATTERN
 from tests.support import fake_artifacts, manifest_builder
 
@@ -219,3 +220,18 @@ def test_a_serving_only_export_carries_no_pickle(store: ModelStore, tmp_path: Pa
     store.export(version, target, serving_only=True)
     assert sorted(p.name for p in (target / version).iterdir()) == ["manifest.json", "model.onnx"]
     assert ModelStore(target).load("production").compiled == fake_artifacts()["model.onnx"]
+
+
+def test_every_entry_point_reads_the_store_settings_from_one_definition(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from service.settings import ServiceSettings
+    from train.settings import TrainSettings
+
+    defaults = StoreSettings()
+    for settings in (ServiceSettings, TrainSettings):
+        assert issubclass(settings, StoreSettings)
+        assert settings().model_store_dir == defaults.model_store_dir
+        assert settings().model_version == defaults.model_version
+    monkeypatch.setenv("MODEL_STORE_DIR", str(tmp_path))
+    assert {ServiceSettings().model_store_dir, TrainSettings().model_store_dir} == {tmp_path}

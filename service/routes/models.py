@@ -7,9 +7,9 @@ from schemas.api import ModelDetails, ModelList, ModelSummary
 from service.errors import problem_responses
 from service.predictor import ModelNotFoundError
 from service.routes.deps import Registry
-from service.security import ApiKey, UnauthorizedError
+from service.security import UnauthorizedError
 
-router = APIRouter(tags=["models"], dependencies=[ApiKey])
+router = APIRouter(tags=["models"])
 
 
 @router.get(

@@ -15,9 +15,9 @@ from service.errors import ValidationFailedError, problem_responses
 from service.guards import BodyTooLargeError, OverloadedError, RequestTimeoutError
 from service.predictor import ModelNotFoundError, ModelUnavailableError, Predictor
 from service.routes.deps import Registry, VersionQuery
-from service.security import ApiKey, UnauthorizedError
+from service.security import UnauthorizedError
 
-router = APIRouter(tags=["prediction"], dependencies=[ApiKey])
+router = APIRouter(tags=["prediction"])
 
 Customer = Annotated[CustomerFeatures, Depends(json_body(CustomerFeatures))]
 Batch = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
