@@ -359,6 +359,21 @@ def serving_environment_mb() -> float:
     return total / 1e6
 
 
+def _image_line() -> str:
+    """The image's figures as the last `make test-container` here recorded them (building
+    an image needs a Docker engine, which the benchmark does not start)."""
+    record = PROJECT_ROOT / "test-output" / "container.json"
+    if not record.is_file():
+        return "No image measured on this checkout yet: `make test-container` measures it."
+    c = json.loads(record.read_text())
+    added = c["image_mb"] - c["base_mb"]
+    return (
+        f"Image, from the last `make test-container` ({c['measured_at']}): {c['image_mb']} MB on a "
+        f"{c['base_mb']} MB base, {added} MB added (target <= 180 MB: {_met(added <= 180)}); its "
+        f"worker {c['worker_mib']} MiB resident after a 5,000-row batch."
+    )
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -406,7 +421,7 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
             *rows,
             "",
             f"Memory: one worker {r['rss_1_worker_mib']:.0f} MiB resident after the runs above (target <= 160 MiB: {_met(r['rss_1_worker_mib'] <= 160)}); with WORKERS=2 each worker {', '.join(str(x) for x in r['rss_2_workers_mib'])} MiB.",
-            f"Serving environment: a fresh virtualenv from requirements/serve.txt holds {r['serve_env_mb']:.0f} MB (no scikit-learn, scipy, pandas or joblib); `make test-container` prints the image's size beside its base's.",
+            f"Serving environment: a fresh virtualenv from requirements/serve.txt holds {r['serve_env_mb']:.0f} MB (no scikit-learn, scipy, pandas or joblib). {_image_line()}",
             f"Non-2xx answers or socket errors across all wrk runs: {errors:.0f}.",
             "",
         ]

@@ -199,4 +199,7 @@ case "$answer" in
   *) echo "unexpected readiness answer without a model: $answer"; exit 1 ;;
 esac
 
+mkdir -p "$ROOT/test-output"
+printf '{"measured_at": "%s", "image_mb": %d, "base_mb": %d, "worker_mib": %d}\n' \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" "$size_mb" "$base_mb" $(( rss_kib / 1024 )) > "$ROOT/test-output/container.json"
 say "container test passed (build ${build_seconds}s, image ${size_mb} MB: base ${base_mb} MB + $(( size_mb - base_mb )) MB; worker $(( rss_kib / 1024 )) MiB)"
