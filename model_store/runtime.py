@@ -19,6 +19,9 @@ from typing import Final
 import numpy as np
 import onnxruntime
 
+from model_store.manifest import ModelManifest
+from model_store.store import CompiledVersion
+
 INPUT_NAME: Final = "features"
 PROBABILITIES: Final = "probabilities"
 ENGINE: Final = f"onnxruntime {onnxruntime.__version__}"
@@ -70,3 +73,20 @@ class CompiledModel:
         size = math.ceil(len(features) / self.threads)
         slices = [features[start : start + size] for start in range(0, len(features), size)]
         return np.concatenate(list(self._pool.map(self._run, slices)))
+
+
+class Predictor:
+    """One model version ready to score: its compiled model, manifest, id and threshold.
+    Shaped like an MLServer runtime; the service and the file scorer both use it."""
+
+    engine: Final = ENGINE
+
+    def __init__(self, loaded: CompiledVersion, threads: int = 0) -> None:
+        self.manifest: ModelManifest = loaded.manifest
+        self.version: str = loaded.version
+        self.threshold: float = loaded.threshold
+        self._model = CompiledModel(loaded.compiled, threads)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """Probability of default for each row (columns in FEATURE_NAMES order)."""
+        return self._model.predict_proba(rows)

@@ -22,8 +22,8 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from model_store import CompiledVersion, ModelStore, ModelStoreError
-from model_store.runtime import ENGINE, CompiledModel
+from model_store import ModelStore, ModelStoreError
+from model_store.runtime import ENGINE, Predictor
 from model_store.settings import StoreSettings
 from portfolio.columns import check_columns
 from schemas.features import DATASET_COLUMNS
@@ -45,21 +45,12 @@ def count_rows(path: Path) -> int:
     return max(lines - 1 + (last != b"\n"), 0)
 
 
-class FileScorer:
-    """One model version's compiled form, its threshold and its version id."""
-
-    def __init__(self, loaded: CompiledVersion, threads: int = 0) -> None:
-        self.version = loaded.version
-        self.threshold = loaded.threshold
-        self.model = CompiledModel(loaded.compiled, threads)
-
-
-def score_chunk(chunk: pd.DataFrame, predictor: FileScorer, first_row: int) -> pd.DataFrame:
+def score_chunk(chunk: pd.DataFrame, predictor: Predictor, first_row: int) -> pd.DataFrame:
     chunk = chunk.rename(columns=lambda c: DATASET_COLUMNS.get(c.strip().upper(), c))
     checked = check_columns(chunk)
     probability = np.full(len(chunk), np.nan)
     if checked.valid.any():
-        probability[checked.valid] = predictor.model.predict_proba(checked.X[checked.valid])
+        probability[checked.valid] = predictor.predict_proba(checked.X[checked.valid])
     with np.errstate(invalid="ignore"):
         flagged = np.where(probability >= predictor.threshold, "1", "0")
     decision = np.where(checked.valid, flagged, "")
@@ -80,7 +71,7 @@ def score_chunk(chunk: pd.DataFrame, predictor: FileScorer, first_row: int) -> p
 
 
 def score_file(
-    source: Path, target: Path, predictor: FileScorer, chunk_rows: int = CHUNK_ROWS
+    source: Path, target: Path, predictor: Predictor, chunk_rows: int = CHUNK_ROWS
 ) -> dict[str, int]:
     """Score `source` into `target`; returns counts of rows scored and rejected."""
     total = count_rows(source)
@@ -133,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"error: {args.input} does not exist")
         return 2
     try:
-        predictor = FileScorer(ModelStore(args.store).load(args.version), args.threads)
+        predictor = Predictor(ModelStore(args.store).load(args.version), args.threads)
     except ModelStoreError as error:
         console.print(f"error: {error}")
         return 1

@@ -40,6 +40,7 @@ class ServiceError(Exception):
     type: ClassVar[str] = "about:blank"
     title: ClassVar[str] = "Internal Server Error"
     description: ClassVar[str] = "The server failed to answer; quote the request id."
+    retry_after: ClassVar[str | None] = None  # seconds, sent as Retry-After when set
 
     def __init__(
         self,
@@ -50,7 +51,9 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors) if errors is not None else None
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if self.retry_after is not None:
+            self.headers["Retry-After"] = self.retry_after
 
 
 class InternalError(ServiceError):

@@ -29,9 +29,7 @@ class OverloadedError(ServiceError):
     type = PROBLEM_PREFIX + "overloaded"
     title = "Too many requests in flight"
     description = "Too many requests are in flight in this worker; retry after Retry-After."
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": "1"})
+    retry_after = "1"
 
 
 class RequestTimeoutError(ServiceError):

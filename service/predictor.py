@@ -1,32 +1,24 @@
-"""Loaded models and the one small class that scores with them.
-
-Shaped like an MLServer runtime: `Predictor` wraps one model version's compiled form and
-turns a matrix of validated features into probabilities; `ModelRegistry` loads the served
-version once at start-up and keeps a few other versions for requests that name one.
-Nothing here unpickles: a version serves from its checksummed ONNX bytes and manifest.
+"""The models this process serves: `ModelRegistry` loads the served version once at
+start-up (as a `model_store.runtime.Predictor`) and keeps a few other versions for
+requests that name one, and says why when none can serve. Nothing here unpickles: a
+version serves from its checksummed ONNX bytes and manifest.
 """
 
 import logging
 import threading
 from collections import OrderedDict
-from typing import Final
-
-import numpy as np
 
 from model_store import (
     ChecksumMismatchError,
-    CompiledVersion,
     ModelManifest,
     ModelStore,
     ModelStoreError,
     VersionNotFoundError,
 )
-from model_store.runtime import ENGINE, CompiledModel
+from model_store.runtime import Predictor
 from service.errors import PROBLEM_PREFIX, ServiceError
 
 log = logging.getLogger("service.models")
-
-RETRY_AFTER_SECONDS: Final = "30"
 
 
 class ModelNotFoundError(ServiceError):
@@ -46,9 +38,7 @@ class ModelUnavailableError(ServiceError):
     type = PROBLEM_PREFIX + "model-unavailable"
     title = "Model unavailable"
     description = "No model can answer (not loaded, or refused at load); see `detail`."
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
+    retry_after = "30"
 
 
 class ReloadFailedError(ServiceError):
@@ -67,22 +57,6 @@ def public_reason(ref: str, error: ModelStoreError) -> str:
     if isinstance(error, ChecksumMismatchError):
         return f"model {ref!r} failed its integrity check (checksum mismatch) and was refused"
     return f"model {ref!r} could not be loaded"
-
-
-class Predictor:
-    """Scores customers with one model version's compiled form."""
-
-    engine: Final = ENGINE
-
-    def __init__(self, loaded: CompiledVersion, threads: int = 0) -> None:
-        self.manifest: ModelManifest = loaded.manifest
-        self.version: str = loaded.version
-        self.threshold: float = loaded.threshold
-        self._model = CompiledModel(loaded.compiled, threads)
-
-    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """Probability of default for each row (columns in FEATURE_NAMES order)."""
-        return self._model.predict_proba(rows)
 
 
 class ModelRegistry:

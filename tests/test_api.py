@@ -349,7 +349,7 @@ async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient
 async def test_an_unexpected_failure_is_a_500_problem_without_internals(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.predictor import Predictor
+    from model_store.runtime import Predictor
 
     def explode(self: Predictor, rows: np.ndarray) -> np.ndarray:
         raise RuntimeError("secret internal detail at /work/main/service/predictor.py")

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from model_store import ModelStore
+from model_store.runtime import Predictor
 from portfolio.columns import as_json_value, check_columns
-from portfolio.local import FileScorer, count_rows, main, score_file
+from portfolio.local import count_rows, main, score_file
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, CustomerFeatures
 
 HEADER = ["ID", *(name.upper() for name in FEATURE_NAMES), "default.payment.next.month"]
@@ -40,7 +41,7 @@ def test_file_scorer_scores_valid_rows_and_names_bad_ones(
     rows[2] = example_row(3, AGE="150")
     rows[4] = example_row(5, SEX="1.5", BILL_AMT1="nan", PAY_AMT2="")
     write_csv(source, rows)
-    predictor = FileScorer(ModelStore(trained_store).load("production"))
+    predictor = Predictor(ModelStore(trained_store).load("production"))
     counts = score_file(source, target, predictor, chunk_rows=3)  # several chunks
     assert counts == {"rows": 7, "scored": 5, "rejected": 2}
     out = pd.read_csv(target, dtype=str, keep_default_na=False)
@@ -59,7 +60,7 @@ def test_file_scorer_scores_valid_rows_and_names_bad_ones(
         CustomerFeatures.model_validate({**EXAMPLE_CUSTOMER, "age": 20 + int(i)})
         for i in good["ID"]
     ]
-    expected = predictor.model.predict_proba(np.array([c.as_row() for c in customers]))
+    expected = predictor.predict_proba(np.array([c.as_row() for c in customers]))
     assert [float(p) for p in good["probability"]] == expected.tolist()
     assert good["default"].tolist() == [str(int(p >= predictor.threshold)) for p in expected]
     assert set(out["model_version"]) == {predictor.version}

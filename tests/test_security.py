@@ -11,10 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
+from model_store.runtime import Predictor
 from schemas import EXAMPLE_CUSTOMER
 from service.app import StartupRefusedError, check_access
 from service.keys import new_key
-from service.predictor import Predictor
 from service.settings import ServiceSettings
 from tests.support import asgi_client
 from tests.support import assert_problem as shared_assert_problem

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from model_store import ModelStore
-from portfolio.local import FileScorer, score_file
+from model_store.runtime import Predictor
+from portfolio.local import score_file
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
 from tests.support import INT_FIELDS, PROJECT_ROOT, free_port, serve
 
@@ -111,7 +112,7 @@ def test_every_path_gives_every_row_the_same_bits(
 
     source = tmp_path / "rows.csv"
     frame.to_csv(source, index=False)
-    scorer = FileScorer(ModelStore(trained_store).load("production"))
+    scorer = Predictor(ModelStore(trained_store).load("production"))
     score_file(source, tmp_path / "scored.csv", scorer)
     from_file = pd.read_csv(tmp_path / "scored.csv")["probability"].to_numpy()
     assert np.array_equal(from_file, single), "file scorer"

@@ -8,12 +8,13 @@ import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
+from model_store.runtime import Predictor
 from schemas.api import BatchPrediction, BatchRequest, Prediction
 from schemas.features import CustomerFeatures, feature_matrix
 from service.body import MalformedBodyError, body_openapi, json_body
 from service.errors import ValidationFailedError, problem_responses
 from service.guards import BodyTooLargeError, OverloadedError, RequestTimeoutError
-from service.predictor import ModelNotFoundError, ModelUnavailableError, Predictor
+from service.predictor import ModelNotFoundError, ModelUnavailableError
 from service.routes.deps import Registry, VersionQuery
 from service.security import UnauthorizedError
 
