@@ -8,7 +8,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console(stderr=True)
+# soft_wrap: a message stays on one line whatever the width, so logs can be grepped
+# (rich would otherwise break it at 80 columns when stderr is not a terminal).
+console = Console(stderr=True, soft_wrap=True)
 report = Console()
 
 
