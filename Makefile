@@ -31,6 +31,12 @@ $(VENV)/.dev: requirements/dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
 
+# The TreeSHAP kernel behind reason codes: plain C, any compiler, loaded through ctypes.
+KERNEL := model_store/_treeshap.so
+CC ?= cc
+$(KERNEL): model_store/treeshap.c
+	$(CC) -O2 -shared -fPIC -o $@ $<
+
 /usr/bin/wrk:
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
@@ -39,33 +45,33 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(KERNEL)
 	$(PY) -m train --if-empty
 	$(PY) -m service
 
-train: $(VENV)/.runtime
+train: $(VENV)/.runtime $(KERNEL)
 	$(PY) -m train
 
 search: $(VENV)/.runtime
 	$(PY) -m train --search
 
-bench: $(VENV)/.dev /usr/bin/wrk
+bench: $(VENV)/.dev /usr/bin/wrk $(KERNEL)
 	$(PY) -m train --if-empty
 	$(PY) -m tests.benchmarks.run
 
 IMAGE ?= credit-default
-docker: $(VENV)/.runtime
+docker: $(VENV)/.runtime $(KERNEL)
 	$(PY) -m train --if-empty
 	$(PY) -m model_store export --serving-only production deploy/model-store
 	DOCKER_BUILDKIT=0 docker build -t $(IMAGE):$$($(PY) -m model_store show production | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["version"].lower())') -t $(IMAGE):latest .
 
-test-container: $(VENV)/.dev
+test-container: $(VENV)/.dev $(KERNEL)
 	bash tests/container/run.sh
 
-test: $(VENV)/.dev $(CHROMIUM) /usr/bin/wrk lint
+test: $(VENV)/.dev $(KERNEL) $(CHROMIUM) /usr/bin/wrk lint
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.dev
+test-fast: $(VENV)/.dev $(KERNEL)
 	$(PY) -m pytest -m "not slow" -q
 
 lint: $(VENV)/.dev
@@ -89,4 +95,4 @@ lock: $(VENV)/.dev
 	$(UV_COMPILE) --group dev -c requirements/runtime.txt -o requirements/dev.txt
 
 clean:
-	rm -rf $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output
+	rm -rf $(KERNEL) $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output

@@ -104,6 +104,40 @@ class HeldOutMetrics(_Record):
     rows: int
 
 
+class ExplainerArtifact(_Record):
+    """The forest flattened to plain arrays for exact TreeSHAP reason codes at serve time."""
+
+    file: str
+    sha256: str = Field(description="SHA-256 of `file`; checked on every load.")
+    method: str
+    model_inputs: list[str] = Field(
+        description="The model's inputs in the order the contributions come, each in "
+        "exactly one reason code (GET /reasons)."
+    )
+    base: float = Field(description="Expected value: the probability before any input.")
+    max_abs_difference: float = Field(
+        description="Largest |base + sum of contributions - served probability| over "
+        "`verified_rows`."
+    )
+    verified_rows: int
+
+
+class ReportArtifact(_Record):
+    """The self-contained HTML model report for validators."""
+
+    file: str
+    sha256: str
+
+
+class ProtectedAttributes(_Record):
+    """Whether sex, marital status and age are model inputs, and what that changes."""
+
+    attributes: list[str]
+    in_model: bool = Field(description="False for the default model: the API still validates them.")
+    held_out_without: HeldOutMetrics = Field(description="A model without them, held-out rows.")
+    held_out_with: HeldOutMetrics = Field(description="A model with them, same rows.")
+
+
 class Baseline(_Record):
     """The original project's forest, trained and evaluated in the same run."""
 
@@ -137,7 +171,19 @@ class ModelManifest(_Record):
     quick: bool = Field(description="True for a fast, small fit meant for tests only.")
     training_seconds: float
     libraries: LibraryVersions
+    # Versions trained before reason codes and reports have none of these three.
+    explainer: ExplainerArtifact | None = None
+    report: ReportArtifact | None = None
+    protected_attributes: ProtectedAttributes | None = None
 
     def artifact_checksums(self) -> dict[str, str]:
         """File name -> SHA-256 of every file the version owns besides this manifest."""
-        return {self.model_file: self.model_sha256, self.compiled.file: self.compiled.sha256}
+        checksums = {self.model_file: self.model_sha256, self.compiled.file: self.compiled.sha256}
+        for artifact in (self.explainer, self.report):
+            if artifact is not None:
+                checksums[artifact.file] = artifact.sha256
+        return checksums
+
+    def serving_files(self) -> list[str]:
+        """What a service needs of the version (no pickle): compiled model, explainer, report."""
+        return [a.file for a in (self.compiled, self.explainer, self.report) if a is not None]

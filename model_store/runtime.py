@@ -14,16 +14,22 @@ scored at the same time on a pool of such runs, which changes no row's result.
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import onnxruntime
 
+from model_store.errors import ModelStoreError
+from model_store.explainer import TreeExplainer
 from model_store.manifest import ModelManifest
 from model_store.store import CompiledVersion
 
 INPUT_NAME: Final = "features"
 PROBABILITIES: Final = "probabilities"
+# The model inputs as the trees compare them (float32): an output of graphs compiled
+# since reason codes arrived, read only when a caller asks for reasons.
+MODEL_INPUTS: Final = "engineered"
 ENGINE: Final = f"onnxruntime {onnxruntime.__version__}"
 
 # From this many rows on, a request is cut into slices scored in parallel; below, one run
@@ -64,20 +70,47 @@ class CompiledModel:
     def _run(self, X: np.ndarray) -> np.ndarray:
         return self.session.run([PROBABILITIES], {INPUT_NAME: X})[0][:, 1]
 
+    def _run_with_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities, inputs = self.session.run([PROBABILITIES, MODEL_INPUTS], {INPUT_NAME: X})
+        return probabilities[:, 1], inputs
+
+    def _sliced(self, run, X: np.ndarray) -> list:
+        features = np.ascontiguousarray(X, dtype=np.float64)
+        if self._pool is None or len(features) < PARALLEL_FROM_ROWS:
+            return [run(features)]
+        size = math.ceil(len(features) / self.threads)
+        slices = [features[start : start + size] for start in range(0, len(features), size)]
+        return list(self._pool.map(run, slices))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probability of default (class 1) for each row of X, the same bits for a row
         whatever else is in X."""
-        features = np.ascontiguousarray(X, dtype=np.float64)
-        if self._pool is None or len(features) < PARALLEL_FROM_ROWS:
-            return self._run(features)
-        size = math.ceil(len(features) / self.threads)
-        slices = [features[start : start + size] for start in range(0, len(features), size)]
-        return np.concatenate(list(self._pool.map(self._run, slices)))
+        return np.concatenate(self._sliced(self._run, X))
+
+    def predict_with_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same probabilities, and the float32 model inputs the trees compared."""
+        parts = self._sliced(self._run_with_inputs, X)
+        return np.concatenate([p for p, _ in parts]), np.concatenate([i for _, i in parts])
+
+
+class ExplanationUnavailableError(ModelStoreError):
+    """The version has no explainer (trained before reason codes, or calibrated)."""
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Probabilities with each model input's exact TreeSHAP contribution."""
+
+    probabilities: np.ndarray  # rows
+    contributions: np.ndarray  # rows x model inputs
+    base: float
+    model_inputs: list[str]
 
 
 class Predictor:
-    """One model version ready to score: its compiled model, manifest, id and threshold.
-    Shaped like an MLServer runtime; the service and the file scorer both use it."""
+    """One model version ready to score: its compiled model, manifest, id and threshold,
+    and its explainer when it has one. Shaped like an MLServer runtime; the service and
+    the file scorer both use it."""
 
     engine: Final = ENGINE
 
@@ -86,7 +119,33 @@ class Predictor:
         self.version: str = loaded.version
         self.threshold: float = loaded.threshold
         self._model = CompiledModel(loaded.compiled, threads)
+        described = loaded.manifest.explainer
+        self._explainer = (
+            None
+            if described is None or loaded.explainer is None
+            else TreeExplainer(loaded.explainer, len(described.model_inputs), threads)
+        )
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """Probability of default for each row (columns in FEATURE_NAMES order)."""
         return self._model.predict_proba(rows)
+
+    @property
+    def explains(self) -> bool:
+        return self._explainer is not None
+
+    def explain(self, rows: np.ndarray) -> Explained:
+        """The served probabilities (the same bits as `predict_proba`) and contributions."""
+        if self._explainer is None or self.manifest.explainer is None:
+            raise ExplanationUnavailableError(
+                f"model version {self.version} has no explainer: it was trained before reason "
+                "codes, or with a calibrator that TreeSHAP values cannot pass through; train "
+                "a new version to get reasons"
+            )
+        probabilities, inputs = self._model.predict_with_inputs(rows)
+        return Explained(
+            probabilities=probabilities,
+            contributions=self._explainer.contributions(inputs),
+            base=self._explainer.base,
+            model_inputs=self.manifest.explainer.model_inputs,
+        )

@@ -4,6 +4,8 @@ Layout under the store root:
 
     <version>/model.joblib      the fitted scikit-learn pipeline (training tools and audit only)
     <version>/model.onnx        the same pipeline compiled for onnxruntime: what serves
+    <version>/explainer.npz     the forest as plain arrays, for exact TreeSHAP reason codes
+    <version>/report.html       the self-contained model report for validators
     <version>/manifest.json     provenance, metrics and the SHA-256 of every artifact
     aliases/<name>.json         {"version": ..., "history": [...]} e.g. aliases/production.json
     .staging-*/                 versions being written; never listed, never loaded
@@ -38,6 +40,8 @@ from model_store.manifest import ModelManifest
 
 MODEL_FILE: Final = "model.joblib"
 COMPILED_FILE: Final = "model.onnx"
+EXPLAINER_FILE: Final = "explainer.npz"
+REPORT_FILE: Final = "report.html"
 MANIFEST_FILE: Final = "manifest.json"
 ALIASES_DIR: Final = "aliases"
 STAGING_PREFIX: Final = ".staging-"
@@ -83,6 +87,7 @@ class CompiledVersion:
 
     manifest: ModelManifest
     compiled: bytes
+    explainer: bytes | None = None
 
     @property
     def version(self) -> str:
@@ -203,9 +208,15 @@ class ModelStore:
 
     def load(self, ref: str = DEFAULT_ALIAS) -> CompiledVersion:
         """The manifest and compiled model of a version (or of the version an alias names),
-        refused if the compiled file's SHA-256 differs from the manifest's."""
+        and explainer (if it has one), refused if a file's SHA-256 differs from the
+        manifest's."""
         manifest = self.get(ref)
-        return CompiledVersion(manifest, self.read_artifact(manifest, manifest.compiled.file))
+        explainer = manifest.explainer
+        return CompiledVersion(
+            manifest,
+            self.read_artifact(manifest, manifest.compiled.file),
+            None if explainer is None else self.read_artifact(manifest, explainer.file),
+        )
 
     def read_artifact(self, manifest: ModelManifest, file_name: str) -> bytes:
         """One artifact's bytes, refused unless they hash to what the manifest recorded."""
@@ -227,7 +238,7 @@ class ModelStore:
     ) -> str:
         """Copy one version (checked first) into another store and point `alias` at it
         there: how a version is baked into a container image. With `serving_only`, the
-        copy holds the manifest and the compiled model alone (the pickle stays behind)."""
+        copy holds the manifest and the serving files alone (the pickle stays behind)."""
         manifest = self.get(ref)
         version = manifest.version
         for file_name in manifest.artifact_checksums():  # refuse to ship a corrupted version
@@ -238,7 +249,7 @@ class ModelStore:
             staging = destination.root / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
             if serving_only:
                 staging.mkdir()
-                for name in (MANIFEST_FILE, manifest.compiled.file):
+                for name in (MANIFEST_FILE, *manifest.serving_files()):
                     shutil.copy2(self.root / version / name, staging / name)
             else:
                 shutil.copytree(self.root / version, staging)

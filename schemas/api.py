@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API, including the one error shape."""
 
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -12,6 +12,36 @@ from schemas.features import EXAMPLE_CUSTOMER, CustomerFeatures
 MAX_BATCH_SIZE: Final = 10_000
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Reason(TypedDict):
+    """One principal reason for the score: a catalogue entry (GET /reasons) and its share."""
+
+    code: Annotated[str, Field(description="Reason code, from GET /reasons.")]
+    text: Annotated[str, Field(description="Wording fit for a notice to the customer.")]
+    contribution: Annotated[
+        float, Field(description="How much it raised the probability of default (> 0).")
+    ]
+
+
+class Explanation(TypedDict):
+    """Where the probability came from: `base` plus every contribution equals it (1e-6)."""
+
+    base: Annotated[float, Field(description="The model's expected probability, before any input.")]
+    contributions: Annotated[
+        dict[str, float],
+        Field(
+            description="Exact TreeSHAP contribution of each reason code in the catalogue "
+            "(negative lowers the risk)."
+        ),
+    ]
+
+
+REASONS_DESCRIPTION: Final = (
+    "Only with `explain=true`: up to 4 reasons that raised the risk, largest first "
+    "(fewer when fewer raised it)."
+)
+EXPLANATION_DESCRIPTION: Final = "Only with `explain=true`: every reason's contribution."
 
 
 class Prediction(BaseModel):
@@ -33,6 +63,8 @@ class Prediction(BaseModel):
         examples=[0.29],
     )
     model_version: str = Field(description="Version of the model that scored this request.")
+    reasons: list[Reason] | None = Field(default=None, description=REASONS_DESCRIPTION)
+    explanation: Explanation | None = Field(default=None, description=EXPLANATION_DESCRIPTION)
 
 
 class BatchRequest(BaseModel):
@@ -56,6 +88,8 @@ class ScoredCustomer(TypedDict):
     default: Annotated[
         bool, Field(description="True when `probability` is at or above `threshold`.")
     ]
+    reasons: NotRequired[Annotated[list[Reason], Field(description=REASONS_DESCRIPTION)]]
+    explanation: NotRequired[Annotated[Explanation, Field(description=EXPLANATION_DESCRIPTION)]]
 
 
 class BatchPrediction(BaseModel):

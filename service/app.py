@@ -24,7 +24,7 @@ from service.errors import (
 from service.guards import LimitsMiddleware, SecurityHeadersMiddleware
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
-from service.routes import admin, health, models, page, predict
+from service.routes import admin, health, models, page, predict, reasons
 from service.security import ApiKey
 from service.settings import ServiceSettings
 
@@ -144,7 +144,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # enforcement and OpenAPI's securitySchemes. Without keys nothing is checked, so no
     # dependency runs and no operation claims to need one.
     secured = [ApiKey] if settings.api_key_digests else []
-    for module in (predict, models, health, admin):
+    for module in (predict, models, reasons, health, admin):
         app.include_router(module.router, dependencies=[] if module is health else secured)
     app.include_router(page.router, dependencies=[] if settings.public_docs else secured)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

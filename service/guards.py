@@ -62,6 +62,12 @@ _DOCS_CSP: Final = (
     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _DOCS_PATHS: Final = ("/docs", "/redoc")
+# A model report is one self-contained page: inline styles (its own and its SVG plots'),
+# and nothing else from anywhere, not even this service.
+_REPORT_CSP: Final = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 class SecurityHeadersMiddleware:
@@ -72,7 +78,13 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = _DOCS_CSP if scope["path"].startswith(_DOCS_PATHS) else _STRICT_CSP
+        path = scope["path"]
+        if path.startswith(_DOCS_PATHS):
+            csp = _DOCS_CSP
+        elif path.startswith("/models/") and path.endswith("/report"):
+            csp = _REPORT_CSP
+        else:
+            csp = _STRICT_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -251,7 +251,9 @@ async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
     other = manifest.model_copy(
         update={"libraries": manifest.libraries.model_copy(update={"scikit_learn": "0.24.2"})}
     )
-    artifacts = {"model.joblib": b"not a pickle at all", "model.onnx": source.load().compiled}
+    artifacts = {
+        name: source.read_artifact(manifest, name) for name in manifest.serving_files()
+    } | {"model.joblib": b"not a pickle at all"}
 
     def build(version: str, checksums: dict[str, str]) -> ModelManifest:
         return other.model_copy(

@@ -91,5 +91,5 @@ def test_unknown_groups_and_wrong_shapes_are_refused() -> None:
 
 def test_transformers_follow_scikit_learn_conventions() -> None:
     engineer = FeatureEngineer(groups=("trend",))
-    assert clone(engineer).get_params() == {"groups": ("trend",)}
+    assert clone(engineer).get_params() == {"groups": ("trend",), "excluded": ()}
     assert CategoryCleaner().get_params() == {}

@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None, settings: TrainSettings) -> argparse.Name
         "--no-promote", action="store_true", help="save the version without moving any alias"
     )
     parser.add_argument(
+        "--include-protected",
+        action="store_true",
+        help="make sex, marriage and age model inputs (the default model leaves them out; "
+        "the summary and report show held-out metrics both ways)",
+    )
+    parser.add_argument(
         "--if-empty",
         action="store_true",
         help="do nothing if the store already holds a version (used by make run)",
@@ -106,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     train_and_save(
         dataset,
         config,
-        TrainOptions(seed=args.seed, quick=args.quick, sample_rows=args.sample_rows),
+        TrainOptions(
+            seed=args.seed,
+            quick=args.quick,
+            sample_rows=args.sample_rows,
+            include_protected=args.include_protected,
+        ),
         store_dir=args.store,
         promote_to=None if args.no_promote else args.promote,
     )

@@ -22,6 +22,7 @@ from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 from sklearn.pipeline import Pipeline
 
 from model_store.runtime import INPUT_NAME, CompiledModel
+from model_store.runtime import MODEL_INPUTS as ENGINEERED
 from schemas.features import FEATURE_NAMES
 from train.transformers import (
     CategoryCleaner,
@@ -32,7 +33,6 @@ from train.transformers import (
 
 TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
 MAX_ABS_DIFFERENCE: Final = 1e-6
-ENGINEERED: Final = "engineered"
 
 
 class CompiledModelMismatchError(Exception):
@@ -132,8 +132,10 @@ def _engineer_shape(operator) -> None:
 
 def _engineer_converter(scope, operator, container) -> None:
     ops = OnnxOps(scope, container)
-    groups = tuple(operator.raw_operator.groups)
-    joined = engineer_features(ops, operator.inputs[0].full_name, groups)
+    transformer = operator.raw_operator
+    joined = engineer_features(
+        ops, operator.inputs[0].full_name, tuple(transformer.groups), tuple(transformer.excluded)
+    )
     ops.node("Cast", [joined], operator.outputs[0].full_name, to=TensorProto.FLOAT)
 
 
@@ -175,6 +177,11 @@ def compile_pipeline(pipeline: Pipeline) -> bytes:
     # Keep the scorer's internal names apart from the feature graph's.
     scorer = compose.add_prefix(scorer, "scorer_", rename_inputs=False, rename_outputs=False)
     model = compose.merge_models(features, scorer, io_map=[(ENGINEERED, ENGINEERED)])
+    # The model inputs as the trees compare them are an output too: the explainer needs
+    # exactly these, and computing them anywhere else would be a second copy of the formulas.
+    model.graph.output.append(
+        helper.make_tensor_value_info(ENGINEERED, TensorProto.FLOAT, [None, width])
+    )
     model.doc_string = "credit-default pipeline: float64 features in FEATURE_NAMES order"
     helper.set_model_props(model, {"feature_names": ",".join(FEATURE_NAMES)})
     return model.SerializeToString()

@@ -19,13 +19,16 @@ ORIGINAL_FOREST: Final[dict[str, Any]] = {
 
 
 def forest_pipeline(
-    forest_params: dict[str, Any], feature_groups: tuple[str, ...], seed: int
+    forest_params: dict[str, Any],
+    feature_groups: tuple[str, ...],
+    seed: int,
+    excluded: tuple[str, ...] = (),
 ) -> Pipeline:
     """Cleaning + features + an uncalibrated forest; what cross-validation scores."""
     return Pipeline(
         [
             ("clean", CategoryCleaner()),
-            ("features", FeatureEngineer(groups=tuple(feature_groups))),
+            ("features", FeatureEngineer(groups=tuple(feature_groups), excluded=excluded)),
             ("forest", RandomForestClassifier(random_state=seed, n_jobs=-1, **forest_params)),
         ]
     )
@@ -37,6 +40,7 @@ def calibrated_pipeline(
     method: str,
     folds: BaseCrossValidator,
     seed: int,
+    excluded: tuple[str, ...] = (),
 ) -> Pipeline:
     """The served model: the same steps with the forest wrapped in its calibration.
 
@@ -50,7 +54,7 @@ def calibrated_pipeline(
     return Pipeline(
         [
             ("clean", CategoryCleaner()),
-            ("features", FeatureEngineer(groups=tuple(feature_groups))),
+            ("features", FeatureEngineer(groups=tuple(feature_groups), excluded=excluded)),
             (
                 "classifier",
                 CalibratedClassifierCV(forest, method=method, cv=folds, ensemble=False, n_jobs=-1),

@@ -9,20 +9,26 @@ from typing import Any, Final
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
 
 from model_store import ModelStore
+from model_store.explainer import TreeExplainer, explainer_bytes
 from model_store.manifest import (
     Baseline,
     Calibration,
     CompiledArtifact,
     CrossValidation,
     DecisionThreshold,
+    ExplainerArtifact,
     ForestParameters,
+    HeldOutMetrics,
     Hyperparameters,
     ModelManifest,
+    ProtectedAttributes,
+    ReportArtifact,
 )
-from model_store.runtime import ENGINE
-from model_store.store import COMPILED_FILE, MODEL_FILE
+from model_store.runtime import ENGINE, CompiledModel
+from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from train.artifacts import library_versions, pipeline_bytes
 from train.calibration import NO_CALIBRATION, choose_calibration
@@ -31,18 +37,22 @@ from train.console import metrics_table, progress, report
 from train.crossval import out_of_fold_scores, stratified_folds
 from train.data import Dataset, holdout_split, subsample
 from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
-from train.onnx_export import compile_pipeline, verify
+from train.explainer_export import forest_explainer_arrays
+from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
 from train.pipeline import (
     ORIGINAL_FOREST,
     calibrated_pipeline,
     forest_pipeline,
+    forests_of,
     make_single_threaded,
 )
-from train.transformers import FEATURE_GROUPS
+from train.report import render_report
+from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
 
 # --quick: a small forest and 3 folds, for tests; its manifest says quick=true.
 QUICK_TREES: Final = 60
 QUICK_FOLDS: Final = 3
+EXPLAINER_TOLERANCE: Final = 1e-6
 SUMMARY_METRICS: Final = [
     "roc_auc",
     "pr_auc",
@@ -57,11 +67,38 @@ SUMMARY_METRICS: Final = [
 ]
 
 
+EXPLAINER_METHOD: Final = (
+    "exact path-dependent TreeSHAP (as shap.TreeExplainer, feature_perturbation="
+    "'tree_path_dependent'), computed per tree node with Gauss-Legendre quadrature"
+)
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     seed: int
     quick: bool = False
     sample_rows: int | None = None
+    include_protected: bool = False  # sex, marriage and age as model inputs (not by default)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out rows and what the trained model made of them, for the report."""
+
+    X: np.ndarray
+    y: np.ndarray
+    probabilities: np.ndarray
+    contributions: np.ndarray | None  # rows x model inputs
+    model_inputs: list[str]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    pipeline: Any
+    compiled: bytes
+    explainer: bytes | None
+    fields: dict[str, Any]
+    held_out: HeldOut
 
 
 def _fit_original_forest(
@@ -84,11 +121,68 @@ def _fit_original_forest(
     )
 
 
-def train_model(
-    dataset: Dataset, config: TrainingConfig, options: TrainOptions
-) -> tuple[Any, bytes, dict[str, Any]]:
-    """Fit, calibrate, evaluate and compile; returns the pipeline, its compiled form and
-    the manifest fields they earned."""
+def _protected_comparison(
+    included: bool,
+    forest_params: dict[str, Any],
+    groups: tuple[str, ...],
+    split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    threshold: float,
+    metrics: HeldOutMetrics,
+    seed: int,
+) -> ProtectedAttributes:
+    """Held-out metrics both ways: the trained model, and the same forest fitted the
+    other way round (with the protected attributes if the model leaves them out)."""
+    X_train, X_test, y_train, y_test = split
+    other = forest_pipeline(
+        forest_params, groups, seed, excluded=() if not included else PROTECTED_ATTRIBUTES
+    ).fit(X_train, y_train)
+    make_single_threaded(other)
+    other_metrics = evaluate(y_test, other.predict_proba(X_test)[:, 1], threshold)
+    return ProtectedAttributes(
+        attributes=list(PROTECTED_ATTRIBUTES),
+        in_model=included,
+        held_out_without=other_metrics if included else metrics,
+        held_out_with=metrics if included else other_metrics,
+    )
+
+
+def _explainer(
+    pipeline: Pipeline, method: str, compiled: bytes, X_test: np.ndarray
+) -> tuple[bytes | None, ExplainerArtifact | None, np.ndarray | None]:
+    """The explainer artifact, checked against the compiled model on the held-out rows:
+    base + contributions must give the served probability, or no version is saved.
+
+    A calibrator bends the forest's probability, so TreeSHAP values of the forest would
+    not add up to what is served: a calibrated version gets no explainer.
+    """
+    if method != NO_CALIBRATION:
+        return None, None, None
+    arrays = forest_explainer_arrays(forests_of(pipeline)[0])
+    data = explainer_bytes(arrays)
+    model_inputs = [str(name) for name in Pipeline(pipeline.steps[:-1]).get_feature_names_out()]
+    probabilities, inputs = CompiledModel(compiled).predict_with_inputs(X_test)
+    contributions = TreeExplainer(data, len(model_inputs)).contributions(inputs)
+    difference = float(np.max(np.abs(float(arrays["base"]) + contributions.sum(1) - probabilities)))
+    if not difference <= EXPLAINER_TOLERANCE:
+        raise CompiledModelMismatchError(
+            f"explainer contributions miss the served probability by up to {difference:.3g} "
+            f"(tolerance {EXPLAINER_TOLERANCE:g}); not saving this version"
+        )
+    artifact = ExplainerArtifact(
+        file=EXPLAINER_FILE,
+        sha256=hashlib.sha256(data).hexdigest(),
+        method=EXPLAINER_METHOD,
+        model_inputs=model_inputs,
+        base=float(arrays["base"]),
+        max_abs_difference=difference,
+        verified_rows=len(X_test),
+    )
+    return data, artifact, contributions
+
+
+def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions) -> TrainedModel:
+    """Fit, calibrate, evaluate, compile and explain; returns the pipeline, its compiled
+    form and explainer, the manifest fields they earned and the held-out rows."""
     started = time.perf_counter()
     seed = options.seed
     if options.sample_rows:
@@ -98,6 +192,7 @@ def train_model(
     if options.quick:
         forest_params["n_estimators"] = QUICK_TREES
     groups = tuple(config.feature_groups)
+    excluded = () if options.include_protected else PROTECTED_ATTRIBUTES
 
     X_train, X_test, y_train, y_test = holdout_split(dataset, seed)
     folds = stratified_folds(n_folds, seed)
@@ -105,7 +200,7 @@ def train_model(
     with progress() as bar:
         cv_task = bar.add_task("cross-validating the forest", total=n_folds)
         scores, fold_auc = out_of_fold_scores(
-            forest_pipeline(forest_params, groups, seed),
+            forest_pipeline(forest_params, groups, seed, excluded),
             X_train,
             y_train,
             folds,
@@ -116,10 +211,11 @@ def train_model(
 
         if method == NO_CALIBRATION:
             fit_task = bar.add_task("fitting the forest (no calibrator won)", total=1)
-            pipeline = forest_pipeline(forest_params, groups, seed).fit(X_train, y_train)
+            pipeline = forest_pipeline(forest_params, groups, seed, excluded)
+            pipeline.fit(X_train, y_train)
         else:
             fit_task = bar.add_task(f"fitting forest + {method} calibration", total=1)
-            pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed)
+            pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed, excluded)
             pipeline.fit(X_train, y_train)
         make_single_threaded(pipeline)
         bar.advance(fit_task)
@@ -128,10 +224,24 @@ def train_model(
         baseline = _fit_original_forest(X_train, y_train, X_test, y_test, seed, options.quick)
         bar.advance(baseline_task)
 
-    metrics = evaluate(y_test, pipeline.predict_proba(X_test)[:, 1], threshold)
+        metrics = evaluate(y_test, pipeline.predict_proba(X_test)[:, 1], threshold)
+        other_way = "with" if not options.include_protected else "without"
+        protected_task = bar.add_task(f"fitting a forest {other_way} sex, marriage, age", total=1)
+        protected = _protected_comparison(
+            options.include_protected,
+            forest_params,
+            groups,
+            (X_train, X_test, y_train, y_test),
+            threshold,
+            metrics,
+            seed,
+        )
+        bar.advance(protected_task)
+
     # The compiled form must agree with the pipeline on the held-out rows, or no version.
     compiled = compile_pipeline(pipeline)
     difference = verify(pipeline, compiled, X_test)
+    explainer, explainer_artifact, contributions = _explainer(pipeline, method, compiled, X_test)
     fields = {
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
@@ -171,8 +281,17 @@ def train_model(
             max_abs_difference=difference,
             verified_rows=len(y_test),
         ),
+        "explainer": explainer_artifact,
+        "protected_attributes": protected,
     }
-    return pipeline, compiled, fields
+    held_out = HeldOut(
+        X=X_test,
+        y=y_test,
+        probabilities=CompiledModel(compiled).predict_proba(X_test),
+        contributions=contributions,
+        model_inputs=[] if explainer_artifact is None else explainer_artifact.model_inputs,
+    )
+    return TrainedModel(pipeline, compiled, explainer, fields, held_out)
 
 
 def train_and_save(
@@ -182,19 +301,28 @@ def train_and_save(
     store_dir: Path,
     promote_to: str | None,
 ) -> ModelManifest:
-    pipeline, compiled, fields = train_model(dataset, config, options)
+    trained = train_model(dataset, config, options)
     store = ModelStore(store_dir)
+    created_at = datetime.now(UTC)
+    report = render_report(trained.fields, trained.held_out, created_at)
 
     def build_manifest(version: str, checksums: dict[str, str]) -> ModelManifest:
         return ModelManifest(
             version=version,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             model_file=MODEL_FILE,
             model_sha256=checksums[MODEL_FILE],
-            **fields,
+            report=ReportArtifact(file=REPORT_FILE, sha256=checksums[REPORT_FILE]),
+            **trained.fields,
         )
 
-    artifacts = {MODEL_FILE: pipeline_bytes(pipeline), COMPILED_FILE: compiled}
+    artifacts = {
+        MODEL_FILE: pipeline_bytes(trained.pipeline),
+        COMPILED_FILE: trained.compiled,
+        REPORT_FILE: report,
+    }
+    if trained.explainer is not None:
+        artifacts[EXPLAINER_FILE] = trained.explainer
     manifest = store.save(artifacts, build_manifest)
     if promote_to:
         store.promote(manifest.version, promote_to)
@@ -207,6 +335,10 @@ def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | N
         "this model (held-out)": manifest.metrics,
         "original forest (held-out)": manifest.baseline.metrics,
     }
+    protected = manifest.protected_attributes
+    if protected is not None:
+        columns["with sex, marriage, age"] = protected.held_out_with
+        columns["without them"] = protected.held_out_without
     report.print(metrics_table("Held-out evaluation", columns, SUMMARY_METRICS))
     cv = manifest.cv_results
     data = manifest.data
@@ -219,6 +351,12 @@ def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | N
         f"{data.rows_used} rows used, {data.rows_rejected} rejected",
         "forest": manifest.hyperparameters.forest.model_dump_json(),
         "feature groups": ", ".join(manifest.hyperparameters.feature_groups) or "none",
+        "protected": "sex, marriage, age are model inputs (--include-protected)"
+        if protected is not None and protected.in_model
+        else "sex, marriage, age are not model inputs (validated by the API only)",
+        "reason codes": "exact TreeSHAP explainer saved"
+        if manifest.explainer is not None
+        else "none (a calibrated model gets no explainer)",
         "CV ROC AUC": f"{cv.roc_auc_mean:.4f} ± {cv.roc_auc_std:.4f} "
         f"({cv.folds} folds of the training split)",
         "calibration": f"{manifest.calibration.method} (CV Brier {cv_brier})",

@@ -171,9 +171,18 @@ FEATURE_GROUPS: Final[dict[str, FeatureGroup]] = {
 }
 
 
-def engineer_features(ops: ArrayOps[Array], X: Array, groups: tuple[str, ...]) -> Array:
-    """The 23 columns of X followed by the columns of each named group, in order."""
-    return ops.concat([X, *(FEATURE_GROUPS[group].formula(ops, X) for group in groups)])
+# Sex, marital status and age: required and validated by the API (fairness monitoring
+# needs them) but left out of the default model; leaving them out cost nothing measurable.
+PROTECTED_ATTRIBUTES: Final = ("sex", "marriage", "age")
+
+
+def engineer_features(
+    ops: ArrayOps[Array], X: Array, groups: tuple[str, ...], excluded: tuple[str, ...] = ()
+) -> Array:
+    """The raw columns of X but `excluded`, then the columns of each named group, in order."""
+    kept = [COLUMN[name] for name in FEATURE_NAMES if name not in excluded]
+    raw = X if len(kept) == len(FEATURE_NAMES) else ops.columns(X, kept)
+    return ops.concat([raw, *(FEATURE_GROUPS[group].formula(ops, X) for group in groups)])
 
 
 # -- scikit-learn transformers ----------------------------------------------------------------
@@ -209,10 +218,14 @@ class CategoryCleaner(TransformerMixin, BaseEstimator):
 
 
 class FeatureEngineer(TransformerMixin, BaseEstimator):
-    """Appends the engineered feature groups named in `groups` to the 23 raw columns."""
+    """The raw columns but `excluded` (left out of the model, e.g. protected attributes),
+    followed by the engineered feature groups named in `groups`."""
 
-    def __init__(self, groups: tuple[str, ...] = tuple(FEATURE_GROUPS)) -> None:
+    def __init__(
+        self, groups: tuple[str, ...] = tuple(FEATURE_GROUPS), excluded: tuple[str, ...] = ()
+    ) -> None:
         self.groups = groups
+        self.excluded = excluded
 
     def __sklearn_is_fitted__(self) -> bool:
         return True  # nothing to learn: the formulas are fixed
@@ -223,14 +236,19 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"unknown feature groups {sorted(unknown)}; known: {list(FEATURE_GROUPS)}"
             )
+        unknown_columns = set(self.excluded) - set(FEATURE_NAMES)
+        if unknown_columns:
+            raise ValueError(f"cannot exclude unknown columns {sorted(unknown_columns)}")
         _check_columns(X)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return engineer_features(NUMPY_OPS, _check_columns(X), tuple(self.groups))
+        return engineer_features(
+            NUMPY_OPS, _check_columns(X), tuple(self.groups), tuple(self.excluded)
+        )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        names = list(FEATURE_NAMES)
+        names = [name for name in FEATURE_NAMES if name not in self.excluded]
         for group in self.groups:
             names.extend(FEATURE_GROUPS[group].names)
         return np.asarray(names, dtype=object)

@@ -26,3 +26,14 @@ VersionQuery = Annotated[
         ),
     ),
 ]
+
+ExplainQuery = Annotated[
+    bool,
+    Query(
+        description=(
+            "Add `reasons` (up to 4 reason codes that raised the risk, largest first) and "
+            "`explanation` (base + every reason's exact TreeSHAP contribution = probability) "
+            "to each answer. The probability is the same either way."
+        ),
+    ),
+]

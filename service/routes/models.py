@@ -1,15 +1,24 @@
 """GET /models and GET /models/{version}: what is stored and what is served."""
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 
 from model_store.runtime import ENGINE
 from schemas.api import ModelDetails, ModelList, ModelSummary
-from service.errors import problem_responses
+from service.errors import PROBLEM_PREFIX, ServiceError, problem_responses
 from service.predictor import ModelNotFoundError
 from service.routes.deps import Registry
 from service.security import UnauthorizedError
 
 router = APIRouter(tags=["models"])
+
+
+class ReportNotFoundError(ServiceError):
+    status = 404
+    type = PROBLEM_PREFIX + "report-not-found"
+    title = "Model report not found"
+    description = "The version was trained before model reports, or was exported without it."
 
 
 @router.get(
@@ -49,3 +58,25 @@ def get_model(version: str, registry: Registry) -> ModelDetails:
     such as `production` is resolved), and the engine that scores it here."""
     manifest = registry.manifest(version)
     return ModelDetails(**dict(manifest), serving_engine=ENGINE)
+
+
+@router.get(
+    "/models/{version}/report",
+    operation_id="getModelReport",
+    summary="One version's model report (HTML)",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "A self-contained HTML page."},
+        **problem_responses(UnauthorizedError, ModelNotFoundError, ReportNotFoundError),
+    },
+)
+async def get_model_report(version: str, registry: Registry) -> HTMLResponse:
+    """The validators' report written when the version was trained (checked against the
+    manifest's SHA-256): metrics beside the original forest, ROC and precision-recall,
+    reliability, score distributions, the threshold, importance per reason code and
+    metrics by sex, marital status and age band. It loads nothing from anywhere."""
+    manifest = await run_in_threadpool(registry.manifest, version)
+    if manifest.report is None:
+        raise ReportNotFoundError(f"model version {manifest.version} has no report")
+    page = await run_in_threadpool(registry.store.read_artifact, manifest, manifest.report.file)
+    return HTMLResponse(page)

@@ -13,9 +13,10 @@ from schemas.api import BatchPrediction, BatchRequest, Prediction
 from schemas.features import CustomerFeatures, feature_matrix
 from service.body import MalformedBodyError, body_openapi, json_body
 from service.errors import ValidationFailedError, problem_responses
+from service.explanations import ExplanationUnavailableError, explain_rows, reasons_and_explanations
 from service.guards import BodyTooLargeError, OverloadedError, RequestTimeoutError
 from service.predictor import ModelNotFoundError, ModelUnavailableError
-from service.routes.deps import Registry, VersionQuery
+from service.routes.deps import ExplainQuery, Registry, VersionQuery
 from service.security import UnauthorizedError
 
 router = APIRouter(tags=["prediction"])
@@ -32,6 +33,7 @@ SCORING_ERRORS = problem_responses(
     ModelUnavailableError,
     OverloadedError,
     RequestTimeoutError,
+    ExplanationUnavailableError,
 )
 
 
@@ -41,12 +43,19 @@ SCORING_ERRORS = problem_responses(
     summary="Score one customer",
     responses=SCORING_ERRORS,
     openapi_extra=body_openapi(CustomerFeatures),
+    response_model_exclude_none=True,
 )
 async def predict(
-    customer: Customer, registry: Registry, version: VersionQuery = None
+    customer: Customer,
+    registry: Registry,
+    version: VersionQuery = None,
+    explain: ExplainQuery = False,
 ) -> Prediction:
     """Probability that the customer defaults on next month's payment, and the decision at
-    the model's saved threshold."""
+    the model's saved threshold; with `explain=true`, the principal reasons too."""
+    if explain:
+        predictor = await run_in_threadpool(registry.get, version)
+        return await run_in_threadpool(_explain_one, predictor, customer)
     # Scored on the event loop: the compiled forest answers one row in tens of
     # microseconds, less than a hand-off to the thread pool would cost.
     predictor = (
@@ -61,15 +70,41 @@ async def predict(
     )
 
 
-def _score_batch(predictor: Predictor, batch: BatchRequest) -> BatchPrediction:
-    probabilities = predictor.predict_proba(feature_matrix(batch.customers)).tolist()
+def _explain_one(predictor: Predictor, customer: CustomerFeatures) -> Prediction:
+    explained, by_reason = explain_rows(predictor, np.array([customer.as_row()]))
+    probability = float(explained.probabilities[0])
+    [(reasons, explanation)] = reasons_and_explanations(explained.base, by_reason)
+    return Prediction(
+        probability=probability,
+        default=probability >= predictor.threshold,
+        threshold=predictor.threshold,
+        model_version=predictor.version,
+        reasons=reasons,
+        explanation=explanation,
+    )
+
+
+def _score_batch(predictor: Predictor, batch: BatchRequest, with_reasons: bool) -> BatchPrediction:
+    rows = feature_matrix(batch.customers)
     threshold = predictor.threshold
+    if with_reasons:
+        explained, by_reason = explain_rows(predictor, rows)
+        probabilities = explained.probabilities.tolist()
+        predictions = [
+            {"probability": p, "default": p >= threshold, "reasons": r, "explanation": e}
+            for p, (r, e) in zip(
+                probabilities, reasons_and_explanations(explained.base, by_reason), strict=True
+            )
+        ]
+    else:
+        probabilities = predictor.predict_proba(rows).tolist()
+        predictions = [{"probability": p, "default": p >= threshold} for p in probabilities]
     return BatchPrediction.model_validate(
         {
             "model_version": predictor.version,
             "threshold": threshold,
             "count": len(probabilities),
-            "predictions": [{"probability": p, "default": p >= threshold} for p in probabilities],
+            "predictions": predictions,
         }
     )
 
@@ -82,10 +117,11 @@ def _score_batch(predictor: Predictor, batch: BatchRequest) -> BatchPrediction:
     openapi_extra=body_openapi(BatchRequest),
 )
 async def predict_batch(
-    batch: Batch, registry: Registry, version: VersionQuery = None
+    batch: Batch, registry: Registry, version: VersionQuery = None, explain: ExplainQuery = False
 ) -> BatchPrediction:
     """Predictions in input order, bit-identical to /predict for the same rows whatever the
     batch's size or a customer's place in it. If any customer breaks the contract, nothing
-    is scored and each error names `customers[i].field`."""
+    is scored and each error names `customers[i].field`. With `explain=true`, each
+    prediction carries its reasons (about 3 ms per customer per core)."""
     predictor = await run_in_threadpool(registry.get, version)
-    return await run_in_threadpool(_score_batch, predictor, batch)
+    return await run_in_threadpool(_score_batch, predictor, batch, explain)

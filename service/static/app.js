@@ -157,11 +157,43 @@ function showResult(prediction) {
     : `Not likely to default: below the model's threshold of ${formatPercent(prediction.threshold)}.`;
   result.classList.toggle("risky", prediction.default);
   result.classList.toggle("safe", !prediction.default);
+  showReasons(prediction);
   const link = $("result-version");
   link.textContent = prediction.model_version;
   link.href = `/models/${encodeURIComponent(prediction.model_version)}`;
   $("model-link").href = link.href;
+  $("report-link").href = `${link.href}/report`;
   result.hidden = false;
+}
+
+function showReasons(prediction) {
+  // Every reason in the explanation, largest effect first, as a bar either side of zero.
+  const list = $("reason-list");
+  list.replaceChildren(
+    ...prediction.reasons.map((r) => element("li", { "data-code": r.code }, `${r.text} (+${(100 * r.contribution).toFixed(1)} points)`)),
+  );
+  if (prediction.reasons.length === 0) list.append(element("li", {}, "No reason raised the risk above the base rate."));
+  $("reason-base").textContent = formatPercent(prediction.explanation.base);
+  const entries = Object.entries(prediction.explanation.contributions)
+    .filter(([, value]) => value !== 0)
+    .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  const largest = Math.max(...entries.map(([, value]) => Math.abs(value)), 1e-9);
+  const svg = $("reason-bars");
+  const row = 14, labelWidth = 130, half = 95, zero = labelWidth + half;
+  svg.setAttribute("viewBox", `0 0 320 ${entries.length * row + 4}`);
+  svg.replaceChildren(svgElement("title", { id: "reason-bars-title" }, "How much each reason raised or lowered the risk"));
+  entries.forEach(([code, value], i) => {
+    const y = 2 + i * row;
+    const width = (half * Math.abs(value)) / largest;
+    svg.append(svgElement("text", { class: "label", x: "0", y: String(y + 9) }, code));
+    const bar = svgElement("rect", {
+      class: value > 0 ? "raise" : "lower", "data-code": code, "data-contribution": String(value),
+      x: String(value > 0 ? zero : zero - width), y: String(y), width: String(width), height: "10",
+    });
+    bar.append(svgElement("title", {}, `${code}: ${value > 0 ? "+" : ""}${(100 * value).toFixed(2)} points`));
+    svg.append(bar);
+  });
+  svg.append(svgElement("line", { class: "zero", x1: String(zero), x2: String(zero), y1: "0", y2: String(entries.length * row + 4) }));
 }
 
 async function submitCustomer(event) {
@@ -169,7 +201,7 @@ async function submitCustomer(event) {
   clearErrors();
   let response, body;
   try {
-    response = await fetch("/predict", {
+    response = await fetch("/predict?explain=true", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(readForm()),
@@ -249,11 +281,15 @@ function drawHistogram(probabilities, threshold) {
   svg.append(svgElement("line", { class: "threshold", x1: x, x2: x, y1: String(bottom - height - 4), y2: String(bottom) }));
 }
 
+const REASON_COLUMNS = 4;
+
 function scoredCsv(table, result) {
-  const out = [`${table.lines[0]},probability,default,model_version`];
+  const reasonHeader = Array.from({ length: REASON_COLUMNS }, (_, i) => `reason_${i + 1}`).join(",");
+  const out = [`${table.lines[0]},probability,default,model_version,${reasonHeader}`];
   table.lines.slice(1).forEach((line, i) => {
     const p = result.predictions[i];
-    out.push(`${line},${p.probability},${p.default ? 1 : 0},${result.model_version}`);
+    const codes = Array.from({ length: REASON_COLUMNS }, (_, k) => (p.reasons[k] ? p.reasons[k].code : ""));
+    out.push(`${line},${p.probability},${p.default ? 1 : 0},${result.model_version},${codes.join(",")}`);
   });
   return out.join("\n") + "\n";
 }
@@ -272,7 +308,7 @@ async function submitBatch(event) {
       throw new Error(`The file has ${table.rows.length} rows; the limit is ${state.batchLimit.toLocaleString("en")}.`);
     }
     const customers = customersFrom(table);
-    const response = await fetch("/predict/batch", {
+    const response = await fetch("/predict/batch?explain=true", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify({ customers }),
@@ -340,6 +376,10 @@ async function start() {
     state.batchLimit = schemas.BatchRequest.properties.customers.maxItems;
     $("batch-limit").textContent = state.batchLimit.toLocaleString("en");
     buildForm(customer.properties);
+    const health = await (await fetch("/health/ready")).json();
+    if (health.model_version) {
+      $("report-link").href = `/models/${encodeURIComponent(health.model_version)}/report`;
+    }
   } catch (error) {
     status.textContent = "The API's contract could not be loaded; reload the page.";
     return;

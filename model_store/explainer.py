@@ -1,0 +1,166 @@
+"""Exact path-dependent TreeSHAP contributions at serve time, from plain arrays.
+
+Training flattens the forest into its nodes (`train.explainer_export`) and saves them as
+an `.npz` of numeric arrays, read here with `allow_pickle=False`: no pickle, no
+scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, built by
+`make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
+exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
+temporaries: see the kernel's header for the method.
+
+A row's contributions never depend on the other rows of a call, so large calls are cut
+into slices computed at the same time, with the same bits as one row at a time.
+"""
+
+import ctypes
+import io
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from model_store.errors import ModelStoreError
+
+KERNEL_SOURCE: Final = Path(__file__).with_name("treeshap.c")
+KERNEL_LIBRARY: Final = Path(__file__).with_name("_treeshap.so")
+INDEX_ARRAYS: Final = ("parent", "previous", "feature")
+FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
+ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
+MAX_RULE: Final = 32  # as in treeshap.c
+PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
+
+_float = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
+_float32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+_int64 = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_int32 = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+
+
+class ExplainerError(ModelStoreError):
+    """The explainer artifact or its kernel cannot be used."""
+
+
+@cache
+def _kernel() -> ctypes.CDLL:
+    if not KERNEL_LIBRARY.is_file():
+        raise ExplainerError(
+            f"{KERNEL_LIBRARY.name} is not built; `make` builds it from {KERNEL_SOURCE.name} "
+            "(any C compiler: `cc -O2 -shared -fPIC`)"
+        )
+    library = ctypes.CDLL(str(KERNEL_LIBRARY))
+    library.treeshap.restype = ctypes.c_int
+    library.treeshap.argtypes = [
+        _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
+        _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
+        _int32, _int32, _int32,  # parent, previous, feature
+        _float, _float, _float, _float,  # lower, upper, cover, value
+        _float, _float, _float,  # quadrature nodes, weights, out
+    ]  # fmt: skip
+    library.treeshap_max_rule.restype = ctypes.c_int
+    if library.treeshap_max_rule() != MAX_RULE:
+        raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
+    return library
+
+
+@cache
+def _quadrature() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]; row n holds the n-point rule."""
+    nodes = np.zeros((MAX_RULE + 1, MAX_RULE))
+    weights = np.zeros((MAX_RULE + 1, MAX_RULE))
+    for n in range(1, MAX_RULE + 1):
+        x, w = np.polynomial.legendre.leggauss(n)
+        nodes[n, :n] = (x + 1.0) / 2.0
+        weights[n, :n] = w / 2.0
+    return nodes, weights
+
+
+def explainer_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """The artifact: the arrays in an uncompressed `.npz` (numbers only, no pickle)."""
+    missing = set(ARRAYS) - set(arrays)
+    if missing:
+        raise ExplainerError(f"explainer arrays missing: {sorted(missing)}")
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: arrays[name] for name in ARRAYS})
+    return buffer.getvalue()
+
+
+class TreeExplainer:
+    """Each model input's exact TreeSHAP contribution to the probability of default.
+
+    `base` (the forest's expected value) plus a row's contributions equals the forest's
+    probability for that row, to float64 rounding.
+    """
+
+    def __init__(self, data: bytes, n_inputs: int, threads: int = 0) -> None:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            if set(archive.files) != set(ARRAYS):
+                raise ExplainerError(f"explainer arrays {sorted(archive.files)}, want {ARRAYS}")
+            self.tree_start = np.ascontiguousarray(archive["tree_start"], np.int64)
+            self.tree_rule = np.ascontiguousarray(archive["tree_rule"], np.int32)
+            self.index = {k: np.ascontiguousarray(archive[k], np.int32) for k in INDEX_ARRAYS}
+            self.floats = {k: np.ascontiguousarray(archive[k], np.float64) for k in FLOAT_ARRAYS}
+            self.base = float(archive["base"])
+        self.n_inputs = n_inputs
+        self._check()
+        self.kernel = _kernel()
+        self.nodes, self.weights = _quadrature()
+        self.threads = threads or os.cpu_count() or 1
+        self._pool = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="explaining")
+            if self.threads > 1
+            else None
+        )
+
+    def _check(self) -> None:
+        """Refuse arrays the kernel would read out of bounds (it trusts its input)."""
+        sizes = {len(a) for a in (*self.index.values(), *self.floats.values())}
+        starts, trees = self.tree_start, len(self.tree_rule)
+        if (
+            len(sizes) != 1
+            or len(starts) != trees + 1
+            or starts[0] != 0
+            or starts[-1] != sizes.pop()
+            or np.any(np.diff(starts) < 1)
+            or np.any((self.tree_rule < 1) | (self.tree_rule > MAX_RULE))
+        ):
+            raise ExplainerError("explainer arrays are inconsistent")
+        local = np.arange(starts[-1]) - np.repeat(starts[:-1], np.diff(starts))
+        parent, previous = self.index["parent"], self.index["previous"]
+        roots = local == 0
+        if (
+            np.any(parent[roots] != -1)
+            or np.any((parent[~roots] < 0) | (parent[~roots] >= local[~roots]))
+            or np.any((previous >= local) | (previous < -1))
+        ):
+            raise ExplainerError("explainer nodes are not in pre-order")
+        feature = self.index["feature"]
+        if feature.size and (feature.min() < 0 or feature.max() >= self.n_inputs):
+            raise ExplainerError("explainer refers to inputs the model does not have")
+        cover = self.floats["cover"]
+        if np.any(cover <= 0) or np.any(cover > 1):
+            raise ExplainerError("explainer covers must lie in (0, 1]")
+
+    def _run(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((len(X), self.n_inputs), dtype=np.float64)
+        status = self.kernel.treeshap(
+            X, len(X), self.n_inputs,
+            self.tree_start, self.tree_rule, len(self.tree_rule),
+            *(self.index[k] for k in INDEX_ARRAYS), *(self.floats[k] for k in FLOAT_ARRAYS),
+            self.nodes, self.weights, out,
+        )  # fmt: skip
+        if status != 0:
+            raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
+        return out
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """rows x inputs contributions for float32 model inputs (what the trees compare)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ExplainerError(f"expected rows x {self.n_inputs} model inputs, got {X.shape}")
+        if self._pool is None or len(X) < PARALLEL_FROM_ROWS:
+            return self._run(X)
+        size = math.ceil(len(X) / self.threads)
+        slices = [X[start : start + size] for start in range(0, len(X), size)]
+        return np.concatenate(list(self._pool.map(self._run, slices)))
