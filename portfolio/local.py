@@ -10,6 +10,10 @@ the file is, and writes one line per input row, in input order:
 
 A row that breaks the contract is not dropped or repaired: it gets an empty probability
 and decision and an `error` naming each field and rule, exactly as the API would.
+
+With `--explain`, four more columns, `reason_1` .. `reason_4`, hold the codes of the
+principal reasons (GET /reasons), as `/predict?explain=true` gives them; a row with fewer
+reasons that raised its risk leaves the rest empty.
 """
 
 import argparse
@@ -23,13 +27,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from model_store import ModelStore, ModelStoreError
-from model_store.runtime import ENGINE, Predictor
+from model_store.runtime import ENGINE, ExplanationUnavailableError, Predictor
 from model_store.settings import StoreSettings
 from portfolio.columns import check_columns
 from schemas.features import DATASET_COLUMNS
+from schemas.reasons import MAX_REASONS, REASONS, contributions_by_reason, top_reasons
 
 CHUNK_ROWS: Final = 100_000
 OUTPUT_COLUMNS: Final = ["row", "ID", "probability", "default", "model_version", "error"]
+REASON_COLUMNS: Final = [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]
 
 console = Console(stderr=True)
 
@@ -45,11 +51,21 @@ def count_rows(path: Path) -> int:
     return max(lines - 1 + (last != b"\n"), 0)
 
 
-def score_chunk(chunk: pd.DataFrame, predictor: Predictor, first_row: int) -> pd.DataFrame:
+def score_chunk(
+    chunk: pd.DataFrame, predictor: Predictor, first_row: int, explain: bool = False
+) -> pd.DataFrame:
     chunk = chunk.rename(columns=lambda c: DATASET_COLUMNS.get(c.strip().upper(), c))
     checked = check_columns(chunk)
     probability = np.full(len(chunk), np.nan)
-    if checked.valid.any():
+    reasons = np.full((len(chunk), MAX_REASONS), "", dtype=object)
+    if checked.valid.any() and explain:
+        explained = predictor.explain(checked.X[checked.valid])
+        probability[checked.valid] = explained.probabilities
+        by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
+        for row, chosen in zip(np.flatnonzero(checked.valid), top_reasons(by_reason), strict=True):
+            for k, reason in enumerate(chosen):
+                reasons[row, k] = REASONS[reason].code
+    elif checked.valid.any():
         probability[checked.valid] = predictor.predict_proba(checked.X[checked.valid])
     with np.errstate(invalid="ignore"):
         flagged = np.where(probability >= predictor.threshold, "1", "0")
@@ -57,21 +73,25 @@ def score_chunk(chunk: pd.DataFrame, predictor: Predictor, first_row: int) -> pd
     error = np.full(len(chunk), "", dtype=object)
     for index, reason in checked.errors.items():
         error[index] = reason
-    return pd.DataFrame(
-        {
-            "row": np.arange(first_row, first_row + len(chunk)),
-            "ID": chunk["ID"].to_numpy() if "ID" in chunk.columns else "",
-            "probability": probability,
-            "default": decision,
-            "model_version": predictor.version,
-            "error": error,
-        },
-        columns=OUTPUT_COLUMNS,
-    )
+    columns = {
+        "row": np.arange(first_row, first_row + len(chunk)),
+        "ID": chunk["ID"].to_numpy() if "ID" in chunk.columns else "",
+        "probability": probability,
+        "default": decision,
+        "model_version": predictor.version,
+        "error": error,
+    }
+    if explain:
+        columns |= {name: reasons[:, k] for k, name in enumerate(REASON_COLUMNS)}
+    return pd.DataFrame(columns)
 
 
 def score_file(
-    source: Path, target: Path, predictor: Predictor, chunk_rows: int = CHUNK_ROWS
+    source: Path,
+    target: Path,
+    predictor: Predictor,
+    chunk_rows: int = CHUNK_ROWS,
+    explain: bool = False,
 ) -> dict[str, int]:
     """Score `source` into `target`; returns counts of rows scored and rejected."""
     total = count_rows(source)
@@ -91,7 +111,7 @@ def score_file(
         reader = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=chunk_rows)
         header = True
         for chunk in reader:
-            result = score_chunk(chunk, predictor, first_row=scored + rejected + 1)
+            result = score_chunk(chunk, predictor, scored + rejected + 1, explain)
             result.to_csv(out, header=header, index=False, lineterminator="\n")
             header = False
             bad = int(result["error"].astype(bool).sum())
@@ -119,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=0, help="slices scored at once (0: one per core)"
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add reason_1..reason_4: the principal reason codes (about 3 ms per row per core)",
+    )
     args = parser.parse_args(argv)
     if not args.input.is_file():
         console.print(f"error: {args.input} does not exist")
@@ -129,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"error: {error}")
         return 1
     try:
-        counts = score_file(args.input, args.out, predictor, args.chunk_rows)
+        counts = score_file(args.input, args.out, predictor, args.chunk_rows, args.explain)
+    except ExplanationUnavailableError as error:
+        console.print(f"error: {error}")
+        return 1
     except ValueError as error:  # e.g. the file lacks feature columns
         console.print(f"error: {args.input}: {error}")
         return 2

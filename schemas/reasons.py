@@ -11,6 +11,7 @@ model inputs by default. A model trained with them on purpose
 which is reported in `explanation` and never given as a reason for a decision.
 """
 
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -92,17 +93,37 @@ class ReasonCatalogue(BaseModel):
     )
 
 
-def reason_matrix(model_inputs: list[str]) -> np.ndarray:
-    """inputs x reasons, 1 where the input belongs to the reason: contributions @ this
-    matrix sums each reason's inputs. Refuses an input no reason claims."""
+def reason_columns(model_inputs: list[str]) -> list[list[int]]:
+    """For each reason in REASONS, the positions of its inputs among `model_inputs`.
+    Refuses an input no reason claims."""
     unknown = [name for name in model_inputs if name not in REASON_BY_INPUT]
     if unknown:
         raise ValueError(f"model inputs with no reason code: {unknown}")
-    codes = [reason.code for reason in REASONS]
-    matrix = np.zeros((len(model_inputs), len(REASONS)))
-    for row, name in enumerate(model_inputs):
-        matrix[row, codes.index(REASON_BY_INPUT[name])] = 1.0
-    return matrix
+    return [
+        [i for i, name in enumerate(model_inputs) if REASON_BY_INPUT[name] == reason.code]
+        for reason in REASONS
+    ]
+
+
+@lru_cache(maxsize=8)
+def _columns_of(model_inputs: tuple[str, ...]) -> list[list[int]]:
+    return reason_columns(list(model_inputs))
+
+
+def contributions_by_reason(contributions: np.ndarray, model_inputs: list[str]) -> np.ndarray:
+    """rows x REASONS from rows x model inputs: what the API, the page and files report."""
+    return sum_by_reason(contributions, _columns_of(tuple(model_inputs)))
+
+
+def sum_by_reason(contributions: np.ndarray, columns: list[list[int]]) -> np.ndarray:
+    """rows x REASONS: each reason's inputs added one after another, in the same order for
+    every row (a matrix product would let BLAS pick the order by the batch's shape, and a
+    customer's reasons would change in their last bits with the size of the request)."""
+    sums = np.zeros((len(contributions), len(columns)))
+    for reason, inputs in enumerate(columns):
+        for i in inputs:
+            sums[:, reason] += contributions[:, i]
+    return sums
 
 
 def top_reasons(by_reason: np.ndarray, limit: int = MAX_REASONS) -> list[list[int]]:

@@ -5,13 +5,11 @@ per reason code (schemas.reasons) and the principal reasons picked. A version wi
 explainer is refused with a 409 rather than answered without reasons.
 """
 
-from functools import lru_cache
-
 import numpy as np
 
 from model_store.runtime import Explained, Predictor
 from schemas.api import Explanation, Reason
-from schemas.reasons import REASONS, reason_matrix, top_reasons
+from schemas.reasons import REASONS, contributions_by_reason, top_reasons
 from service.errors import PROBLEM_PREFIX, ServiceError
 
 CODES = [reason.code for reason in REASONS]
@@ -24,11 +22,6 @@ class ExplanationUnavailableError(ServiceError):
     description = "The model version has no explainer; ask without `explain` or use another."
 
 
-@lru_cache(maxsize=8)
-def _matrix(model_inputs: tuple[str, ...]) -> np.ndarray:
-    return reason_matrix(list(model_inputs))
-
-
 def explain_rows(predictor: Predictor, rows: np.ndarray) -> tuple[Explained, np.ndarray]:
     """The served probabilities and, per row, each reason's contribution (rows x REASONS)."""
     if not predictor.explains:
@@ -37,7 +30,7 @@ def explain_rows(predictor: Predictor, rows: np.ndarray) -> tuple[Explained, np.
             "codes, or calibrated); ask without `explain`, or score with a newer version"
         )
     explained = predictor.explain(rows)
-    return explained, explained.contributions @ _matrix(tuple(explained.model_inputs))
+    return explained, contributions_by_reason(explained.contributions, explained.model_inputs)
 
 
 def reasons_and_explanations(

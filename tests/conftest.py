@@ -37,7 +37,7 @@ def trained_store(data_path: Path) -> Path:
         path
         for folder in ("train", "schemas", "model_store")
         for path in (PROJECT_ROOT / folder).rglob("*")
-        if path.suffix in (".py", ".json")
+        if path.suffix in (".py", ".json", ".c")
     )
     digest = hashlib.sha256()
     for path in [*sources, PROJECT_ROOT / "requirements" / "runtime.txt"]:

@@ -17,6 +17,7 @@ from model_store.runtime import Predictor
 from portfolio.columns import as_json_value, check_columns
 from portfolio.local import count_rows, main, score_file
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, CustomerFeatures
+from schemas.reasons import REASONS, contributions_by_reason, top_reasons
 
 HEADER = ["ID", *(name.upper() for name in FEATURE_NAMES), "default.payment.next.month"]
 
@@ -65,6 +66,32 @@ def test_file_scorer_scores_valid_rows_and_names_bad_ones(
     assert good["default"].tolist() == [str(int(p >= predictor.threshold)) for p in expected]
     assert set(out["model_version"]) == {predictor.version}
     assert not (tmp_path / ".out.csv.partial").exists()
+
+
+def test_explain_adds_the_reason_codes_the_api_gives(
+    trained_store: Path, data_path: Path, tmp_path: Path
+) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame = pd.read_csv(data_path, nrows=30, dtype=str)
+    frame.loc[4, "AGE"] = "7"  # rejected: no probability, no reasons
+    frame.to_csv(source, index=False)
+    args = [str(source), "--out", str(target), "--store", str(trained_store), "--explain"]
+    assert main([*args, "--chunk-rows", "7"]) == 0
+    out = pd.read_csv(target, dtype=str, keep_default_na=False)
+    assert list(out.columns)[-4:] == ["reason_1", "reason_2", "reason_3", "reason_4"]
+    assert out.loc[4, "error"]
+    assert out.loc[4, ["reason_1", "reason_2", "reason_3", "reason_4"]].tolist() == [""] * 4
+
+    predictor = Predictor(ModelStore(trained_store).load("production"))
+    valid = out.drop(index=4)
+    rows = frame.drop(index=4)[[name.upper() for name in FEATURE_NAMES]].to_numpy(float)
+    explained = predictor.explain(rows)
+    by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
+    for (_, written), chosen in zip(valid.iterrows(), top_reasons(by_reason), strict=True):
+        codes = [REASONS[i].code for i in chosen]
+        assert [written[f"reason_{k}"] for k in range(1, 5)] == codes + [""] * (4 - len(codes))
+    assert [float(p) for p in valid["probability"]] == explained.probabilities.tolist()
+    assert valid["reason_1"].astype(bool).any()
 
 
 def test_file_scorer_cli_refuses_a_file_without_the_features(

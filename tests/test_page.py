@@ -77,7 +77,7 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def api_prediction(base_url: str, customer: dict) -> dict:
-    response = httpx.post(f"{base_url}/predict", json=customer, timeout=10)
+    response = httpx.post(f"{base_url}/predict?explain=true", json=customer, timeout=10)
     assert response.status_code == 200
     return response.json()
 
@@ -113,6 +113,23 @@ def test_high_risk_example_shows_the_probability_the_api_returns(page: Page, bas
     assert page.inner_text("#decision").startswith("Likely to default")
     assert page.inner_text("#result-version") == expected["model_version"]
     assert page.get_attribute("#result-version", "href") == f"/models/{expected['model_version']}"
+    # the reasons the API gave, in its order, and a bar per reason that moved the risk
+    listed = page.eval_on_selector_all("#reason-list li", "nodes => nodes.map(n => n.dataset.code)")
+    assert listed == [r["code"] for r in expected["reasons"]]
+    assert len(listed) >= 1
+    assert page.inner_text("#reason-list li:first-child").startswith(expected["reasons"][0]["text"])
+    bars = page.eval_on_selector_all(
+        "#reason-bars rect",
+        """nodes => nodes.map(n => [n.dataset.code, Number(n.dataset.contribution),
+                                    n.getAttribute('class'), n.getBBox().width])""",
+    )
+    moved = {c: v for c, v in expected["explanation"]["contributions"].items() if v != 0}
+    assert {code: value for code, value, _, _ in bars} == moved
+    assert all((kind == "raise") == (value > 0) and width > 0 for _, value, kind, width in bars)
+    assert max(width for *_, width in bars) == pytest.approx(95)  # the largest fills its half
+    assert page.get_attribute("#report-link", "href") == (
+        f"/models/{expected['model_version']}/report"
+    )
     screenshot(page, "1-high-risk-result")
 
 
@@ -184,7 +201,7 @@ def test_a_csv_upload_is_scored_and_summarised(
             for row in csv.DictReader(handle)
         ]
     expected = httpx.post(
-        f"{base_url}/predict/batch", json={"customers": customers}, timeout=30
+        f"{base_url}/predict/batch?explain=true", json={"customers": customers}, timeout=30
     ).json()
     defaults = sum(p["default"] for p in expected["predictions"])
     assert page.inner_text("#batch-count") == "40"
@@ -209,6 +226,10 @@ def test_a_csv_upload_is_scored_and_summarised(
     ]
     assert scored[0]["ID"] == "1"
     assert {row["model_version"] for row in scored} == {expected["model_version"]}
+    for row, prediction in zip(scored, expected["predictions"], strict=True):
+        codes = [row[f"reason_{k}"] for k in range(1, 5)]
+        given = [r["code"] for r in prediction["reasons"]]
+        assert codes == given + [""] * (4 - len(given))
 
 
 def test_a_bad_row_in_the_csv_is_reported_by_row_and_column(
@@ -288,3 +309,34 @@ def test_the_api_docs_render_offline_from_the_service_alone(
         "a request to another host was not stopped by the page's own policy"
     )
     assert errors == []
+
+
+def test_the_model_report_opens_with_nothing_from_anywhere_else(
+    browser: Browser, base_url: str
+) -> None:
+    """The validators' report, opened from the page's link: every plot drawn, and the only
+    request the browser makes is for the report itself."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    errors: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base_url}/")
+    page.wait_for_selector("#submit:not([disabled])")
+    link = page.get_attribute("#report-link", "href")
+    requested.clear()
+    page.goto(f"{base_url}{link}")
+    page.wait_for_selector("h1")
+    plots = page.eval_on_selector_all(
+        "svg", "nodes => nodes.map(n => [n.getBBox().width, n.getBBox().height])"
+    )
+    headings = page.eval_on_selector_all("h2", "nodes => nodes.map(n => n.textContent)")
+    screenshot(page, "5-model-report")
+    context.close()
+    assert requested == [f"{base_url}{link}"]
+    assert errors == []
+    assert len(plots) == 4
+    assert all(width > 100 and height > 100 for width, height in plots)
+    assert "Global importance per reason" in headings
+    assert "Groups" in headings

@@ -17,7 +17,10 @@ from portfolio.local import score_file
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
 from tests.support import INT_FIELDS, PROJECT_ROOT, free_port, serve
 
-TRAINING_LIBRARIES = {"sklearn", "scipy", "pandas", "joblib", "skl2onnx", "onnx"}
+TRAINING_LIBRARIES = {
+    *("sklearn", "scipy", "pandas", "joblib", "skl2onnx", "onnx", "matplotlib"),
+    *("shap", "numba", "llvmlite"),  # the explainer is arrays and a C kernel
+}
 
 _START_AND_SCORE = """
 import asyncio, sys
@@ -36,7 +39,10 @@ async def main():
         assert (await client.post("/predict", json=EXAMPLE_CUSTOMER)).status_code == 200
         batch = {"customers": [EXAMPLE_CUSTOMER] * 1000}
         assert (await client.post("/predict/batch", json=batch)).status_code == 200
+        explained = await client.post("/predict/batch?explain=true", json=batch)
+        assert explained.status_code == 200 and explained.json()["predictions"][0]["reasons"]
         assert (await client.get("/models/production")).status_code == 200
+        assert (await client.get("/models/production/report")).status_code == 200
 
 asyncio.run(main())
 print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))

@@ -20,7 +20,7 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 from model_store.manifest import HeldOutMetrics
 from schemas.features import FEATURE_NAMES
-from schemas.reasons import REASONS, reason_matrix
+from schemas.reasons import REASONS, reason_columns, sum_by_reason
 
 COLUMN: Final = {name: i for i, name in enumerate(FEATURE_NAMES)}
 RELIABILITY_BINS: Final = 10
@@ -34,7 +34,9 @@ plt.rcParams.update({"svg.fonttype": "path", "figure.dpi": 96, "font.size": 9})
 
 def _svg(figure: plt.Figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    # no creation date or tool metadata: the same model and rows draw the same bytes
+    metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata=metadata)
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg") :]
@@ -123,9 +125,11 @@ def _distributions(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[str,
 
 
 def _importance(held_out) -> tuple[str, list[list[str]]]:
-    by_reason = held_out.contributions @ reason_matrix(held_out.model_inputs)
+    columns = reason_columns(held_out.model_inputs)
+    by_reason = sum_by_reason(held_out.contributions, columns)
     mean_abs = np.abs(by_reason).mean(axis=0)
-    order = np.argsort(mean_abs)
+    # reasons with no input in this model (e.g. the protected entry by default) are left out
+    order = np.array([i for i in np.argsort(mean_abs, kind="stable") if columns[i]])
     figure, axis = plt.subplots(figsize=(6, 3.6))
     axis.barh([REASONS[i].code for i in order], mean_abs[order], color="#1f4e79")
     axis.set(

@@ -162,7 +162,7 @@ function showResult(prediction) {
   link.textContent = prediction.model_version;
   link.href = `/models/${encodeURIComponent(prediction.model_version)}`;
   $("model-link").href = link.href;
-  $("report-link").href = `${link.href}/report`;
+  $("report-link").href = `${link.getAttribute("href")}/report`;
   result.hidden = false;
 }
 
@@ -179,16 +179,16 @@ function showReasons(prediction) {
     .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
   const largest = Math.max(...entries.map(([, value]) => Math.abs(value)), 1e-9);
   const svg = $("reason-bars");
-  const row = 14, labelWidth = 130, half = 95, zero = labelWidth + half;
+  const row = 16, labelWidth = 130, half = 95, zero = labelWidth + half;
   svg.setAttribute("viewBox", `0 0 320 ${entries.length * row + 4}`);
   svg.replaceChildren(svgElement("title", { id: "reason-bars-title" }, "How much each reason raised or lowered the risk"));
   entries.forEach(([code, value], i) => {
     const y = 2 + i * row;
     const width = (half * Math.abs(value)) / largest;
-    svg.append(svgElement("text", { class: "label", x: "0", y: String(y + 9) }, code));
+    svg.append(svgElement("text", { class: "label", x: "0", y: String(y + 10) }, code));
     const bar = svgElement("rect", {
       class: value > 0 ? "raise" : "lower", "data-code": code, "data-contribution": String(value),
-      x: String(value > 0 ? zero : zero - width), y: String(y), width: String(width), height: "10",
+      x: String(value > 0 ? zero : zero - width), y: String(y + 1), width: String(width), height: "12",
     });
     bar.append(svgElement("title", {}, `${code}: ${value > 0 ? "+" : ""}${(100 * value).toFixed(2)} points`));
     svg.append(bar);

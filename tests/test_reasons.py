@@ -1,0 +1,306 @@
+"""Reason codes: exact TreeSHAP contributions, the catalogue, `explain=true`, the
+explainer artifact's integrity, the protected attributes and the model report."""
+
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import shap
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import Pipeline
+
+from model_store import ModelStore
+from model_store.explainer import ExplainerError, TreeExplainer, explainer_bytes
+from model_store.manifest import ModelManifest
+from model_store.runtime import Predictor
+from schemas import EXAMPLE_CUSTOMER
+from schemas.features import FEATURE_NAMES
+from schemas.reasons import MAX_REASONS, REASON_BY_INPUT, REASONS, reason_columns, top_reasons
+from service.settings import ServiceSettings
+from tests.support import asgi_client, assert_problem, customers_from_data
+from train.artifacts import load_pipeline
+from train.data import holdout_split, load_dataset
+from train.explainer_export import forest_explainer_arrays
+from train.pipeline import forests_of
+from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
+
+pytestmark = pytest.mark.anyio
+TOLERANCE = 1e-6
+CODES = [reason.code for reason in REASONS]
+
+
+@pytest.fixture(scope="module")
+def held_out(trained_store: Path, data_path: Path, quick_manifest: ModelManifest) -> np.ndarray:
+    """The rows the trained model never saw, as the API receives them."""
+    _, X_test, _, _ = holdout_split(load_dataset(data_path), quick_manifest.seed)
+    return X_test
+
+
+# -- exactness ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_contributions_equal_shaps_and_add_up_to_the_served_probability(
+    trained_store: Path, held_out: np.ndarray
+) -> None:
+    """Every held-out row: our values against shap's C++ TreeSHAP on the same forest and
+    the same float32 model inputs (computed by scikit-learn, not by our graph), and base +
+    contributions against the probability the service serves."""
+    store = ModelStore(trained_store)
+    pipeline = load_pipeline(store, "production")
+    forest = forests_of(pipeline)[0]
+    inputs = Pipeline(pipeline.steps[:-1]).transform(held_out).astype(np.float32)
+    reference = shap.TreeExplainer(forest, feature_perturbation="tree_path_dependent")
+    expected = reference.shap_values(inputs.astype(np.float64))[..., 1]
+
+    predictor = Predictor(store.load("production"))
+    explained = predictor.explain(held_out)
+
+    assert explained.contributions.shape == expected.shape == (len(held_out), forest.n_features_in_)
+    assert np.max(np.abs(explained.contributions - expected)) <= TOLERANCE
+    assert explained.base == pytest.approx(float(reference.expected_value[1]), abs=TOLERANCE)
+    total = explained.base + explained.contributions.sum(axis=1)
+    assert np.max(np.abs(total - predictor.predict_proba(held_out))) <= TOLERANCE
+    # scoring with or without reasons serves the same bits
+    assert np.array_equal(explained.probabilities, predictor.predict_proba(held_out))
+
+
+def test_a_rows_contributions_do_not_depend_on_the_rest_of_the_call(
+    trained_store: Path, held_out: np.ndarray
+) -> None:
+    predictor = Predictor(ModelStore(trained_store).load("production"), threads=2)
+    rows = held_out[:40]
+    together = predictor.explain(rows).contributions
+    alone = np.vstack([predictor.explain(rows[i : i + 1]).contributions for i in range(len(rows))])
+    reversed_ = predictor.explain(rows[::-1]).contributions[::-1]
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together, reversed_)
+
+
+def test_a_tree_that_repeats_a_feature_is_explained_exactly() -> None:
+    """Small deep trees on few features split on the same feature many times on one path,
+    the case the kernel's `previous` bookkeeping exists for."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * np.sin(3 * X[:, 1]) + rng.normal(scale=0.3, size=400) > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=7, min_samples_leaf=2, random_state=0).fit(X, y)
+    explainer = TreeExplainer(explainer_bytes(forest_explainer_arrays(forest)), 3, threads=1)
+    ours = explainer.contributions(X[:100])
+    theirs = shap.TreeExplainer(forest).shap_values(X[:100].astype(np.float64))[..., 1]
+    assert np.max(np.abs(ours - theirs)) <= 1e-9
+    total = explainer.base + ours.sum(axis=1)
+    assert np.max(np.abs(total - forest.predict_proba(X[:100])[:, 1])) <= 1e-9
+
+
+def test_the_explainer_refuses_arrays_the_kernel_would_misread(quick_manifest, trained_store):
+    store = ModelStore(trained_store)
+    data = store.read_artifact(quick_manifest, "explainer.npz")
+    n_inputs = len(quick_manifest.explainer.model_inputs)
+    with np.load(io.BytesIO(data)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    broken_parent = {**arrays, "parent": arrays["parent"].copy()}
+    broken_parent["parent"][5] = 10_000
+    broken_feature = {**arrays, "feature": arrays["feature"].copy()}
+    broken_feature["feature"][3] = n_inputs
+    for broken in (broken_parent, broken_feature):
+        with pytest.raises(ExplainerError):
+            TreeExplainer(explainer_bytes(broken), n_inputs)
+    with pytest.raises(ExplainerError):
+        TreeExplainer(data, n_inputs).contributions(np.zeros((2, n_inputs - 1), np.float32))
+
+
+# -- the catalogue --------------------------------------------------------------------------
+
+
+def test_every_possible_model_input_belongs_to_exactly_one_reason() -> None:
+    inputs = [*FEATURE_NAMES, *(n for group in FEATURE_GROUPS.values() for n in group.names)]
+    claimed = [name for reason in REASONS for name in reason.inputs]
+    assert sorted(claimed) == sorted(inputs)  # each exactly once, nothing else
+    assert 8 <= len([r for r in REASONS if r.adverse_action]) <= 12
+    with pytest.raises(ValueError, match="no reason code"):
+        reason_columns(["limit_bal", "favourite_colour"])
+
+
+def test_no_reason_given_for_a_decision_names_a_protected_attribute() -> None:
+    for reason in REASONS:
+        names_protected = set(reason.inputs) & set(PROTECTED_ATTRIBUTES)
+        assert not names_protected or not reason.adverse_action
+        if reason.adverse_action:
+            text = reason.text.lower()
+            assert not any(word in text for word in ("sex", "gender", "marri", "age "))
+    # even when the protected entry carries the largest share
+    by_reason = np.zeros((1, len(REASONS)))
+    by_reason[0, CODES.index("PROTECTED_ATTRIBUTES")] = 0.5
+    by_reason[0, CODES.index("CREDIT_LIMIT")] = 0.01
+    assert top_reasons(by_reason) == [[CODES.index("CREDIT_LIMIT")]]
+
+
+def test_the_default_model_leaves_the_protected_attributes_out(quick_manifest) -> None:
+    assert quick_manifest.explainer is not None
+    model_inputs = quick_manifest.explainer.model_inputs
+    assert set(model_inputs).isdisjoint(PROTECTED_ATTRIBUTES)
+    assert all(name in REASON_BY_INPUT for name in model_inputs)
+    protected = quick_manifest.protected_attributes
+    assert protected is not None
+    assert not protected.in_model
+    assert protected.held_out_without == quick_manifest.metrics
+    assert protected.held_out_with.rows == quick_manifest.metrics.rows
+    assert protected.held_out_with != protected.held_out_without
+
+
+async def test_get_reasons_serves_the_catalogue(client: httpx.AsyncClient) -> None:
+    response = await client.get("/reasons")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["max_reasons"] == MAX_REASONS
+    assert [r["code"] for r in body["reasons"]] == CODES
+    assert body["reasons"][0] == {
+        "code": REASONS[0].code,
+        "text": REASONS[0].text,
+        "inputs": list(REASONS[0].inputs),
+        "adverse_action": True,
+    }
+
+
+# -- the API --------------------------------------------------------------------------------
+
+
+def _check_explained(answer: dict[str, Any]) -> None:
+    explanation = answer["explanation"]
+    assert list(explanation["contributions"]) == CODES
+    total = explanation["base"] + sum(explanation["contributions"].values())
+    assert total == pytest.approx(answer["probability"], abs=TOLERANCE)
+    reasons = answer["reasons"]
+    assert len(reasons) <= MAX_REASONS
+    values = [r["contribution"] for r in reasons]
+    assert all(v > 0 for v in values)
+    assert values == sorted(values, reverse=True)
+    positive = sorted(
+        (
+            v
+            for c, v in explanation["contributions"].items()
+            if v > 0 and c != "PROTECTED_ATTRIBUTES"
+        ),
+        reverse=True,
+    )
+    assert values == positive[:MAX_REASONS]
+    for reason in reasons:
+        assert reason["contribution"] == explanation["contributions"][reason["code"]]
+        assert reason["text"] == REASONS[CODES.index(reason["code"])].text
+    assert explanation["contributions"]["PROTECTED_ATTRIBUTES"] == 0.0
+
+
+async def test_explain_adds_reasons_and_leaves_the_answer_unchanged(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = (await client.post("/predict", json=EXAMPLE_CUSTOMER)).json()
+    response = await client.post("/predict", params={"explain": "true"}, json=EXAMPLE_CUSTOMER)
+    assert response.status_code == 200
+    explained = response.json()
+    assert "reasons" not in plain
+    assert "explanation" not in plain
+    assert {k: explained[k] for k in plain} == plain
+    _check_explained(explained)
+    off = (await client.post("/predict", params={"explain": "false"}, json=EXAMPLE_CUSTOMER)).json()
+    assert off == plain
+
+
+async def test_batch_explanations_match_one_at_a_time(client: httpx.AsyncClient) -> None:
+    _, customers = customers_from_data(60, seed=3)
+    plain = (await client.post("/predict/batch", json={"customers": customers})).json()
+    response = await client.post(
+        "/predict/batch", params={"explain": "true"}, json={"customers": customers}
+    )
+    assert response.status_code == 200
+    batch = response.json()
+    assert all(set(p) == {"probability", "default"} for p in plain["predictions"])
+    for i, (with_reasons, without) in enumerate(
+        zip(batch["predictions"], plain["predictions"], strict=True)
+    ):
+        assert {k: with_reasons[k] for k in without} == without
+        _check_explained(with_reasons)
+        if i < 5:
+            single = (
+                await client.post("/predict", params={"explain": "true"}, json=customers[i])
+            ).json()
+            assert single["reasons"] == with_reasons["reasons"]
+            assert single["explanation"] == with_reasons["explanation"]
+    assert any(p["reasons"] for p in batch["predictions"])
+
+
+async def test_explain_must_be_a_boolean(client: httpx.AsyncClient) -> None:
+    response = await client.post("/predict", params={"explain": "maybe"}, json=EXAMPLE_CUSTOMER)
+    body = assert_problem(response, 422)
+    assert [e["field"] for e in body["errors"]] == ["explain"]
+
+
+async def test_a_version_without_an_explainer_refuses_explain_with_409(
+    tmp_path: Path, trained_store: Path
+) -> None:
+    source = ModelStore(trained_store)
+    manifest = source.get("production")
+    old = manifest.model_copy(update={"explainer": None, "report": None})
+    artifacts = {"model.joblib": b"unused", "model.onnx": source.load().compiled}
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        return old.model_copy(
+            update={"version": version, "model_sha256": checksums["model.joblib"]}
+        )
+
+    store = ModelStore(tmp_path / "store")
+    store.promote(store.save(artifacts, build).version)
+    async with asgi_client(ServiceSettings(model_store_dir=store.root)) as client:
+        assert (await client.post("/predict", json=EXAMPLE_CUSTOMER)).status_code == 200
+        refused = await client.post("/predict?explain=true", json=EXAMPLE_CUSTOMER)
+        assert assert_problem(refused, 409)["type"].endswith("explanation-unavailable")
+        assert_problem(await client.get("/models/production/report"), 404)
+
+
+async def test_a_tampered_explainer_is_refused_at_load(tmp_path: Path, trained_store: Path):
+    source = ModelStore(trained_store)
+    target = tmp_path / "store"
+    version = source.export("production", target)
+    path = target / version / "explainer.npz"
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 1
+    path.write_bytes(bytes(data))
+    async with asgi_client(ServiceSettings(model_store_dir=target)) as client:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert "integrity" in ready.json()["detail"]
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+async def test_the_report_is_served_by_version_and_alias(
+    client: httpx.AsyncClient, quick_manifest: ModelManifest
+) -> None:
+    by_alias = await client.get("/models/production/report")
+    by_version = await client.get(f"/models/{quick_manifest.version}/report")
+    assert by_alias.status_code == by_version.status_code == 200
+    assert by_alias.content == by_version.content
+    assert by_alias.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in by_alias.headers["content-security-policy"]
+    page = by_alias.text
+    for heading in (
+        "Headline metrics",
+        "ROC and precision-recall",
+        "Reliability",
+        "Score distributions",
+        "The threshold and what it means",
+        "Global importance per reason",
+        "Groups",
+    ):
+        assert f"<h2>{heading}</h2>" in page
+    assert page.count("<svg") == 4  # curves, reliability, distributions, importance
+    assert "<script" not in page
+    for reference in ("src=", 'href="http', "<link", "@import", "url(http"):
+        assert reference not in page  # (namespace URIs in the SVG are names, not requests)
+    assert "female" in page
+    assert "55 and over" in page
+    assert_problem(await client.get("/models/19990101T000000000000Z-abcdef/report"), 404)
