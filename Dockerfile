@@ -21,7 +21,10 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY schemas schemas
+# model_store/ includes _treeshap.so, the TreeSHAP kernel `make` compiles from
+# treeshap.c (plain C, libc only): no compiler in the image. Refuse to build without it.
 COPY model_store model_store
+RUN python3 -c "import ctypes; ctypes.CDLL('/app/model_store/_treeshap.so')"
 COPY service service
 # `make docker` stages one model version here, serving artifacts only (manifest and
 # compiled model, no pickle); mount a store at /models to override.

@@ -72,7 +72,10 @@ class Hyperparameters(_Record):
 
 
 class Calibration(_Record):
-    method: str = Field(description="`none`, or the calibrator wrapped around the forest.")
+    method: str = Field(
+        description="`none`: the forest's own probability is served, so reasons add up to it "
+        "(versions from before reason codes may name a calibrator)."
+    )
     chosen_by: str
     cv_brier: dict[str, float] = Field(description="Out-of-fold Brier score of each method.")
     wrapper: str | None

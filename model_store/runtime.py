@@ -94,7 +94,7 @@ class CompiledModel:
 
 
 class ExplanationUnavailableError(ModelStoreError):
-    """The version has no explainer (trained before reason codes, or calibrated)."""
+    """The version has no explainer: it was trained before reason codes."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,7 @@ class Predictor:
         if self._explainer is None or self.manifest.explainer is None:
             raise ExplanationUnavailableError(
                 f"model version {self.version} has no explainer: it was trained before reason "
-                "codes, or with a calibrator that TreeSHAP values cannot pass through; train "
-                "a new version to get reasons"
+                "codes; train a new version to get reasons"
             )
         probabilities, inputs = self._model.predict_with_inputs(rows)
         return Explained(

@@ -49,8 +49,8 @@ class Prediction(BaseModel):
 
     probability: Probability = Field(
         description=(
-            "Probability that the customer defaults on next month's payment (calibration "
-            "chosen by cross-validation and checked on held-out data: see /models/{version})."
+            "Probability that the customer defaults on next month's payment: the forest's "
+            "own, checked for calibration on held-out data (see /models/{version}/report)."
         ),
         examples=[0.18],
     )

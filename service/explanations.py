@@ -26,8 +26,8 @@ def explain_rows(predictor: Predictor, rows: np.ndarray) -> tuple[Explained, np.
     """The served probabilities and, per row, each reason's contribution (rows x REASONS)."""
     if not predictor.explains:
         raise ExplanationUnavailableError(
-            f"model version {predictor.version} has no explainer (trained before reason "
-            "codes, or calibrated); ask without `explain`, or score with a newer version"
+            f"model version {predictor.version} has no explainer (it was trained before "
+            "reason codes); ask without `explain`, or score with a newer version"
         )
     explained = predictor.explain(rows)
     return explained, contributions_by_reason(explained.contributions, explained.model_inputs)

@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from model_store import ModelStore
 from model_store.manifest import (
     Baseline,
     Calibration,
@@ -60,6 +61,23 @@ def train_small(store: Path, data_path: Path, *extra: str) -> None:
         "--quick", "--sample-rows", "2000", "--data", str(data_path), "--store", str(store), *extra
     )
     assert result.returncode == 0, result.stderr
+
+
+def store_without_reasons(source: Path, target: Path) -> ModelStore:
+    """A store whose production version is the source's compiled model with no explainer
+    and no report: a version trained before reason codes."""
+    store = ModelStore(source)
+    manifest = store.get("production")
+    old = manifest.model_copy(update={"explainer": None, "report": None})
+    artifacts = {"model.joblib": b"unused", "model.onnx": store.load().compiled}
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        update = {"version": version, "model_sha256": checksums["model.joblib"]}
+        return old.model_copy(update=update)
+
+    copy = ModelStore(target)
+    copy.promote(copy.save(artifacts, build).version)
+    return copy
 
 
 def fake_artifacts(seed: int = 0) -> dict[str, bytes]:

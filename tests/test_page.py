@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
-from tests.support import PROJECT_ROOT, running_server
+from tests.support import PROJECT_ROOT, running_server, store_without_reasons
 
 pytestmark = pytest.mark.slow
 
@@ -340,3 +340,25 @@ def test_the_model_report_opens_with_nothing_from_anywhere_else(
     assert all(width > 100 and height > 100 for width, height in plots)
     assert "Global importance per reason" in headings
     assert "Groups" in headings
+
+
+def test_a_version_without_reasons_still_scores_on_the_page(
+    browser: Browser, trained_store: Path, tmp_path: Path
+) -> None:
+    """The page asks for reasons; a version trained before them answers 409 and the page
+    asks again without, showing the probability and no reason section."""
+    store = store_without_reasons(trained_store, tmp_path / "store")
+    with running_server(store.root) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(f"{base}/")
+        page.wait_for_selector("#submit:not([disabled])")
+        page.click("#fill-high")
+        page.click("#submit")
+        page.wait_for_selector("#result:not([hidden])")
+        shown = float(page.get_attribute("#probability", "data-probability"))
+        hidden = page.is_hidden("#reasons")
+        context.close()
+        expected = httpx.post(f"{base}/predict", json=HIGH_RISK_CUSTOMER, timeout=10).json()
+    assert shown == expected["probability"]
+    assert hidden

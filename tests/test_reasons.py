@@ -20,7 +20,7 @@ from schemas import EXAMPLE_CUSTOMER
 from schemas.features import FEATURE_NAMES
 from schemas.reasons import MAX_REASONS, REASON_BY_INPUT, REASONS, reason_columns, top_reasons
 from service.settings import ServiceSettings
-from tests.support import asgi_client, assert_problem, customers_from_data
+from tests.support import asgi_client, assert_problem, customers_from_data, store_without_reasons
 from train.artifacts import load_pipeline
 from train.data import holdout_split, load_dataset
 from train.explainer_export import forest_explainer_arrays
@@ -240,18 +240,7 @@ async def test_explain_must_be_a_boolean(client: httpx.AsyncClient) -> None:
 async def test_a_version_without_an_explainer_refuses_explain_with_409(
     tmp_path: Path, trained_store: Path
 ) -> None:
-    source = ModelStore(trained_store)
-    manifest = source.get("production")
-    old = manifest.model_copy(update={"explainer": None, "report": None})
-    artifacts = {"model.joblib": b"unused", "model.onnx": source.load().compiled}
-
-    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
-        return old.model_copy(
-            update={"version": version, "model_sha256": checksums["model.joblib"]}
-        )
-
-    store = ModelStore(tmp_path / "store")
-    store.promote(store.save(artifacts, build).version)
+    store = store_without_reasons(trained_store, tmp_path / "store")
     async with asgi_client(ServiceSettings(model_store_dir=store.root)) as client:
         assert (await client.post("/predict", json=EXAMPLE_CUSTOMER)).status_code == 200
         refused = await client.post("/predict?explain=true", json=EXAMPLE_CUSTOMER)

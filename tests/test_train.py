@@ -8,24 +8,30 @@ import numpy as np
 import pytest
 
 from model_store import ModelManifest, ModelStore, sha256_of
+from model_store.runtime import Predictor
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
-from tests.support import run_train
+from schemas.reasons import REASONS, contributions_by_reason, top_reasons
+from tests.support import run_train, train_small
 from train import search
 from train.artifacts import load_pipeline
-from train.calibration import ELIGIBLE, METHODS, NO_CALIBRATION, choose_calibration
+from train.calibration import (
+    METHODS,
+    NO_CALIBRATION,
+    calibrated_out_of_fold,
+    compare_calibrators,
+)
 from train.config import load_config
 from train.crossval import stratified_folds
 from train.data import holdout_split, load_dataset, subsample
 from train.evaluation import expected_calibration_error, max_f1_threshold
 from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
 from train.pipeline import (
-    calibrated_pipeline,
     forest_pipeline,
     forests_of,
     make_single_threaded,
 )
 from train.training import SUMMARY_METRICS, TrainOptions, train_model
-from train.transformers import FEATURE_GROUPS
+from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
 
 
 def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:
@@ -44,10 +50,8 @@ def test_manifest_records_full_provenance(
     assert m.feature_names == list(FEATURE_NAMES)
     assert m.feature_schema["properties"]["age"]["maximum"] == 120
     assert m.hyperparameters.forest.n_estimators == 60
-    assert m.calibration.method in (NO_CALIBRATION, *METHODS)
+    assert m.calibration.method == NO_CALIBRATION  # reasons add up to the forest's probability
     assert set(m.calibration.cv_brier) == {NO_CALIBRATION, *METHODS}
-    eligible = {k: v for k, v in m.calibration.cv_brier.items() if k in ELIGIBLE}
-    assert m.calibration.method == min(eligible, key=eligible.get)
     assert m.compiled is not None
     assert m.compiled.sha256 == sha256_of(trained_store / m.version / m.compiled.file)
     assert m.compiled.max_abs_difference <= 1e-6
@@ -75,21 +79,6 @@ def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: P
     proba = pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
     assert np.all(proba == proba[0])  # 0, 5 and 6 are "others" (4) inside the pipeline
     assert [forest.n_jobs for forest in forests_of(pipeline)] == [1]
-
-
-@pytest.mark.slow
-def test_a_calibrated_pipeline_scores_with_one_single_threaded_forest(data_path: Path) -> None:
-    """The path taken when a calibrator wins: CalibratedClassifierCV(ensemble=False)."""
-    dataset = subsample(load_dataset(data_path), 3_000, seed=0)
-    X, X_test, y, _ = holdout_split(dataset, seed=0)
-    forest = {"n_estimators": 30, "max_features": 0.3, "min_samples_leaf": 20}
-    pipeline = calibrated_pipeline(forest, ("utilisation",), "sigmoid", stratified_folds(3, 0), 0)
-    make_single_threaded(pipeline.fit(X, y))
-    assert len(pipeline[-1].calibrated_classifiers_) == 1  # one forest, not one per fold
-    assert [f.n_jobs for f in forests_of(pipeline)] == [1]
-    proba = pipeline.predict_proba(X_test)[:, 1]
-    assert 0.0 < proba.min() <= proba.max() < 1.0  # sigmoid never claims certainty
-    assert verify(pipeline, compile_pipeline(pipeline), X_test) <= 1e-6  # compiles faithfully
 
 
 @pytest.mark.slow
@@ -124,37 +113,36 @@ def test_same_data_and_seed_give_the_same_metrics(data_path: Path) -> None:
     dataset = load_dataset(data_path)
     options = TrainOptions(seed=7, quick=True, sample_rows=3_000)
     config = load_config()
-    _, first_compiled, first = train_model(dataset, config, options)
-    _, second_compiled, second = train_model(dataset, config, options)
-    assert first["metrics"] == second["metrics"]
-    assert first["threshold"] == second["threshold"]
-    assert first_compiled == second_compiled  # the compiled graph is reproducible too
-    assert first["metrics"].rows == 600
-    _, _, other_seed = train_model(
-        dataset, config, TrainOptions(seed=8, quick=True, sample_rows=3_000)
-    )
-    assert other_seed["metrics"] != first["metrics"]
+    first = train_model(dataset, config, options)
+    second = train_model(dataset, config, options)
+    assert first.fields["metrics"] == second.fields["metrics"]
+    assert first.fields["threshold"] == second.fields["threshold"]
+    assert first.compiled == second.compiled  # the compiled graph is reproducible too
+    assert first.explainer == second.explainer  # and so is the explainer
+    assert first.fields["metrics"].rows == 600
+    other_seed = train_model(dataset, config, TrainOptions(seed=8, quick=True, sample_rows=3_000))
+    assert other_seed.fields["metrics"] != first.fields["metrics"]
 
 
-def test_calibration_fixes_distorted_scores() -> None:
+def test_the_calibrator_comparison_sees_distorted_scores() -> None:
+    """What the manifest records would show a validator a forest that needs calibrating."""
     rng = np.random.default_rng(0)
     truth = rng.uniform(0.02, 0.9, size=4_000)
     y = (rng.uniform(size=truth.size) < truth).astype(int)
     distorted = truth**3  # ranks kept, probabilities far too low
-    method, brier, calibrated = choose_calibration(distorted, y, stratified_folds(5, 0))
-    assert method == "sigmoid"  # a calibrator wins when the scores need it
-    assert brier[method] < brier[NO_CALIBRATION] - 0.01
+    brier = compare_calibrators(distorted, y, stratified_folds(5, 0))
+    assert brier["sigmoid"] < brier[NO_CALIBRATION] - 0.01
+    assert brier["isotonic"] < brier[NO_CALIBRATION] - 0.01
+    calibrated = calibrated_out_of_fold(distorted, y, "sigmoid", stratified_folds(5, 0))
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, distorted) / 3
 
 
-def test_already_calibrated_scores_are_left_alone() -> None:
+def test_the_calibrator_comparison_leaves_calibrated_scores_best() -> None:
     rng = np.random.default_rng(2)
     truth = rng.uniform(0.02, 0.9, size=4_000)
     y = (rng.uniform(size=truth.size) < truth).astype(int)
-    method, brier, calibrated = choose_calibration(truth, y, stratified_folds(5, 0))
-    assert method == NO_CALIBRATION
+    brier = compare_calibrators(truth, y, stratified_folds(5, 0))
     assert brier[NO_CALIBRATION] == min(brier.values())
-    np.testing.assert_array_equal(calibrated, truth)
 
 
 def test_expected_calibration_error_and_threshold_rule() -> None:
@@ -219,3 +207,29 @@ def test_the_committed_config_is_valid() -> None:
     config = load_config()
     assert config.forest["n_estimators"] >= 100
     assert config.cv_folds >= 3
+
+
+def test_include_protected_makes_them_model_inputs_and_reports_both_ways(
+    tmp_path: Path, data_path: Path
+) -> None:
+    store = tmp_path / "store"
+    train_small(store, data_path, "--include-protected")
+    manifest = ModelStore(store).get("production")
+    assert manifest.explainer is not None
+    assert set(PROTECTED_ATTRIBUTES) <= set(manifest.explainer.model_inputs)
+    protected = manifest.protected_attributes
+    assert protected is not None
+    assert protected.in_model
+    assert protected.held_out_with == manifest.metrics
+    assert protected.held_out_without != manifest.metrics
+    report = ModelStore(store).read_artifact(manifest, manifest.report.file).decode()
+    assert "are model inputs of this model" in report
+    # their share is reported under the protected entry, never given as a reason
+    predictor = Predictor(ModelStore(store).load("production"))
+    rows = np.array([[EXAMPLE_CUSTOMER[n] for n in FEATURE_NAMES]] * 3, dtype=float)
+    by_reason = contributions_by_reason(
+        predictor.explain(rows).contributions, manifest.explainer.model_inputs
+    )
+    protected_index = [r.code for r in REASONS].index("PROTECTED_ATTRIBUTES")
+    assert np.any(by_reason[:, protected_index] != 0)
+    assert all(protected_index not in chosen for chosen in top_reasons(by_reason))

@@ -17,10 +17,7 @@ from sklearn.metrics import (
 
 from model_store.manifest import HeldOutMetrics
 
-THRESHOLD_RULE: Final = (
-    "maximum F1 on the out-of-fold probabilities of the training split, "
-    "after the chosen calibration if any"
-)
+THRESHOLD_RULE: Final = "maximum F1 on the out-of-fold probabilities of the training split"
 ECE_BINS: Final = 10
 
 

@@ -235,15 +235,12 @@ def render_report(fields: dict[str, Any], held_out, created_at: datetime) -> byt
         ),
         f"<p class='note'>{html.escape(fields['threshold'].rule)}. KS {ks:.3f}.</p>",
     ]
-    if held_out.contributions is not None:
-        importance_svg, importance_rows = _importance(held_out)
-        parts += [
-            "<h2>Global importance per reason</h2>",
-            importance_svg,
-            _table(["code", "text", "mean |contribution|", "mean contribution"], importance_rows),
-        ]
-    else:
-        parts += ["<h2>Global importance per reason</h2><p>This version has no explainer.</p>"]
+    importance_svg, importance_rows = _importance(held_out)
+    parts += [
+        "<h2>Global importance per reason</h2>",
+        importance_svg,
+        _table(["code", "text", "mean |contribution|", "mean contribution"], importance_rows),
+    ]
     parts += [
         "<h2>Groups</h2>",
         _table(

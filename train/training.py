@@ -31,7 +31,7 @@ from model_store.runtime import ENGINE, CompiledModel
 from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from train.artifacts import library_versions, pipeline_bytes
-from train.calibration import NO_CALIBRATION, choose_calibration
+from train.calibration import NO_CALIBRATION, SERVED_RULE, compare_calibrators
 from train.config import TrainingConfig
 from train.console import metrics_table, progress, report
 from train.crossval import out_of_fold_scores, stratified_folds
@@ -41,7 +41,6 @@ from train.explainer_export import forest_explainer_arrays
 from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
 from train.pipeline import (
     ORIGINAL_FOREST,
-    calibrated_pipeline,
     forest_pipeline,
     forests_of,
     make_single_threaded,
@@ -88,7 +87,7 @@ class HeldOut:
     X: np.ndarray
     y: np.ndarray
     probabilities: np.ndarray
-    contributions: np.ndarray | None  # rows x model inputs
+    contributions: np.ndarray  # rows x model inputs
     model_inputs: list[str]
 
 
@@ -96,7 +95,7 @@ class HeldOut:
 class TrainedModel:
     pipeline: Any
     compiled: bytes
-    explainer: bytes | None
+    explainer: bytes
     fields: dict[str, Any]
     held_out: HeldOut
 
@@ -147,16 +146,10 @@ def _protected_comparison(
 
 
 def _explainer(
-    pipeline: Pipeline, method: str, compiled: bytes, X_test: np.ndarray
-) -> tuple[bytes | None, ExplainerArtifact | None, np.ndarray | None]:
+    pipeline: Pipeline, compiled: bytes, X_test: np.ndarray
+) -> tuple[bytes, ExplainerArtifact, np.ndarray]:
     """The explainer artifact, checked against the compiled model on the held-out rows:
-    base + contributions must give the served probability, or no version is saved.
-
-    A calibrator bends the forest's probability, so TreeSHAP values of the forest would
-    not add up to what is served: a calibrated version gets no explainer.
-    """
-    if method != NO_CALIBRATION:
-        return None, None, None
+    base + contributions must give the served probability, or no version is saved."""
     arrays = forest_explainer_arrays(forests_of(pipeline)[0])
     data = explainer_bytes(arrays)
     model_inputs = [str(name) for name in Pipeline(pipeline.steps[:-1]).get_feature_names_out()]
@@ -206,18 +199,12 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
             folds,
             lambda: bar.advance(cv_task),
         )
-        method, brier_by_method, calibrated_oof = choose_calibration(scores, y_train, folds)
-        threshold = max_f1_threshold(y_train, calibrated_oof)
+        brier_by_method = compare_calibrators(scores, y_train, folds)
+        threshold = max_f1_threshold(y_train, scores)
 
-        if method == NO_CALIBRATION:
-            fit_task = bar.add_task("fitting the forest (no calibrator won)", total=1)
-            pipeline = forest_pipeline(forest_params, groups, seed, excluded)
-            pipeline.fit(X_train, y_train)
-        else:
-            fit_task = bar.add_task(f"fitting forest + {method} calibration", total=1)
-            pipeline = calibrated_pipeline(forest_params, groups, method, folds, seed, excluded)
-            pipeline.fit(X_train, y_train)
-        make_single_threaded(pipeline)
+        fit_task = bar.add_task("fitting the forest", total=1)
+        pipeline = forest_pipeline(forest_params, groups, seed, excluded)
+        make_single_threaded(pipeline.fit(X_train, y_train))
         bar.advance(fit_task)
 
         baseline_task = bar.add_task("fitting the original project's forest", total=1)
@@ -241,7 +228,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
     # The compiled form must agree with the pipeline on the held-out rows, or no version.
     compiled = compile_pipeline(pipeline)
     difference = verify(pipeline, compiled, X_test)
-    explainer, explainer_artifact, contributions = _explainer(pipeline, method, compiled, X_test)
+    explainer, explainer_artifact, contributions = _explainer(pipeline, compiled, X_test)
     fields = {
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
@@ -253,10 +240,10 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
             chosen_by=config.chosen_by,
         ),
         "calibration": Calibration(
-            method=method,
-            chosen_by="lowest out-of-fold Brier score on the training split",
+            method=NO_CALIBRATION,
+            chosen_by=SERVED_RULE,
             cv_brier=brier_by_method,
-            wrapper=None if method == NO_CALIBRATION else "CalibratedClassifierCV(ensemble=False)",
+            wrapper=None,
             cv_folds=n_folds,
         ),
         "cv_results": CrossValidation(
@@ -289,7 +276,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         y=y_test,
         probabilities=CompiledModel(compiled).predict_proba(X_test),
         contributions=contributions,
-        model_inputs=[] if explainer_artifact is None else explainer_artifact.model_inputs,
+        model_inputs=explainer_artifact.model_inputs,
     )
     return TrainedModel(pipeline, compiled, explainer, fields, held_out)
 
@@ -319,10 +306,9 @@ def train_and_save(
     artifacts = {
         MODEL_FILE: pipeline_bytes(trained.pipeline),
         COMPILED_FILE: trained.compiled,
+        EXPLAINER_FILE: trained.explainer,
         REPORT_FILE: report,
     }
-    if trained.explainer is not None:
-        artifacts[EXPLAINER_FILE] = trained.explainer
     manifest = store.save(artifacts, build_manifest)
     if promote_to:
         store.promote(manifest.version, promote_to)
@@ -354,12 +340,10 @@ def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | N
         "protected": "sex, marriage, age are model inputs (--include-protected)"
         if protected is not None and protected.in_model
         else "sex, marriage, age are not model inputs (validated by the API only)",
-        "reason codes": "exact TreeSHAP explainer saved"
-        if manifest.explainer is not None
-        else "none (a calibrated model gets no explainer)",
+        "reason codes": "exact TreeSHAP explainer saved, checked on the held-out rows",
         "CV ROC AUC": f"{cv.roc_auc_mean:.4f} ± {cv.roc_auc_std:.4f} "
         f"({cv.folds} folds of the training split)",
-        "calibration": f"{manifest.calibration.method} (CV Brier {cv_brier})",
+        "calibration": f"none served (CV Brier {cv_brier})",
         "threshold": f"{manifest.threshold.value:.4f} ({manifest.threshold.rule})",
         "training time": f"{manifest.training_seconds:.1f} s",
     }

@@ -166,8 +166,27 @@ function showResult(prediction) {
   result.hidden = false;
 }
 
+// Scoring always asks for reasons; a model version trained before reason codes answers 409
+// (explanation-unavailable), and then the page asks again without them.
+async function postScoring(path, payload) {
+  const send = (url) => fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(payload),
+  });
+  let response = await send(`${path}?explain=true`);
+  let body = await response.json();
+  if (response.status === 409 && String(body.type).endsWith("explanation-unavailable")) {
+    response = await send(path);
+    body = await response.json();
+  }
+  return { response, body };
+}
+
 function showReasons(prediction) {
   // Every reason in the explanation, largest effect first, as a bar either side of zero.
+  $("reasons").hidden = !prediction.explanation;
+  if (!prediction.explanation) return;
   const list = $("reason-list");
   list.replaceChildren(
     ...prediction.reasons.map((r) => element("li", { "data-code": r.code }, `${r.text} (+${(100 * r.contribution).toFixed(1)} points)`)),
@@ -201,12 +220,7 @@ async function submitCustomer(event) {
   clearErrors();
   let response, body;
   try {
-    response = await fetch("/predict?explain=true", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(readForm()),
-    });
-    body = await response.json();
+    ({ response, body } = await postScoring("/predict", readForm()));
   } catch (error) {
     showProblem($("form-error"), { title: "The service did not answer", detail: String(error) });
     return;
@@ -288,7 +302,8 @@ function scoredCsv(table, result) {
   const out = [`${table.lines[0]},probability,default,model_version,${reasonHeader}`];
   table.lines.slice(1).forEach((line, i) => {
     const p = result.predictions[i];
-    const codes = Array.from({ length: REASON_COLUMNS }, (_, k) => (p.reasons[k] ? p.reasons[k].code : ""));
+    const reasons = p.reasons || [];
+    const codes = Array.from({ length: REASON_COLUMNS }, (_, k) => (reasons[k] ? reasons[k].code : ""));
     out.push(`${line},${p.probability},${p.default ? 1 : 0},${result.model_version},${codes.join(",")}`);
   });
   return out.join("\n") + "\n";
@@ -308,12 +323,7 @@ async function submitBatch(event) {
       throw new Error(`The file has ${table.rows.length} rows; the limit is ${state.batchLimit.toLocaleString("en")}.`);
     }
     const customers = customersFrom(table);
-    const response = await fetch("/predict/batch?explain=true", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ customers }),
-    });
-    const body = await response.json();
+    const { response, body } = await postScoring("/predict/batch", { customers });
     if (!response.ok) {
       showProblem(errorBox, body, (e) => {
         const match = /^customers\[(\d+)\]\.(.+)$/.exec(e.field);

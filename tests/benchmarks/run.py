@@ -126,6 +126,57 @@ def bench_batch(
     }
 
 
+def bench_explainer(store: ModelStore, X: np.ndarray, quick: bool) -> dict[str, float]:
+    """Our exact TreeSHAP against shap's C++ TreeExplainer on the same forest and rows:
+    one row at a time (median), and all rows in one call."""
+    import shap  # dev only: the reference, never served
+    from sklearn.pipeline import Pipeline
+
+    from model_store.explainer import TreeExplainer
+    from train.pipeline import forests_of
+
+    pipeline = load_pipeline(store, "production")
+    inputs = Pipeline(pipeline.steps[:-1]).transform(X).astype(np.float32)
+    as_double = inputs.astype(np.float64)
+    reference = shap.TreeExplainer(
+        forests_of(pipeline)[0], feature_perturbation="tree_path_dependent"
+    )
+    loaded = store.load("production")
+    if loaded.explainer is None or loaded.manifest.explainer is None:
+        raise RuntimeError("the production version has no explainer: train a new one")
+    n_inputs = len(loaded.manifest.explainer.model_inputs)
+    ours_1 = TreeExplainer(loaded.explainer, n_inputs, threads=1)
+    ours_all = TreeExplainer(loaded.explainer, n_inputs, threads=0)
+    singles = 20 if quick else 100
+    shap_row = timed_rows(
+        lambda row: reference.shap_values(row.astype(np.float64)), inputs, singles // 2
+    )
+    ours_row = timed_rows(ours_1.contributions, inputs, singles)
+    rows = 500 if quick else len(inputs)
+    started = time.perf_counter()
+    expected = reference.shap_values(as_double[:rows])[..., 1]
+    shap_all = time.perf_counter() - started
+    ours_1_all = timed(lambda: ours_1.contributions(inputs[:rows]), 1)[0]
+    got = None
+
+    def run_all() -> None:
+        nonlocal got
+        got = ours_all.contributions(inputs[:rows])
+
+    ours_all_s = timed(run_all, 1)[0]
+    return {
+        "rows": rows,
+        "shap_row_ms": median_ms(shap_row),
+        "ours_row_ms": median_ms(ours_row),
+        "shap_all_s": shap_all,
+        "ours_1_all_s": ours_1_all,
+        "ours_all_s": ours_all_s,
+        "threads": ours_all.threads,
+        "max_difference": float(np.max(np.abs(got - expected))),
+        "shap_version": shap.__version__,
+    }
+
+
 def bench_file_scorer(store_dir: Path, rows: int, workdir: Path) -> dict[str, float]:
     source = workdir / "portfolio.csv"
     lines = TrainSettings().data_path.read_bytes().splitlines(keepends=True)
@@ -302,6 +353,7 @@ def main() -> int:
         with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
             results["service_c1"] = wrk(port, "/predict", bodies_file, 1, seconds)
             results["service_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
+            results["explain_c1"] = wrk(port, "/predict?explain=true", bodies_file, 1, seconds)
             log("3/5 /predict/batch with 10,000 rows")
             results["batch"] = bench_batch(port, store, X, bodies, 3 if args.quick else 7)
             results["rss_1_worker_mib"] = rss_mib(process.pid)
@@ -333,6 +385,9 @@ def main() -> int:
 
         log(f"4/5 file scorer on {args.file_rows:,} rows")
         results["file"] = bench_file_scorer(args.store, args.file_rows, work)
+
+    log("6/6 reason codes: our TreeSHAP against shap's, one row and 10,000 (shap takes minutes)")
+    results["explainer"] = bench_explainer(store, X, args.quick)
 
     log("   what the image installs: a virtualenv from requirements/serve.txt")
     results["serve_env_mb"] = serving_environment_mb()
@@ -405,6 +460,14 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
         f"| 3 | /predict/batch, 10,000 rows, JSON in and out ({b['payload_mb']:.1f} MB), median | {b['http_ms']:.0f} ms = {10_000 / b['http_ms'] * 1000:,.0f} rows/s | in-process joblib predict_proba on the same rows: {b['sklearn_1_ms']:.0f} ms as saved (n_jobs=1), {b['sklearn_all_ms']:.0f} ms with n_jobs=-1 | HTTP round trip {http_ratio:.2f}x as fast as n_jobs=1, {b['sklearn_all_ms'] / b['http_ms']:.2f}x as n_jobs=-1 | faster than sklearn's bare call: {_met(b['http_ms'] < b['sklearn_1_ms'])} (n_jobs=1), {_met(b['http_ms'] < b['sklearn_all_ms'])} (n_jobs=-1) |",
         f"| 4 | file scorer, {f['rows']:,} rows ({f['file_mb']:.0f} MB CSV) | {f['rows_per_s']:,.0f} rows/s ({f['seconds']:.0f} s), peak RSS {f['peak_mib']:.0f} MiB, {f['written']:,} rows written | | | <= 2 GB: {_met(f['peak_mib'] <= 2048)} |",
         f"| 5 | two workers vs one, concurrency 16 | {r['service2_c16']['rps']:.0f} req/s, p50 {r['service2_c16']['p50_ms']:.2f} ms | one worker {r['service_c16']['rps']:.0f} req/s | {r['service2_c16']['rps'] / r['service_c16']['rps']:.2f}x | |",
+    ]
+    e = r["explainer"]
+    row_ratio = e["shap_row_ms"] / e["ours_row_ms"]
+    all_ratio = e["shap_all_s"] / e["ours_all_s"]
+    rows += [
+        f"| 6a | exact TreeSHAP, one row, median | {e['ours_row_ms']:.2f} ms (one thread) | shap {e['shap_version']} TreeExplainer (path-dependent, C++) {e['shap_row_ms']:.2f} ms | {row_ratio:.1f}x faster | >= 5x: {_met(row_ratio >= 5)} |",
+        f"| 6b | exact TreeSHAP, {e['rows']:,} rows in one call | {e['ours_all_s']:.1f} s on {e['threads']} threads ({e['ours_1_all_s']:.1f} s on one) | shap {e['shap_all_s']:.1f} s | {all_ratio:.1f}x faster ({e['shap_all_s'] / e['ours_1_all_s']:.1f}x on one thread) | >= 5x: {_met(all_ratio >= 5)}; largest difference from shap {e['max_difference']:.1e} (<= 1e-6: {_met(e['max_difference'] <= 1e-6)}) |",
+        f"| 6c | HTTP /predict?explain=true, concurrency 1, p50 / p99 | {r['explain_c1']['p50_ms']:.2f} / {r['explain_c1']['p99_ms']:.2f} ms, {r['explain_c1']['rps']:.0f} req/s | /predict without explain {r['service_c1']['p50_ms']:.3f} ms | | |",
     ]
     errors = sum(
         r[k]["non_2xx"] + r[k]["socket_errors"]

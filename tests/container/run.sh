@@ -166,6 +166,14 @@ batch = {"customers": [EXAMPLE_CUSTOMER] * 5000}
 scored = httpx.post(f"{base}/predict/batch", json=batch, headers=auth, timeout=60)
 assert scored.status_code == 200 and scored.json()["count"] == 5000, scored.text[:300]
 print("5,000-row batch -> 200")
+why = httpx.post(f"{base}/predict?explain=true", json=EXAMPLE_CUSTOMER, headers=auth, timeout=10)
+assert why.status_code == 200 and why.json()["probability"] == body["probability"], why.text
+total = why.json()["explanation"]["base"] + sum(why.json()["explanation"]["contributions"].values())
+assert abs(total - body["probability"]) <= 1e-6, why.text
+print(f"reasons -> {[r['code'] for r in why.json()['reasons']]}")
+report = httpx.get(f"{base}/models/production/report", headers=auth, timeout=10)
+assert report.status_code == 200 and "<h1>" in report.text, report.status_code
+print("report -> 200")
 PY
 rss_kib=$("$DOCKER" exec cd-with-model awk '/^VmRSS/ {print $2}' /proc/1/status)
 say "resident memory of the worker after a 5,000-row batch: $(( rss_kib / 1024 )) MiB"
