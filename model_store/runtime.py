@@ -13,9 +13,10 @@ scored at the same time on a pool of such runs, which changes no row's result.
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import onnxruntime
@@ -31,6 +32,7 @@ PROBABILITIES: Final = "probabilities"
 # since reason codes arrived, read only when a caller asks for reasons.
 MODEL_INPUTS: Final = "engineered"
 ENGINE: Final = f"onnxruntime {onnxruntime.__version__}"
+Result = TypeVar("Result")
 
 # From this many rows on, a request is cut into slices scored in parallel; below, one run
 # on the calling thread (handing a few rows to other threads costs more than it saves).
@@ -74,7 +76,8 @@ class CompiledModel:
         probabilities, inputs = self.session.run([PROBABILITIES, MODEL_INPUTS], {INPUT_NAME: X})
         return probabilities[:, 1], inputs
 
-    def _sliced(self, run, X: np.ndarray) -> list:
+    def _sliced(self, run: Callable[[np.ndarray], Result], X: np.ndarray) -> list[Result]:
+        """`run` over X, in slices on the pool when X is large; results in row order."""
         features = np.ascontiguousarray(X, dtype=np.float64)
         if self._pool is None or len(features) < PARALLEL_FROM_ROWS:
             return [run(features)]
