@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-fast lint format train search bench docker test-container openapi lock clean
+.PHONY: help run test test-fast lint format train search bench spark docker test-container openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
@@ -15,6 +15,7 @@ help:
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
 	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
+	@echo "make spark    install PySpark (and Java from Debian if missing) for --engine spark"
 	@echo "make docker   bake the production model into an image (trains first if the store is empty)"
 	@echo "make test-container  build the image on a local Debian base and exercise it (needs root)"
 	@echo "make openapi  regenerate openapi.json from the app"
@@ -30,6 +31,16 @@ $(VENV)/.runtime: requirements/runtime.txt
 $(VENV)/.dev: requirements/dev.txt $(VENV)/.runtime
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
+
+# Apache Spark for portfolio scoring: PySpark from its own lock, and a Java runtime from
+# Debian when none is installed (PySpark starts a JVM).
+$(VENV)/.spark: requirements/spark.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet --require-hashes -r requirements/spark.txt
+	command -v java >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; }
+	touch $@
+
+spark: $(VENV)/.spark
 
 # The TreeSHAP kernel behind reason codes: plain C, any compiler, loaded through ctypes.
 KERNEL := model_store/_treeshap.so
@@ -55,7 +66,7 @@ train: $(VENV)/.runtime $(KERNEL)
 search: $(VENV)/.runtime
 	$(PY) -m train --search
 
-bench: $(VENV)/.dev /usr/bin/wrk $(KERNEL)
+bench: $(VENV)/.dev $(VENV)/.spark /usr/bin/wrk $(KERNEL)
 	$(PY) -m train --if-empty
 	$(PY) -m tests.benchmarks.run
 
@@ -68,10 +79,10 @@ docker: $(VENV)/.runtime $(KERNEL)
 test-container: $(VENV)/.dev $(KERNEL)
 	bash tests/container/run.sh
 
-test: $(VENV)/.dev $(KERNEL) $(CHROMIUM) /usr/bin/wrk lint
+test: $(VENV)/.dev $(VENV)/.spark $(KERNEL) $(CHROMIUM) /usr/bin/wrk lint
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.dev $(KERNEL)
+test-fast: $(VENV)/.dev $(VENV)/.spark $(KERNEL)
 	$(PY) -m pytest -m "not slow" -q
 
 lint: $(VENV)/.dev
@@ -93,6 +104,7 @@ lock: $(VENV)/.dev
 	$(UV_COMPILE) --group runtime -o requirements/runtime.txt
 	$(UV_COMPILE) --group serve -c requirements/runtime.txt -o requirements/serve.txt
 	$(UV_COMPILE) --group dev -c requirements/runtime.txt -o requirements/dev.txt
+	$(UV_COMPILE) --group spark -c requirements/runtime.txt -o requirements/spark.txt
 
 clean:
 	rm -rf $(KERNEL) $(VENV) .bench .pytest_cache .ruff_cache .hypothesis test-output

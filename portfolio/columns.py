@@ -33,8 +33,14 @@ class CheckedColumns:
 def _parse(name: str, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Values as float64 and whether each one meets the field's rules."""
     rule = _PROPERTIES[name]
-    stripped = text.fillna("").astype(str).str.strip()
-    values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(text) and not pd.api.types.is_bool_dtype(text):
+        # typed columns (Parquet): the numbers as stored, no round trip through text
+        values = text.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        stripped = text.fillna("").astype(str).str.strip()
+        values = pd.to_numeric(stripped, errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
     ok = np.isfinite(values)
     if rule["type"] == "integer":  # whole numbers, however written (2, 2.0, 2e0)
         with np.errstate(invalid="ignore"):
@@ -69,7 +75,8 @@ def _reason(row: dict[str, Any]) -> str:
 
 
 def check_columns(text: pd.DataFrame) -> CheckedColumns:
-    """Validate a frame of text cells whose columns are the lower-case feature names."""
+    """Validate a frame whose columns are the lower-case feature names: text cells (CSV)
+    or numbers (Parquet), by the same rules."""
     missing = [name for name in FEATURE_NAMES if name not in text.columns]
     if missing:
         raise ValueError(f"missing columns: {', '.join(m.upper() for m in missing)}")

@@ -1,47 +1,50 @@
-"""`python -m portfolio score input.csv --out scored.csv`: score a file of any size on
-this machine, with the compiled model the service serves (model_store.runtime), so each
-row gets the very probability `/predict` gives the same customer.
+"""The local engine: a file of any size scored on this machine, streaming.
 
-Reads the data set's CSV layout (LIMIT_BAL ... PAY_AMT6; other columns such as ID or the
-target are ignored, ID is copied through) in chunks, so memory stays flat however long
-the file is, and writes one line per input row, in input order:
+Reads CSV or Parquet (by extension) in chunks, so memory stays flat however long the
+file is; scores each chunk with `portfolio.scoring` (the compiled model the service
+serves, so each row gets the very probability `/predict` gives the same customer); and
+writes the input's columns plus the score columns, in input order, to CSV or Parquet.
 
-    row,ID,probability,default,model_version,error
-
-A row that breaks the contract is not dropped or repaired: it gets an empty probability
-and decision and an `error` naming each field and rule, exactly as the API would.
-
-With `--explain`, four more columns, `reason_1` .. `reason_4`, hold the codes of the
-principal reasons (GET /reasons), as `/predict?explain=true` gives them; a row with fewer
-reasons that raised its risk leaves the rest empty.
+Output is written under a temporary name and renamed at the end: a failed or interrupted
+run leaves nothing under the real name.
 """
 
-import argparse
-import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from model_store import ModelStore, ModelStoreError
-from model_store.runtime import ENGINE, ExplanationUnavailableError, Predictor
-from model_store.settings import StoreSettings
-from portfolio.columns import check_columns
-from schemas.features import DATASET_COLUMNS
-from schemas.reasons import MAX_REASONS, REASONS, contributions_by_reason, top_reasons
+from model_store.runtime import Predictor
+from portfolio.formats import file_format
+from portfolio.scoring import ERROR_COLUMN, REASON_COLUMNS, score_frame
 
 CHUNK_ROWS: Final = 100_000
-OUTPUT_COLUMNS: Final = ["row", "ID", "probability", "default", "model_version", "error"]
-REASON_COLUMNS: Final = [f"reason_{k}" for k in range(1, MAX_REASONS + 1)]
+ROW_COLUMN: Final = "row"
+LISTED_REJECTS: Final = 20
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay on one line, for logs
+
+
+@dataclass
+class Counts:
+    """Rows read, scored and rejected, and the first rejects as `row N: reasons`."""
+
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    examples: list[str] = field(default_factory=list)
 
 
 def count_rows(path: Path) -> int:
-    """Data rows in the file (lines after the header), read in blocks without parsing."""
+    """Data rows in the file: lines after a CSV's header, or a Parquet file's row count."""
+    if file_format(path) == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
     lines = 0
     last = b"\n"
     with path.open("rb") as handle:
@@ -51,122 +54,125 @@ def count_rows(path: Path) -> int:
     return max(lines - 1 + (last != b"\n"), 0)
 
 
-def score_chunk(
-    chunk: pd.DataFrame, predictor: Predictor, first_row: int, explain: bool = False
-) -> pd.DataFrame:
-    chunk = chunk.rename(columns=lambda c: DATASET_COLUMNS.get(c.strip().upper(), c))
-    checked = check_columns(chunk)
-    probability = np.full(len(chunk), np.nan)
-    reasons = np.full((len(chunk), MAX_REASONS), "", dtype=object)
-    if checked.valid.any() and explain:
-        explained = predictor.explain(checked.X[checked.valid])
-        probability[checked.valid] = explained.probabilities
-        by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
-        for row, chosen in zip(np.flatnonzero(checked.valid), top_reasons(by_reason), strict=True):
-            for k, reason in enumerate(chosen):
-                reasons[row, k] = REASONS[reason].code
-    elif checked.valid.any():
-        probability[checked.valid] = predictor.predict_proba(checked.X[checked.valid])
-    with np.errstate(invalid="ignore"):
-        flagged = np.where(probability >= predictor.threshold, "1", "0")
-    decision = np.where(checked.valid, flagged, "")
-    error = np.full(len(chunk), "", dtype=object)
-    for index, reason in checked.errors.items():
-        error[index] = reason
-    columns = {
-        "row": np.arange(first_row, first_row + len(chunk)),
-        "ID": chunk["ID"].to_numpy() if "ID" in chunk.columns else "",
-        "probability": probability,
-        "default": decision,
-        "model_version": predictor.version,
-        "error": error,
-    }
-    if explain:
-        columns |= {name: reasons[:, k] for k, name in enumerate(REASON_COLUMNS)}
-    return pd.DataFrame(columns)
+def read_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """CSV cells as text (exactly as written: the contract checks parse them) or Parquet
+    columns as stored."""
+    if file_format(path) == "parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    else:
+        yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+
+
+class _Writer:
+    """Appends frames to a CSV or Parquet file, with one schema for every chunk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parquet = file_format(path) == "parquet"
+        self._parquet_writer: pq.ParquetWriter | None = None
+        self._handle = None if self.parquet else path.open("w", newline="")
+        self._header = True
+
+    def write(self, frame: pd.DataFrame, schema: pa.Schema | None) -> None:
+        if self.parquet:
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            if self._parquet_writer is None:
+                self._parquet_writer = pq.ParquetWriter(self.path, table.schema)
+            self._parquet_writer.write_table(table)
+        else:
+            frame.to_csv(self._handle, header=self._header, index=False, lineterminator="\n")
+        self._header = False
+
+    def close(self) -> None:
+        if self._parquet_writer is not None:
+            self._parquet_writer.close()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _schemas(chunk: pd.DataFrame, explain: bool) -> tuple[pa.Schema, pa.Schema]:
+    """Output and rejects schemas, fixed from the first chunk so that a column that is
+    empty in one chunk (no reasons, no rejects) keeps its type in every chunk."""
+    source = pa.Schema.from_pandas(chunk, preserve_index=False)
+    scores = [
+        pa.field("probability", pa.float64()),
+        pa.field("default", pa.bool_()),
+        pa.field("model_version", pa.string()),
+    ]
+    reasons = [pa.field(name, pa.string()) for name in REASON_COLUMNS] if explain else []
+    output = pa.schema([*source, *scores, *reasons])
+    rejects = pa.schema([pa.field(ROW_COLUMN, pa.int64()), *source, pa.field("error", pa.string())])
+    return output, rejects
+
+
+def _partial(path: Path) -> Path:
+    """Where a file is written before it is complete (same format, hidden name)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
 def score_file(
     source: Path,
     target: Path,
     predictor: Predictor,
-    chunk_rows: int = CHUNK_ROWS,
+    *,
     explain: bool = False,
-) -> dict[str, int]:
-    """Score `source` into `target`; returns counts of rows scored and rejected."""
-    total = count_rows(source)
-    scored = rejected = 0
-    temporary = target.with_name(f".{target.name}.partial")
-    with (
-        Progress(
+    rejects: Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Counts:
+    """Score `source` into `target` (and rows that break the contract into `rejects`).
+
+    Without `rejects`, a file with any such row produces no output: the counts list the
+    first of them and the caller reports the failure.
+    """
+    counts = Counts()
+    partial, partial_rejects = _partial(target), None if rejects is None else _partial(rejects)
+    writers = [_Writer(partial)] + ([] if partial_rejects is None else [_Writer(partial_rejects)])
+    schemas: tuple[pa.Schema, pa.Schema] | None = None
+    try:
+        with Progress(
             TextColumn("scoring {task.fields[name]}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
-        ) as bar,
-        temporary.open("w", newline="") as out,
-    ):
-        task = bar.add_task("score", total=total, name=source.name)
-        reader = pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=chunk_rows)
-        header = True
-        for chunk in reader:
-            result = score_chunk(chunk, predictor, scored + rejected + 1, explain)
-            result.to_csv(out, header=header, index=False, lineterminator="\n")
-            header = False
-            bad = int(result["error"].astype(bool).sum())
-            rejected += bad
-            scored += len(result) - bad
-            bar.advance(task, len(result))
-    temporary.replace(target)  # a crash leaves no half-written output under the real name
-    return {"rows": scored + rejected, "scored": scored, "rejected": rejected}
-
-
-def main(argv: list[str] | None = None) -> int:
-    settings = StoreSettings()
-    parser = argparse.ArgumentParser(
-        prog="python -m portfolio score", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("input", type=Path, help="CSV in the data set's layout")
-    parser.add_argument("--out", type=Path, required=True, help="where to write the scored CSV")
-    parser.add_argument(
-        "--store", type=Path, default=settings.model_store_dir, help="model store (MODEL_STORE_DIR)"
-    )
-    parser.add_argument(
-        "--version", default=settings.model_version, help="version id or alias (MODEL_VERSION)"
-    )
-    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows read at a time")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="slices scored at once (0: one per core)"
-    )
-    parser.add_argument(
-        "--explain",
-        action="store_true",
-        help="add reason_1..reason_4: the principal reason codes (about 3 ms per row per core)",
-    )
-    args = parser.parse_args(argv)
-    if not args.input.is_file():
-        console.print(f"error: {args.input} does not exist")
-        return 2
-    try:
-        predictor = Predictor(ModelStore(args.store).load(args.version), args.threads)
-    except ModelStoreError as error:
-        console.print(f"error: {error}")
-        return 1
-    try:
-        counts = score_file(args.input, args.out, predictor, args.chunk_rows, args.explain)
-    except ExplanationUnavailableError as error:
-        console.print(f"error: {error}")
-        return 1
-    except ValueError as error:  # e.g. the file lacks feature columns
-        console.print(f"error: {args.input}: {error}")
-        return 2
-    console.print(
-        f"{counts['rows']} rows: {counts['scored']} scored, {counts['rejected']} rejected "
-        f"(see the error column) -> {args.out} with model {predictor.version} ({ENGINE})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        ) as bar:
+            task = bar.add_task("score", total=count_rows(source), name=source.name)
+            for chunk in read_chunks(source, chunk_rows):
+                if schemas is None:
+                    schemas = _schemas(chunk, explain)
+                result = score_frame(chunk, predictor, explain)
+                bad = result[ERROR_COLUMN].notna().to_numpy()
+                if bad.any():
+                    rows = counts.rows + 1 + bad.nonzero()[0]
+                    for row, reason in zip(rows, result.loc[bad, ERROR_COLUMN], strict=True):
+                        if len(counts.examples) < LISTED_REJECTS:
+                            counts.examples.append(f"row {row}: {reason}")
+                    if len(writers) > 1:
+                        rejected = chunk.reset_index(drop=True).loc[bad]
+                        rejected.insert(0, ROW_COLUMN, rows)
+                        rejected[ERROR_COLUMN] = result.loc[bad, ERROR_COLUMN].to_numpy()
+                        writers[1].write(rejected, schemas[1])
+                scored = result.loc[~bad].drop(columns=[ERROR_COLUMN])
+                scored["default"] = scored["default"].astype(bool)  # every row here scored
+                writers[0].write(scored, schemas[0])
+                counts.rows += len(result)
+                counts.rejected += int(bad.sum())
+                counts.scored += int((~bad).sum())
+                bar.advance(task, len(result))
+        if counts.rows == 0:
+            raise ValueError("the file has no data rows")
+    except BaseException:
+        for writer in writers:
+            writer.close()
+            writer.path.unlink(missing_ok=True)
+        raise
+    for writer in writers:
+        writer.close()
+    if counts.rejected and rejects is None:
+        partial.unlink(missing_ok=True)
+        return counts
+    partial.replace(target)
+    if partial_rejects is not None and rejects is not None:
+        partial_rejects.replace(rejects)
+    return counts

@@ -273,8 +273,14 @@ def rss_mib(pid: int) -> float:
 
 
 def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    """Child processes started by any of the process's threads (a JVM starts Spark's
+    Python workers from other threads than its main one)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        path = task / "children"
+        if path.exists():
+            children += [int(p) for p in path.read_text().split()]
+    return children
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}

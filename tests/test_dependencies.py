@@ -9,7 +9,7 @@ import pytest
 
 from tests.support import PROJECT_ROOT
 
-LOCKS = {"serve": "serve.txt", "runtime": "runtime.txt", "dev": "dev.txt"}
+LOCKS = {"serve": "serve.txt", "runtime": "runtime.txt", "dev": "dev.txt", "spark": "spark.txt"}
 
 
 def _name(requirement: str) -> str:

@@ -1,0 +1,80 @@
+"""Scoring one frame of a portfolio: the step both engines share.
+
+The local engine calls it on each chunk of a file, Spark on each Arrow batch inside
+`mapInPandas`, so a row is checked by the same rules and scored by the same compiled
+model however it arrives; that is what makes the engines agree bit for bit with each
+other and with `/predict`.
+
+A frame keeps all its columns (an `ID`, the target, anything else passes through) and
+gains `probability`, `default` and `model_version`, plus `reason_1` .. `reason_4` when
+reasons are asked for. A row that breaks the contract is never scored: its `error` names
+each field and rule, as the API would.
+"""
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from model_store.runtime import Predictor
+from portfolio.columns import check_columns
+from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
+from schemas.reasons import MAX_REASONS, REASONS, contributions_by_reason, top_reasons
+
+SCORE_COLUMNS: Final = ("probability", "default", "model_version")
+REASON_COLUMNS: Final = tuple(f"reason_{k}" for k in range(1, MAX_REASONS + 1))
+ERROR_COLUMN: Final = "error"
+
+
+def feature_columns(columns: list[str]) -> dict[str, str]:
+    """Input column -> feature name, for the data set's layout (LIMIT_BAL ... PAY_AMT6,
+    any case); refuses an input that lacks a feature or already has an output column."""
+    found = {}
+    for column in columns:
+        name = DATASET_COLUMNS.get(column.strip().upper())
+        if name is not None:
+            found[column] = name
+    missing = [n.upper() for n in FEATURE_NAMES if n not in found.values()]
+    if missing:
+        raise ValueError(f"missing columns: {', '.join(missing)}")
+    clashing = [c for c in columns if c in (*SCORE_COLUMNS, *REASON_COLUMNS, ERROR_COLUMN)]
+    if clashing:
+        raise ValueError(f"the input already has output columns: {', '.join(clashing)}")
+    return found
+
+
+def output_columns(columns: list[str], explain: bool) -> list[str]:
+    return [*columns, *SCORE_COLUMNS, *(REASON_COLUMNS if explain else ()), ERROR_COLUMN]
+
+
+def score_frame(frame: pd.DataFrame, predictor: Predictor, explain: bool) -> pd.DataFrame:
+    """The frame with the score columns and `error` (empty for scored rows) appended."""
+    names = feature_columns(list(frame.columns))
+    text = pd.DataFrame({name: frame[column] for column, name in names.items()})
+    checked = check_columns(text.reset_index(drop=True))
+    probability = np.full(len(frame), np.nan)
+    reasons = np.full((len(frame), MAX_REASONS), None, dtype=object)
+    valid = checked.valid
+    if valid.any() and explain:
+        explained = predictor.explain(checked.X[valid])
+        probability[valid] = explained.probabilities
+        by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
+        for row, chosen in zip(np.flatnonzero(valid), top_reasons(by_reason), strict=True):
+            for k, reason in enumerate(chosen):
+                reasons[row, k] = REASONS[reason].code
+    elif valid.any():
+        probability[valid] = predictor.predict_proba(checked.X[valid])
+    error = np.full(len(frame), None, dtype=object)
+    for index, reason in checked.errors.items():
+        error[index] = reason
+    with np.errstate(invalid="ignore"):
+        flagged = probability >= predictor.threshold
+    out = frame.reset_index(drop=True).copy()
+    out["probability"] = probability
+    out["default"] = pd.array(np.where(valid, flagged, None), dtype="boolean")
+    out["model_version"] = predictor.version
+    if explain:
+        for k, column in enumerate(REASON_COLUMNS):
+            out[column] = reasons[:, k]
+    out[ERROR_COLUMN] = error
+    return out

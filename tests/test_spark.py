@@ -1,0 +1,134 @@
+"""The Spark engine in local mode (PySpark from PyPI, Java from Debian): the same answers
+as the local engine and as /predict, rejects, pass-through columns, Parquet parts."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model_store import ModelStore
+from model_store.runtime import Predictor
+from portfolio.cli import main
+from schemas.features import FEATURE_NAMES
+from tests.support import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+FEATURE_COLUMNS = [name.upper() for name in FEATURE_NAMES]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[object]:
+    from portfolio.spark import session
+
+    spark = session("local[2]")
+    yield spark
+    spark.stop()
+
+
+def _read_parts(path: Path) -> pd.DataFrame:
+    if any(path.glob("*.parquet")):
+        return pd.read_parquet(path)
+    parts = sorted(path.glob("part-*.csv"))
+    return pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts])
+
+
+def test_spark_local_2_gives_every_row_the_bits_of_predict_and_the_local_engine(
+    spark, trained_store: Path, data_path: Path, tmp_path: Path
+) -> None:
+    """All 24,000 rows: Spark `local[2]` (several partitions, Arrow batches), the local
+    engine (chunks) and the predictor /predict uses give identical probabilities."""
+    from portfolio.spark import score_with_spark
+
+    model = ModelStore(trained_store).load("production")
+    frame = pd.read_csv(data_path)
+    source = tmp_path / "book.parquet"
+    frame.to_parquet(source, index=False)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "2500")
+
+    scored, rejected, _ = score_with_spark(
+        spark, source, tmp_path / "spark.parquet", model, explain=False, rejects=None
+    )
+    assert (scored, rejected) == (24_000, 0)
+    from_spark = _read_parts(tmp_path / "spark.parquet").set_index("ID").loc[frame["ID"]]
+
+    assert main([str(source), str(tmp_path / "local.parquet"), "--store", str(trained_store)]) == 0
+    from_local = pd.read_parquet(tmp_path / "local.parquet")
+
+    one_at_a_time = Predictor(model, threads=1)
+    rows = frame[FEATURE_COLUMNS].to_numpy(float)
+    single = np.array([one_at_a_time.predict_proba(rows[i : i + 1])[0] for i in range(len(rows))])
+
+    assert np.array_equal(from_spark["probability"].to_numpy(), single), "spark"
+    assert np.array_equal(from_local["probability"].to_numpy(), single), "local engine"
+    assert (from_spark["default"].to_numpy() == (single >= model.threshold)).all()
+    assert set(from_spark["model_version"]) == {model.version}
+    # every input column passes through unchanged
+    pd.testing.assert_frame_equal(from_spark.reset_index()[frame.columns], frame, check_dtype=False)
+
+
+def test_spark_reasons_and_rejects_match_the_local_engine(
+    spark, trained_store: Path, data_path: Path, tmp_path: Path
+) -> None:
+    from portfolio.spark import score_with_spark
+
+    frame = pd.read_csv(data_path, nrows=300, dtype=str)
+    frame.loc[7, "AGE"] = "150"
+    frame.loc[42, "PAY_0"] = "two"
+    source = tmp_path / "book.csv"
+    frame.to_csv(source, index=False)
+    model = ModelStore(trained_store).load("production")
+
+    args = ["--store", str(trained_store), "--explain", "--rejects"]
+    assert main([str(source), str(tmp_path / "local.csv"), *args, str(tmp_path / "lb.csv")]) == 0
+    scored, rejected, examples = score_with_spark(
+        spark, source, tmp_path / "spark.csv", model, True, tmp_path / "sb.csv"
+    )
+    assert (scored, rejected) == (298, 2)
+    local = pd.read_csv(tmp_path / "local.csv", dtype=str, keep_default_na=False)
+    remote = _read_parts(tmp_path / "spark.csv").set_index("ID").loc[local["ID"]].reset_index()
+    assert list(remote.columns) == list(local.columns)
+    reasons = [f"reason_{k}" for k in range(1, 5)]
+    assert remote[reasons].to_numpy().tolist() == local[reasons].to_numpy().tolist()
+    assert (
+        remote["probability"].astype(float).tolist() == local["probability"].astype(float).tolist()
+    )
+    spark_rejects = _read_parts(tmp_path / "sb.csv").sort_values("ID", key=lambda s: s.astype(int))
+    local_rejects = pd.read_csv(tmp_path / "lb.csv", dtype=str, keep_default_na=False)
+    expected_ids = frame.loc[[7, 42], "ID"].tolist()
+    assert spark_rejects["ID"].tolist() == local_rejects["ID"].tolist() == expected_ids
+    assert local_rejects["row"].tolist() == ["8", "43"]
+    assert spark_rejects["error"].tolist() == local_rejects["error"].tolist()
+    assert sorted(examples) == sorted(
+        f"ID {i}: {e}" for i, e in zip(local_rejects["ID"], local_rejects["error"], strict=True)
+    )
+
+
+def test_the_cli_with_spark_fails_on_bad_rows_without_rejects(
+    trained_store: Path, data_path: Path, tmp_path: Path
+) -> None:
+    """`--engine spark` through the CLI in its own process, as a data team runs it."""
+    frame = pd.read_csv(data_path, nrows=50, dtype=str).drop(columns=["ID"])
+    frame.loc[9, "LIMIT_BAL"] = "-5"
+    source, target = tmp_path / "book.csv", tmp_path / "out.parquet"
+    frame.to_csv(source, index=False)
+    command = [sys.executable, "-m", "portfolio", "score", str(source), str(target)]
+    options = ["--engine", "spark", "--master", "local[2]", "--store", str(trained_store)]
+    result = subprocess.run(
+        [*command, *options],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "1 row(s) break the contract; nothing was written" in message
+    assert "row 10: limit_bal: Input should be greater than 0" in message
+    assert not target.exists()
