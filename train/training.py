@@ -1,4 +1,5 @@
-"""One training run: data -> split -> CV -> calibration -> final fit -> evaluation -> store."""
+"""One training run: data -> split -> CV -> fit -> evaluation -> compiled form -> explainer
+-> report -> store."""
 
 import hashlib
 import time
@@ -174,8 +175,8 @@ def _explainer(
 
 
 def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions) -> TrainedModel:
-    """Fit, calibrate, evaluate, compile and explain; returns the pipeline, its compiled
-    form and explainer, the manifest fields they earned and the held-out rows."""
+    """Fit, evaluate, compile and explain; returns the pipeline, its compiled form and
+    explainer, the manifest fields they earned and the held-out rows."""
     started = time.perf_counter()
     seed = options.seed
     if options.sample_rows:
