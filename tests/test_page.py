@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
@@ -46,9 +46,8 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[Page]:
-    """A fresh page that records every request it makes and every script error."""
+def open_form(browser: Browser, base_url: str) -> tuple[BrowserContext, Page, list, list]:
+    """The form in a fresh context that records every request and every script error."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     requested: list[str] = []
     errors: list[str] = []
@@ -57,6 +56,13 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{base_url}/")
     page.wait_for_selector("#submit:not([disabled])")
+    return context, page, requested, errors
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A fresh form page; afterwards, it must have asked nothing of another host."""
+    context, page, requested, errors = open_form(browser, base_url)
     yield page
     context.close()
     service = urlsplit(base_url).netloc
@@ -316,14 +322,7 @@ def test_the_model_report_opens_with_nothing_from_anywhere_else(
 ) -> None:
     """The validators' report, opened from the page's link: every plot drawn, and the only
     request the browser makes is for the report itself."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    requested: list[str] = []
-    errors: list[str] = []
-    context.on("request", lambda request: requested.append(request.url))
-    page = context.new_page()
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base_url}/")
-    page.wait_for_selector("#submit:not([disabled])")
+    context, page, requested, errors = open_form(browser, base_url)
     link = page.get_attribute("#report-link", "href")
     requested.clear()
     page.goto(f"{base_url}{link}")
@@ -349,10 +348,7 @@ def test_a_version_without_reasons_still_scores_on_the_page(
     asks again without, showing the probability and no reason section."""
     store = store_without_reasons(trained_store, tmp_path / "store")
     with running_server(store.root) as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.goto(f"{base}/")
-        page.wait_for_selector("#submit:not([disabled])")
+        context, page, _, errors = open_form(browser, base)
         page.click("#fill-high")
         page.click("#submit")
         page.wait_for_selector("#result:not([hidden])")
@@ -362,3 +358,4 @@ def test_a_version_without_reasons_still_scores_on_the_page(
         expected = httpx.post(f"{base}/predict", json=HIGH_RISK_CUSTOMER, timeout=10).json()
     assert shown == expected["probability"]
     assert hidden
+    assert errors == []

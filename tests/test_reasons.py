@@ -248,6 +248,19 @@ async def test_a_version_without_an_explainer_refuses_explain_with_409(
         assert_problem(await client.get("/models/production/report"), 404)
 
 
+async def test_a_tampered_report_is_refused_with_a_problem(tmp_path: Path, trained_store: Path):
+    target = tmp_path / "store"
+    version = ModelStore(trained_store).export("production", target)
+    path = target / version / "report.html"
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes().replace(b"<h1>", b"<h1>forged "))
+    async with asgi_client(ServiceSettings(model_store_dir=target)) as client:
+        refused = await client.get("/models/production/report")
+    body = assert_problem(refused, 503)
+    assert "integrity check" in body["detail"]
+    assert "forged" not in refused.text
+
+
 async def test_a_tampered_explainer_is_refused_at_load(tmp_path: Path, trained_store: Path):
     source = ModelStore(trained_store)
     target = tmp_path / "store"

@@ -4,10 +4,11 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from model_store import ModelStoreError
 from model_store.runtime import ENGINE
 from schemas.api import ModelDetails, ModelList, ModelSummary
 from service.errors import PROBLEM_PREFIX, ServiceError, problem_responses
-from service.predictor import ModelNotFoundError
+from service.predictor import ModelNotFoundError, ModelUnavailableError, public_reason
 from service.routes.deps import Registry
 from service.security import UnauthorizedError
 
@@ -67,7 +68,9 @@ def get_model(version: str, registry: Registry) -> ModelDetails:
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "A self-contained HTML page."},
-        **problem_responses(UnauthorizedError, ModelNotFoundError, ReportNotFoundError),
+        **problem_responses(
+            UnauthorizedError, ModelNotFoundError, ReportNotFoundError, ModelUnavailableError
+        ),
     },
 )
 async def get_model_report(version: str, registry: Registry) -> HTMLResponse:
@@ -78,5 +81,8 @@ async def get_model_report(version: str, registry: Registry) -> HTMLResponse:
     manifest = await run_in_threadpool(registry.manifest, version)
     if manifest.report is None:
         raise ReportNotFoundError(f"model version {manifest.version} has no report")
-    page = await run_in_threadpool(registry.store.read_artifact, manifest, manifest.report.file)
+    try:
+        page = await run_in_threadpool(registry.store.read_artifact, manifest, manifest.report.file)
+    except ModelStoreError as error:  # changed or lost since it was saved
+        raise ModelUnavailableError(public_reason(manifest.version, error)) from error
     return HTMLResponse(page)
