@@ -122,6 +122,6 @@ async def predict_batch(
     """Predictions in input order, bit-identical to /predict for the same rows whatever the
     batch's size or a customer's place in it. If any customer breaks the contract, nothing
     is scored and each error names `customers[i].field`. With `explain=true`, each
-    prediction carries its reasons (about 3 ms per customer per core)."""
+    prediction carries its reasons (about 6 ms per customer per core)."""
     predictor = await run_in_threadpool(registry.get, version)
     return await run_in_threadpool(_score_batch, predictor, batch, explain)

@@ -309,6 +309,36 @@ function scoredCsv(table, result) {
   return out.join("\n") + "\n";
 }
 
+// Reasons cost milliseconds a customer, so a large file goes in parts of this many rows,
+// each well inside the service's request time limit.
+const PART_ROWS = 1000;
+
+async function scoreInParts(customers, errorBox) {
+  const status = $("batch-status");
+  const predictions = [];
+  let last = null;
+  for (let start = 0; start < customers.length; start += PART_ROWS) {
+    const end = Math.min(start + PART_ROWS, customers.length);
+    status.textContent = `Scoring rows ${(start + 1).toLocaleString("en")}–${end.toLocaleString("en")} of ${customers.length.toLocaleString("en")}…`;
+    const { response, body } = await postScoring("/predict/batch", { customers: customers.slice(start, end) });
+    if (!response.ok) {
+      status.textContent = "";
+      showProblem(errorBox, body, (e) => {
+        const match = /^customers\[(\d+)\]\.(.+)$/.exec(e.field);
+        return match ? `row ${start + Number(match[1]) + 1}, ${match[2].toUpperCase()}: ${e.message}` : `${e.field}: ${e.message}`;
+      });
+      return null;
+    }
+    if (last && body.model_version !== last.model_version) {
+      throw new Error("The served model changed while the file was being scored; score it again.");
+    }
+    predictions.push(...body.predictions);
+    last = body;
+  }
+  status.textContent = "";
+  return { ...last, count: predictions.length, predictions };
+}
+
 async function submitBatch(event) {
   event.preventDefault();
   const errorBox = $("batch-error");
@@ -323,14 +353,8 @@ async function submitBatch(event) {
       throw new Error(`The file has ${table.rows.length} rows; the limit is ${state.batchLimit.toLocaleString("en")}.`);
     }
     const customers = customersFrom(table);
-    const { response, body } = await postScoring("/predict/batch", { customers });
-    if (!response.ok) {
-      showProblem(errorBox, body, (e) => {
-        const match = /^customers\[(\d+)\]\.(.+)$/.exec(e.field);
-        return match ? `row ${Number(match[1]) + 1}, ${match[2].toUpperCase()}: ${e.message}` : `${e.field}: ${e.message}`;
-      });
-      return;
-    }
+    const body = await scoreInParts(customers, errorBox);
+    if (!body) return;
     const probabilities = body.predictions.map((p) => p.probability);
     const defaults = body.predictions.filter((p) => p.default).length;
     $("batch-count").textContent = body.count.toLocaleString("en");
