@@ -132,7 +132,7 @@ def test_high_risk_example_shows_the_probability_the_api_returns(page: Page, bas
     moved = {c: v for c, v in expected["explanation"]["contributions"].items() if v != 0}
     assert {code: value for code, value, _, _ in bars} == moved
     assert all((kind == "raise") == (value > 0) and width > 0 for _, value, kind, width in bars)
-    assert max(width for *_, width in bars) == pytest.approx(95)  # the largest fills its half
+    assert max(width for *_, width in bars) == pytest.approx(66)  # the largest fills its half
     assert page.get_attribute("#report-link", "href") == (
         f"/models/{expected['model_version']}/report"
     )

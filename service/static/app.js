@@ -198,8 +198,8 @@ function showReasons(prediction) {
     .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
   const largest = Math.max(...entries.map(([, value]) => Math.abs(value)), 1e-9);
   const svg = $("reason-bars");
-  const row = 16, labelWidth = 130, half = 95, zero = labelWidth + half;
-  svg.setAttribute("viewBox", `0 0 320 ${entries.length * row + 4}`);
+  const chartWidth = 250, row = 16, labelWidth = 118, half = 66, zero = labelWidth + half;
+  svg.setAttribute("viewBox", `0 0 ${chartWidth} ${entries.length * row + 4}`);
   svg.replaceChildren(svgElement("title", { id: "reason-bars-title" }, "How much each reason raised or lowered the risk"));
   entries.forEach(([code, value], i) => {
     const y = 2 + i * row;
