@@ -43,9 +43,11 @@ $(VENV)/.spark: requirements/spark.txt $(VENV)/.runtime
 spark: $(VENV)/.spark
 
 # The TreeSHAP kernel behind reason codes: plain C, any compiler, loaded through ctypes.
+# Debian's gcc is installed when no compiler is (a fresh machine may have none).
 KERNEL := model_store/_treeshap.so
-CC ?= cc
 $(KERNEL): model_store/treeshap.c
+	command -v $(CC) >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	$(CC) -O2 -shared -fPIC -o $@ $<
 
 /usr/bin/wrk:

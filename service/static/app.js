@@ -330,6 +330,7 @@ async function scoreInParts(customers, errorBox) {
       return null;
     }
     if (last && body.model_version !== last.model_version) {
+      status.textContent = "";
       throw new Error("The served model changed while the file was being scored; score it again.");
     }
     predictions.push(...body.predictions);
