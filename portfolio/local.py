@@ -22,11 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from model_store.runtime import Predictor
 from portfolio.formats import file_format
-from portfolio.scoring import ERROR_COLUMN, REASON_COLUMNS, score_frame
+from portfolio.scoring import (
+    ERROR_COLUMN,
+    LISTED_REJECTS,
+    REASON_COLUMNS,
+    ROW_COLUMN,
+    score_frame,
+)
 
 CHUNK_ROWS: Final = 100_000
-ROW_COLUMN: Final = "row"
-LISTED_REJECTS: Final = 20
 
 console = Console(stderr=True, soft_wrap=True)  # messages stay on one line, for logs
 

@@ -24,6 +24,8 @@ from schemas.reasons import MAX_REASONS, REASONS, contributions_by_reason, top_r
 SCORE_COLUMNS: Final = ("probability", "default", "model_version")
 REASON_COLUMNS: Final = tuple(f"reason_{k}" for k in range(1, MAX_REASONS + 1))
 ERROR_COLUMN: Final = "error"
+ROW_COLUMN: Final = "row"  # names a rejected row where the input has no ID
+LISTED_REJECTS: Final = 20  # bad rows named when a run stops on them
 
 
 def feature_columns(columns: list[str]) -> dict[str, str]:

@@ -24,11 +24,16 @@ from model_store.manifest import ModelManifest
 from model_store.runtime import Predictor
 from model_store.store import CompiledVersion
 from portfolio.formats import file_format
-from portfolio.scoring import ERROR_COLUMN, REASON_COLUMNS, feature_columns, score_frame
+from portfolio.scoring import (
+    ERROR_COLUMN,
+    LISTED_REJECTS,
+    REASON_COLUMNS,
+    ROW_COLUMN,
+    feature_columns,
+    score_frame,
+)
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
-LISTED_REJECTS: Final = 20
-ROW_COLUMN: Final = "row"
 
 # One predictor per Python worker process and model version.
 _PREDICTORS: dict[str, Predictor] = {}

@@ -148,9 +148,11 @@ def _protected_comparison(
 
 def _explainer(
     pipeline: Pipeline, compiled: bytes, X_test: np.ndarray
-) -> tuple[bytes, ExplainerArtifact, np.ndarray]:
+) -> tuple[bytes, ExplainerArtifact, np.ndarray, np.ndarray]:
     """The explainer artifact, checked against the compiled model on the held-out rows:
-    base + contributions must give the served probability, or no version is saved."""
+    base + contributions must give the served probability, or no version is saved.
+    Returns the artifact's bytes and description, the held-out contributions and the
+    served probabilities they were checked against."""
     arrays = forest_explainer_arrays(forests_of(pipeline)[0])
     data = explainer_bytes(arrays)
     model_inputs = [str(name) for name in Pipeline(pipeline.steps[:-1]).get_feature_names_out()]
@@ -171,7 +173,7 @@ def _explainer(
         max_abs_difference=difference,
         verified_rows=len(X_test),
     )
-    return data, artifact, contributions
+    return data, artifact, contributions, probabilities
 
 
 def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions) -> TrainedModel:
@@ -229,7 +231,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
     # The compiled form must agree with the pipeline on the held-out rows, or no version.
     compiled = compile_pipeline(pipeline)
     difference = verify(pipeline, compiled, X_test)
-    explainer, explainer_artifact, contributions = _explainer(pipeline, compiled, X_test)
+    explainer, explainer_artifact, contributions, served = _explainer(pipeline, compiled, X_test)
     fields = {
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
@@ -275,7 +277,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
     held_out = HeldOut(
         X=X_test,
         y=y_test,
-        probabilities=CompiledModel(compiled).predict_proba(X_test),
+        probabilities=served,
         contributions=contributions,
         model_inputs=explainer_artifact.model_inputs,
     )
