@@ -6,11 +6,11 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-fast lint format train search bench spark docker test-container openapi lock clean
+.PHONY: help run test test-fast lint format train search bench spark postgresql docker test-container openapi lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
-	@echo "make test     install everything the tests need (Python packages, Debian chromium and wrk), then ruff and pytest"
+	@echo "make test     install everything the tests need (Python packages, Debian chromium, wrk and postgresql), then ruff and pytest"
 	@echo "make test-fast  unit and in-process API tests only (under a minute): the loop to live in"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
@@ -50,6 +50,13 @@ $(KERNEL): model_store/treeshap.c
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	$(CC) -O2 -shared -fPIC -o $@ $<
 
+# PostgreSQL for the decision log's tests and bench: Debian's server package (the tests
+# start their own throwaway cluster with initdb and pg_ctl; nothing is configured system-wide).
+POSTGRES_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+postgresql:
+	@test -n "$(POSTGRES_INITDB)" || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 /usr/bin/wrk:
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
@@ -68,7 +75,7 @@ train: $(VENV)/.runtime $(KERNEL)
 search: $(VENV)/.runtime
 	$(PY) -m train --search
 
-bench: $(VENV)/.dev $(VENV)/.spark /usr/bin/wrk $(KERNEL)
+bench: $(VENV)/.dev $(VENV)/.spark /usr/bin/wrk $(KERNEL) postgresql
 	$(PY) -m train --if-empty
 	$(PY) -m tests.benchmarks.run
 
@@ -81,10 +88,10 @@ docker: $(VENV)/.runtime $(KERNEL)
 test-container: $(VENV)/.dev $(KERNEL)
 	bash tests/container/run.sh
 
-test: $(VENV)/.dev $(VENV)/.spark $(KERNEL) $(CHROMIUM) /usr/bin/wrk lint
+test: $(VENV)/.dev $(VENV)/.spark $(KERNEL) $(CHROMIUM) /usr/bin/wrk postgresql lint
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.dev $(VENV)/.spark $(KERNEL)
+test-fast: $(VENV)/.dev $(VENV)/.spark $(KERNEL) postgresql
 	$(PY) -m pytest -m "not slow" -q
 
 lint: $(VENV)/.dev

@@ -160,3 +160,37 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="For validation problems: every field that broke a rule."
     )
+
+
+class DecisionRecord(BaseModel):
+    """One customer's decision as the decision log holds it."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    id: int = Field(description="The record's number in the log (increasing).")
+    request_id: str = Field(description="The X-Request-ID of the request that scored it.")
+    position: int = Field(description="The customer's index in that request (0 for /predict).")
+    decided_at: datetime = Field(description="When it was scored (UTC).")
+    route: str = Field(examples=["/predict"], description="The operation that scored it.")
+    key_id: str | None = Field(
+        description="The id of the caller's API key (null when the service runs without keys)."
+    )
+    model_version: str
+    threshold: Probability
+    customer: dict[str, int | float] = Field(
+        description="The 23 inputs as scored, by field name (see CustomerFeatures)."
+    )
+    probability: Probability = Field(description="The probability answered, bit for bit.")
+    default: bool = Field(description="The decision answered.")
+    reasons: list[str] | None = Field(
+        description="The reason codes answered, when the request asked for them (else null)."
+    )
+
+
+class DecisionList(BaseModel):
+    """One page of the decision log, in record order."""
+
+    decisions: list[DecisionRecord]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )

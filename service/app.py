@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from model_store import ModelStore, ModelStoreError
 from schemas.api import BatchRequest, Problem
 from schemas.features import CustomerFeatures
+from service.decisions import open_decision_log
 from service.errors import (
     ServiceError,
     ValidationFailedError,
@@ -22,13 +23,24 @@ from service.errors import (
     problem_responses,
 )
 from service.guards import LimitsMiddleware, SecurityHeadersMiddleware
+from service.keys import Scope
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
-from service.routes import admin, health, models, page, predict, reasons
-from service.security import ApiKey
+from service.routes import admin, decisions, health, models, page, predict, reasons
+from service.security import authenticated, requires
 from service.settings import ServiceSettings
 
 log = logging.getLogger("service.access")
+
+
+# What each router's operations need: the one table of who may do what.
+ROUTER_SCOPES: tuple[tuple[Any, Scope], ...] = (
+    (predict, "score"),
+    (models, "models:read"),
+    (reasons, "models:read"),
+    (admin, "admin"),
+    (decisions, "audit"),
+)
 
 
 class StartupRefusedError(RuntimeError):
@@ -37,7 +49,7 @@ class StartupRefusedError(RuntimeError):
 
 def check_access(settings: ServiceSettings, warn: bool = True) -> None:
     """Refuse to run keyless where keys are required (the image), unless explicitly asked."""
-    if settings.api_key_digests:
+    if settings.api_key_entries:
         return
     if settings.require_api_keys and not settings.allow_anonymous:
         raise StartupRefusedError(
@@ -69,8 +81,8 @@ async def _watch_store(registry: ModelRegistry, every: float) -> None:
 
 DESCRIPTION = """
 Predicts whether a credit-card customer defaults on next month's payment, from the 23
-features of the UCI "default of credit card clients" data (Taiwan, 2005): a calibrated
-random forest, versioned in a model store with its provenance and held-out metrics.
+features of the UCI "default of credit card clients" data (Taiwan, 2005): a random
+forest, versioned in a model store with its provenance and held-out metrics.
 
 * Every request body is checked strictly against the documented contract: unknown keys,
   strings for numbers, booleans, NaN/Infinity and out-of-range values are rejected with a
@@ -79,6 +91,10 @@ random forest, versioned in a model store with its provenance and held-out metri
 * Every response carries `X-Request-ID` (yours, if you send a valid one).
 * When the service is configured with API keys, every operation marked with a lock needs
   one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`; `/health/*` never does.
+  Each key holds scopes, and each operation's security requirement names the one it
+  needs: `score`, `models:read`, `admin` or `audit`. A valid key without it gets a `403`.
+* Every customer scored is on record in the decision log before the answer goes out
+  (`GET /decisions`, `audit` scope); when it cannot be recorded, scoring answers `503`.
 * The same customer gets the same probability, bit for bit, from `/predict`, from
   `/predict/batch` at any size and position, and from the file scorer.
 """
@@ -93,11 +109,19 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.scoring_threads,
     )
 
+    decision_log = open_decision_log(
+        settings.decision_log_target,
+        settings.decision_log_timeout_seconds,
+        settings.decision_log_retry_seconds,
+        settings.decision_log_retention_days,
+    )
+
     check_access(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry.load_default()  # once per process; requests never load models
+        await decision_log.start()
         watcher = None
         if settings.model_watch_seconds > 0:
             watcher = asyncio.create_task(_watch_store(registry, settings.model_watch_seconds))
@@ -106,6 +130,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        await decision_log.stop()
 
     app = FastAPI(
         title="credit-default",
@@ -120,7 +145,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
-    app.state.api_key_digests = settings.api_key_digests  # parsed once, read per request
+    app.state.decision_log = decision_log
+    app.state.api_keys = settings.api_key_entries  # parsed once, read per request
     install_problem_handler(app)
     # Added innermost first: CORS, limits, request id, security headers (outermost).
     if settings.cors_origins:
@@ -139,14 +165,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    # With keys configured, the key check is a dependency of every router but health's (and
-    # of the page's and the docs' with PUBLIC_DOCS=false); that one declaration is both the
-    # enforcement and OpenAPI's securitySchemes. Without keys nothing is checked, so no
-    # dependency runs and no operation claims to need one.
-    secured = [ApiKey] if settings.api_key_digests else []
-    for module in (predict, models, reasons, health, admin):
-        app.include_router(module.router, dependencies=[] if module is health else secured)
-    app.include_router(page.router, dependencies=[] if settings.public_docs else secured)
+    # With keys configured, each router but health's depends on the scope its operations
+    # need (the page's and the docs' on any valid key, with PUBLIC_DOCS=false); that one
+    # declaration is both the enforcement and OpenAPI's security requirements. Without keys
+    # nothing is checked, so no dependency runs and no operation claims to need one.
+    keyed = bool(settings.api_key_entries)
+    for module, scope in ROUTER_SCOPES:
+        app.include_router(module.router, dependencies=[requires(scope)] if keyed else [])
+    app.include_router(health.router)
+    app.include_router(
+        page.router, dependencies=[authenticated] if keyed and not settings.public_docs else []
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

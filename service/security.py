@@ -1,22 +1,28 @@
-"""API keys, as a FastAPI security dependency on the routers that need it.
+"""API keys and their scopes, as FastAPI security dependencies on the routers that need them.
 
 One declaration serves both enforcement and documentation: the two schemes below are
-what OpenAPI's `securitySchemes` lists, and the routers that depend on `require_api_key`
-are the operations it marks as secured. Health checks never depend on it.
+what OpenAPI's `securitySchemes` lists, and each router is included with
+`requires(scope)` (or `authenticated` for the page and docs), which marks its operations
+as secured and names the scope they need. Health checks never depend on either.
 
 Only SHA-256 digests of keys are configured, and a presented key's digest is compared
 with every stored one in constant time, so neither timing nor a leaked configuration
-reveals a key.
+reveals a key. A matched key's id goes on `request.state.key_id`, for the decision log.
 """
 
-import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security, params
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    SecurityScopes,
+)
 
 from service.errors import PROBLEM_PREFIX, ServiceError
+from service.keys import ApiKeyEntry, Scope, key_digest
 
 bearer_scheme = HTTPBearer(
     scheme_name="ApiKeyBearer",
@@ -44,30 +50,57 @@ class UnauthorizedError(ServiceError):
         )
 
 
-def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+class ForbiddenError(ServiceError):
+    status = 403
+    type = PROBLEM_PREFIX + "forbidden"
+    title = "Scope required"
+    description = "The key is valid but lacks the scope this operation needs."
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This operation needs a key with the `{scope}` scope.")
 
 
-def _matches(key: str, digests: tuple[bytes, ...]) -> bool:
+def _match(key: str, entries: tuple[ApiKeyEntry, ...]) -> ApiKeyEntry | None:
     presented = key_digest(key)
-    matched = False
-    for digest in digests:  # no early exit: every check costs the same
-        matched |= hmac.compare_digest(presented, digest)
+    matched = None
+    for entry in entries:  # no early exit: every check costs the same
+        if hmac.compare_digest(presented, entry.digest_bytes):
+            matched = entry
     return matched
 
 
-async def require_api_key(
+async def authorize(
+    security_scopes: SecurityScopes,
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     header_key: Annotated[str | None, Depends(header_scheme)],
-) -> None:
-    """Lets the request through when no keys are configured or its key is one of them."""
-    digests: tuple[bytes, ...] = request.app.state.api_key_digests
-    if not digests:
-        return
+) -> ApiKeyEntry | None:
+    """The configured key the request presents, if it holds every scope the operation
+    declares (None when no keys are configured): 401 without a valid key, 403 with a
+    valid key that lacks a scope."""
+    entries: tuple[ApiKeyEntry, ...] = request.app.state.api_keys
+    if not entries:
+        return None
     key = bearer.credentials if bearer is not None else header_key
-    if not key or not _matches(key, digests):
+    entry = _match(key, entries) if key else None
+    if entry is None:
         raise UnauthorizedError
+    request.state.key_id = entry.id
+    for scope in security_scopes.scopes:
+        if scope not in entry.scopes:
+            raise ForbiddenError(scope)
+    return entry
 
 
-ApiKey = Depends(require_api_key)
+def requires(scope: Scope) -> params.Security:
+    """The dependency of a router whose operations need `scope`; OpenAPI lists the scope
+    in each operation's security requirement."""
+    return Security(authorize, scopes=[scope])
+
+
+authenticated = Security(authorize)  # any valid key: the page and docs when not public
+
+
+def key_id_of(request: Request) -> str | None:
+    """The id of the key that authenticated this request (None without keys)."""
+    return getattr(request.state, "key_id", None)

@@ -1,11 +1,13 @@
 """Service settings, read from environment variables (or a .env file) once at start-up."""
 
-import re
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator
 
 from model_store.settings import StoreSettings
+from service.keys import ApiKeyEntry, parse_api_keys
+
+DEFAULT_DECISION_LOG_FILE: Final = "decisions.sqlite3"
 
 
 class ServiceSettings(StoreSettings):
@@ -31,8 +33,10 @@ class ServiceSettings(StoreSettings):
     # -- access and limits -------------------------------------------------------------------
     api_keys: str = Field(
         "",
-        description="Comma-separated SHA-256 digests of the accepted API keys, each written "
-        "sha256:<64 hex>; `python -m service.keys` makes a key and its digest.",
+        description="The accepted API keys, as a JSON list of "
+        '`{"id": ..., "digest": "sha256:<64 hex>", "scopes": [...]}` (scopes: score, '
+        "models:read, admin, audit, metrics), or as comma-separated digests, each of which "
+        "gets score and models:read; `python -m service.keys` makes a key and its digest.",
     )
     require_api_keys: bool = Field(
         False, description="Refuse to start without API_KEYS (the image sets this)."
@@ -64,22 +68,50 @@ class ServiceSettings(StoreSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _digests(cls, value: str) -> str:
-        for item in filter(None, (part.strip() for part in value.split(","))):
-            if not re.fullmatch(r"sha256:[0-9a-f]{64}", item):
-                raise ValueError(
-                    "each API_KEYS entry must be sha256:<64 lower-case hex digits> "
-                    "(the digest of a key, never the key itself)"
-                )
+    def _keys(cls, value: str) -> str:
+        parse_api_keys(value)  # raises ValueError naming the broken rule
         return value
 
     @property
-    def api_key_digests(self) -> tuple[bytes, ...]:
-        return tuple(
-            bytes.fromhex(part.strip().removeprefix("sha256:"))
-            for part in self.api_keys.split(",")
-            if part.strip()
-        )
+    def api_key_entries(self) -> tuple[ApiKeyEntry, ...]:
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def decision_log_target(self) -> str | None:
+        """The log's database URL (None when the log is off): DECISION_LOG_URL, or by
+        default an SQLite file beside the model store's directory."""
+        if self.decision_log_url.strip().lower() == "none":
+            return None
+        if self.decision_log_url:
+            return self.decision_log_url
+        path = self.model_store_dir.resolve().parent / DEFAULT_DECISION_LOG_FILE
+        return f"sqlite:///{path}"
+
+    # -- the decision log ----------------------------------------------------------------------
+    decision_log_url: str = Field(
+        "",
+        description="Where every decision is recorded: empty for an SQLite file "
+        f"({DEFAULT_DECISION_LOG_FILE}) beside the model store's directory, sqlite:///PATH, "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or none to record nothing.",
+    )
+    decision_log_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="How long a decision-log write may wait for the database (a lock, a "
+        "connection) before scoring answers 503 decision-log-unavailable.",
+    )
+    decision_log_retry_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="While the log is unavailable, how often each worker tries it again.",
+    )
+    decision_log_retention_days: int = Field(
+        0,
+        ge=0,
+        description="Delete records older than this many days, hourly (0: keep every record).",
+    )
 
     @property
     def cors_origins(self) -> list[str]:

@@ -3,7 +3,8 @@
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,8 +13,23 @@ import pytest
 from model_store import ModelStore, sha256_of
 from schemas.api import ModelManifest
 from service.settings import ServiceSettings
-from tests.support import PROJECT_ROOT, asgi_client, run_train
+from tests.support import PROJECT_ROOT, PostgresCluster, asgi_client, postgres_cluster, run_train
 from train.settings import TrainSettings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def decision_log_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Apps and servers that name no DECISION_LOG_URL record into one file per session,
+    rather than the default beside the shared test store (which would grow run after run).
+    The default itself is tested on its own store."""
+    path = tmp_path_factory.mktemp("decision-log") / "decisions.sqlite3"
+    previous = os.environ.get("DECISION_LOG_URL")
+    os.environ["DECISION_LOG_URL"] = f"sqlite:///{path}"
+    yield path
+    if previous is None:
+        os.environ.pop("DECISION_LOG_URL", None)
+    else:
+        os.environ["DECISION_LOG_URL"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +74,23 @@ def trained_store(data_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def quick_manifest(trained_store: Path) -> ModelManifest:
     return ModelStore(trained_store).get("production")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One real PostgreSQL server for the session, from Debian's package, in a temporary
+    directory on a free port; each test makes its own database in it."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def decision_log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty decision log on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(f"log_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

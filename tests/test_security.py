@@ -13,8 +13,8 @@ import pytest
 
 from model_store.runtime import Predictor
 from schemas import EXAMPLE_CUSTOMER
-from service.app import StartupRefusedError, check_access
-from service.keys import new_key
+from service.app import StartupRefusedError, check_access, create_app
+from service.keys import SCOPES, new_key
 from service.settings import ServiceSettings
 from tests.support import asgi_client
 from tests.support import assert_problem as shared_assert_problem
@@ -105,9 +105,8 @@ async def test_docs_and_page_can_be_closed_too(trained_store: Path) -> None:
 def test_keys_are_configured_as_digests_only() -> None:
     with pytest.raises(ValueError, match="digest of a key"):
         ServiceSettings(api_keys=KEY)
-    assert (
-        ServiceSettings(api_keys=f"{DIGEST}, {new_key()[1]}").api_key_digests[0].hex() == DIGEST[7:]
-    )
+    [first, _] = ServiceSettings(api_keys=f"{DIGEST}, {new_key()[1]}").api_key_entries
+    assert first.digest_bytes.hex() == DIGEST[7:]
 
 
 def test_startup_is_refused_without_keys_where_they_are_required() -> None:
@@ -352,3 +351,127 @@ async def test_a_50_mb_body_is_refused_before_it_is_read(trained_store: Path) ->
             headers={"content-type": "application/json"},
         )
         assert_problem(response, 413)
+
+
+# -- scopes ----------------------------------------------------------------------------------
+
+SCOPED_KEYS = {scope: new_key() for scope in SCOPES}
+SCOPED_API_KEYS = json.dumps(
+    [
+        {"id": f"only-{scope.replace(':', '-')}", "digest": digest, "scopes": [scope]}
+        for scope, (_, digest) in SCOPED_KEYS.items()
+    ]
+)
+# Each protected operation, a request that it would answer, and the scope it needs.
+PROTECTED = {
+    ("POST", "/predict"): ("/predict", EXAMPLE_CUSTOMER, "score"),
+    ("POST", "/predict/batch"): ("/predict/batch", {"customers": [EXAMPLE_CUSTOMER]}, "score"),
+    ("GET", "/models"): ("/models", None, "models:read"),
+    ("GET", "/models/{version}"): ("/models/production", None, "models:read"),
+    ("GET", "/models/{version}/report"): ("/models/production/report", None, "models:read"),
+    ("GET", "/reasons"): ("/reasons", None, "models:read"),
+    ("POST", "/admin/reload"): ("/admin/reload", None, "admin"),
+    ("GET", "/decisions"): ("/decisions", None, "audit"),
+    ("GET", "/decisions/{request_id}"): ("/decisions/scope-probe", None, "audit"),
+}
+
+
+async def test_every_protected_operation_against_every_scope(
+    trained_store: Path, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(
+        model_store_dir=trained_store,
+        api_keys=SCOPED_API_KEYS,
+        decision_log_url=f"sqlite:///{tmp_path / 'decisions.sqlite3'}",
+    )
+    # Every operation the document marks as secured is listed here, with the scope it names.
+    document = create_app(settings).openapi()
+    secured = {
+        (method.upper(), path): operation["security"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "security" in operation
+    }
+    assert set(secured) == set(PROTECTED)
+    for operation, (_, _, needed) in PROTECTED.items():
+        assert secured[operation] == [{"ApiKeyBearer": [needed]}, {"ApiKeyHeader": [needed]}]
+    async with asgi_client(settings) as client:
+        audit_key = SCOPED_KEYS["audit"][0]
+        score_key = SCOPED_KEYS["score"][0]
+        scored = await client.post(
+            "/predict", json=EXAMPLE_CUSTOMER,
+            headers={"X-API-Key": score_key, "X-Request-ID": "scope-probe"},
+        )  # fmt: skip
+        assert scored.status_code == 200
+        for (method, _), (path, body, needed) in PROTECTED.items():
+            assert_problem(await client.request(method, path, json=body), 401)
+            for scope, (key, _) in SCOPED_KEYS.items():
+                response = await client.request(
+                    method, path, json=body, headers={"Authorization": f"Bearer {key}"}
+                )
+                if scope == needed:
+                    assert response.status_code == 200, (path, scope, response.text)
+                else:
+                    problem = shared_assert_problem(response, 403, secrets=(key,))
+                    assert problem["type"].endswith("forbidden"), (path, scope)
+                    assert f"`{needed}`" in problem["detail"]
+        [record] = (
+            await client.get("/decisions/scope-probe", headers={"X-API-Key": audit_key})
+        ).json()
+        assert record["key_id"] == "only-score"  # the caller's id, never the key
+
+
+async def test_a_bare_digest_may_score_and_read_models_but_not_reload_or_audit(
+    trained_store: Path, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(
+        model_store_dir=trained_store,
+        api_keys=DIGEST,
+        decision_log_url=f"sqlite:///{tmp_path / 'decisions.sqlite3'}",
+    )
+    audit_key, audit_digest = new_key()
+    auditor = ServiceSettings(
+        model_store_dir=trained_store,
+        api_keys=json.dumps([{"id": "auditor", "digest": audit_digest, "scopes": ["audit"]}]),
+        decision_log_url=settings.decision_log_url,
+    )
+    headers = {"X-API-Key": KEY}
+    async with asgi_client(settings) as client:
+        response = await client.post(
+            "/predict", json=EXAMPLE_CUSTOMER, headers={**headers, "X-Request-ID": "legacy-1"}
+        )
+        assert response.status_code == 200
+        assert (await client.get("/models", headers=headers)).status_code == 200
+        assert_problem(await client.post("/admin/reload", headers=headers), 403)
+        assert_problem(await client.get("/decisions", headers=headers), 403)
+    async with asgi_client(auditor) as client:
+        [record] = (
+            await client.get("/decisions/legacy-1", headers={"X-API-Key": audit_key})
+        ).json()
+    assert record["key_id"] == DIGEST[7:19]  # the first 12 hex digits of its digest
+
+
+@pytest.mark.parametrize(
+    ("api_keys", "message"),
+    [
+        ('[{"id": "a", "digest": "sha256:00", "scopes": ["score"]}]', "entry 0.digest"),
+        (f'[{{"id": "a", "digest": "{DIGEST}", "scopes": ["fly"]}}]', "entry 0.scopes"),
+        (f'[{{"id": "a", "digest": "{DIGEST}", "scopes": []}}]', "entry 0.scopes"),
+        (f'[{{"id": "a b", "digest": "{DIGEST}", "scopes": ["score"]}}]', "entry 0.id"),
+        (f'[{{"digest": "{DIGEST}", "scopes": ["score"]}}]', "entry 0.id"),
+        (f'[{{"id": "a", "digest": "{DIGEST}", "scopes": ["score"], "key": "x"}}]', "entry 0.key"),
+        ('[{"id": "a",', "JSON list"),
+        (
+            json.dumps([{"id": i, "digest": DIGEST, "scopes": ["score"]} for i in "ab"]),
+            "same digest twice",
+        ),
+        (
+            json.dumps([{"id": "a", "digest": new_key()[1], "scopes": ["score"]} for _ in "12"]),
+            "same id twice",
+        ),
+    ],
+)
+def test_a_malformed_key_list_is_refused_with_the_rule(api_keys: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as refused:
+        ServiceSettings(api_keys=api_keys)
+    assert KEY not in str(refused.value)

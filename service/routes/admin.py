@@ -12,7 +12,7 @@ from schemas.api import ReloadResult
 from service.errors import problem_responses
 from service.predictor import ModelNotFoundError, ReloadFailedError
 from service.routes.deps import Registry
-from service.security import UnauthorizedError
+from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -21,7 +21,9 @@ router = APIRouter(prefix="/admin", tags=["admin"])
     "/reload",
     operation_id="reloadModel",
     summary="Serve what MODEL_VERSION names now",
-    responses=problem_responses(UnauthorizedError, ModelNotFoundError, ReloadFailedError),
+    responses=problem_responses(
+        UnauthorizedError, ForbiddenError, ModelNotFoundError, ReloadFailedError
+    ),
 )
 async def reload(registry: Registry) -> ReloadResult:
     previous, current = await run_in_threadpool(registry.reload)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from service.decisions import DecisionLog, NoDecisionLog
 from service.predictor import ModelRegistry
 
 
@@ -14,6 +15,13 @@ async def get_registry(request: Request) -> ModelRegistry:
 
 
 Registry = Annotated[ModelRegistry, Depends(get_registry)]
+
+
+async def get_decision_log(request: Request) -> DecisionLog | NoDecisionLog:
+    return request.app.state.decision_log
+
+
+Decisions = Annotated[DecisionLog | NoDecisionLog, Depends(get_decision_log)]
 
 VersionQuery = Annotated[
     str | None,

@@ -3,9 +3,10 @@
 from fastapi import APIRouter
 
 from schemas.api import Health
+from service.decisions import DecisionLogUnavailableError
 from service.errors import problem_responses
 from service.predictor import ModelUnavailableError
-from service.routes.deps import Registry
+from service.routes.deps import Decisions, Registry
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -18,10 +19,13 @@ async def live() -> Health:
 @router.get(
     "/ready",
     operation_id="getReadiness",
-    summary="A model is loaded and requests can be scored",
-    responses=problem_responses(ModelUnavailableError),
+    summary="A model is loaded and decisions can be recorded",
+    responses=problem_responses(ModelUnavailableError, DecisionLogUnavailableError),
 )
-async def ready(registry: Registry) -> Health:
+async def ready(registry: Registry, decisions: Decisions) -> Health:
+    """Ready when a model is loaded and the decision log takes writes (or is off)."""
     if registry.default is None:
         raise ModelUnavailableError(f"not ready: {registry.not_ready_reason}")
+    if decisions.unavailable_reason is not None:
+        raise DecisionLogUnavailableError(f"not ready: {decisions.unavailable_reason}")
     return Health(status="ready", model_version=registry.default.version)

@@ -10,7 +10,7 @@ from schemas.api import ModelDetails, ModelList, ModelSummary
 from service.errors import PROBLEM_PREFIX, ServiceError, problem_responses
 from service.predictor import ModelNotFoundError, ModelUnavailableError, public_reason
 from service.routes.deps import Registry
-from service.security import UnauthorizedError
+from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(tags=["models"])
 
@@ -26,7 +26,7 @@ class ReportNotFoundError(ServiceError):
     "/models",
     operation_id="listModels",
     summary="List stored model versions",
-    responses=problem_responses(UnauthorizedError),
+    responses=problem_responses(UnauthorizedError, ForbiddenError),
 )
 def list_models(registry: Registry) -> ModelList:
     aliases = registry.store.aliases()
@@ -52,7 +52,7 @@ def list_models(registry: Registry) -> ModelList:
     "/models/{version}",
     operation_id="getModel",
     summary="One version's manifest",
-    responses=problem_responses(UnauthorizedError, ModelNotFoundError),
+    responses=problem_responses(UnauthorizedError, ForbiddenError, ModelNotFoundError),
 )
 def get_model(version: str, registry: Registry) -> ModelDetails:
     """Provenance, hyperparameters, CV results and held-out metrics of a version (an alias
@@ -69,7 +69,11 @@ def get_model(version: str, registry: Registry) -> ModelDetails:
     responses={
         200: {"content": {"text/html": {}}, "description": "A self-contained HTML page."},
         **problem_responses(
-            UnauthorizedError, ModelNotFoundError, ReportNotFoundError, ModelUnavailableError
+            UnauthorizedError,
+            ForbiddenError,
+            ModelNotFoundError,
+            ReportNotFoundError,
+            ModelUnavailableError,
         ),
     },
 )

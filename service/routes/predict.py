@@ -2,22 +2,25 @@
 predictor. Bodies are read by the one strict reader (service.body); answers are the
 declared response models, serialised by pydantic-core."""
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from model_store.runtime import Predictor
 from schemas.api import BatchPrediction, BatchRequest, Prediction
 from schemas.features import CustomerFeatures, feature_matrix
 from service.body import MalformedBodyError, body_openapi, json_body
+from service.decisions import DecisionBatch, DecisionLogUnavailableError
 from service.errors import ValidationFailedError, problem_responses
 from service.explanations import ExplanationUnavailableError, explain_rows, reasons_and_explanations
 from service.guards import BodyTooLargeError, OverloadedError, RequestTimeoutError
 from service.predictor import ModelNotFoundError, ModelUnavailableError
-from service.routes.deps import ExplainQuery, Registry, VersionQuery
-from service.security import UnauthorizedError
+from service.routes.deps import Decisions, ExplainQuery, Registry, VersionQuery
+from service.security import ForbiddenError, UnauthorizedError, key_id_of
 
 router = APIRouter(tags=["prediction"])
 
@@ -27,6 +30,7 @@ Batch = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
 SCORING_ERRORS = problem_responses(
     MalformedBodyError,
     UnauthorizedError,
+    ForbiddenError,
     ModelNotFoundError,
     BodyTooLargeError,
     ValidationFailedError,
@@ -34,7 +38,29 @@ SCORING_ERRORS = problem_responses(
     OverloadedError,
     RequestTimeoutError,
     ExplanationUnavailableError,
+    DecisionLogUnavailableError,
 )
+
+
+def _on_record(
+    request: Request,
+    predictor: Predictor,
+    inputs: np.ndarray,
+    probabilities: Sequence[float],
+    reasons: Sequence[Sequence[str]] | None,
+) -> DecisionBatch:
+    """What the decision log keeps of one answer."""
+    return DecisionBatch(
+        request_id=request.state.request_id,
+        route=request.url.path,
+        key_id=key_id_of(request),
+        decided_at=datetime.now(UTC),
+        model_version=predictor.version,
+        threshold=predictor.threshold,
+        inputs=inputs,
+        probabilities=probabilities,
+        reasons=reasons,
+    )
 
 
 @router.post(
@@ -46,32 +72,42 @@ SCORING_ERRORS = problem_responses(
     response_model_exclude_none=True,
 )
 async def predict(
+    request: Request,
     customer: Customer,
     registry: Registry,
+    decisions: Decisions,
     version: VersionQuery = None,
     explain: ExplainQuery = False,
 ) -> Prediction:
     """Probability that the customer defaults on next month's payment, and the decision at
-    the model's saved threshold; with `explain=true`, the principal reasons too."""
+    the model's saved threshold; with `explain=true`, the principal reasons too. Answered
+    once the decision is on record."""
+    row = np.array([customer.as_row()])
     if explain:
         predictor = await run_in_threadpool(registry.get, version)
-        return await run_in_threadpool(_explain_one, predictor, customer)
-    # Scored on the event loop: the compiled forest answers one row in tens of
-    # microseconds, less than a hand-off to the thread pool would cost.
-    predictor = (
-        registry.get(version) if version is None else await run_in_threadpool(registry.get, version)
-    )
-    probability = float(predictor.predict_proba(np.array([customer.as_row()]))[0])
-    return Prediction(
-        probability=probability,
-        default=probability >= predictor.threshold,
-        threshold=predictor.threshold,
-        model_version=predictor.version,
-    )
+        answer = await run_in_threadpool(_explain_one, predictor, row)
+    else:
+        # Scored on the event loop: the compiled forest answers one row in tens of
+        # microseconds, less than a hand-off to the thread pool would cost.
+        predictor = (
+            registry.get(version)
+            if version is None
+            else await run_in_threadpool(registry.get, version)
+        )
+        probability = float(predictor.predict_proba(row)[0])
+        answer = Prediction(
+            probability=probability,
+            default=probability >= predictor.threshold,
+            threshold=predictor.threshold,
+            model_version=predictor.version,
+        )
+    reasons = None if answer.reasons is None else [[reason["code"] for reason in answer.reasons]]
+    await decisions.record(_on_record(request, predictor, row, [answer.probability], reasons))
+    return answer
 
 
-def _explain_one(predictor: Predictor, customer: CustomerFeatures) -> Prediction:
-    explained, by_reason = explain_rows(predictor, np.array([customer.as_row()]))
+def _explain_one(predictor: Predictor, row: np.ndarray) -> Prediction:
+    explained, by_reason = explain_rows(predictor, row)
     probability = float(explained.probabilities[0])
     [(reasons, explanation)] = reasons_and_explanations(explained.base, by_reason)
     return Prediction(
@@ -84,9 +120,13 @@ def _explain_one(predictor: Predictor, customer: CustomerFeatures) -> Prediction
     )
 
 
-def _score_batch(predictor: Predictor, batch: BatchRequest, with_reasons: bool) -> BatchPrediction:
+def _score_batch(
+    predictor: Predictor, batch: BatchRequest, with_reasons: bool
+) -> tuple[BatchPrediction, np.ndarray, list[float], list[list[str]] | None]:
+    """The answer, and the rows, probabilities and reason codes it holds (for the record)."""
     rows = feature_matrix(batch.customers)
     threshold = predictor.threshold
+    codes = None
     if with_reasons:
         explained, by_reason = explain_rows(predictor, rows)
         probabilities = explained.probabilities.tolist()
@@ -96,10 +136,11 @@ def _score_batch(predictor: Predictor, batch: BatchRequest, with_reasons: bool) 
                 probabilities, reasons_and_explanations(explained.base, by_reason), strict=True
             )
         ]
+        codes = [[reason["code"] for reason in p["reasons"]] for p in predictions]
     else:
         probabilities = predictor.predict_proba(rows).tolist()
         predictions = [{"probability": p, "default": p >= threshold} for p in probabilities]
-    return BatchPrediction.model_validate(
+    answer = BatchPrediction.model_validate(
         {
             "model_version": predictor.version,
             "threshold": threshold,
@@ -107,6 +148,7 @@ def _score_batch(predictor: Predictor, batch: BatchRequest, with_reasons: bool) 
             "predictions": predictions,
         }
     )
+    return answer, rows, probabilities, codes
 
 
 @router.post(
@@ -117,11 +159,21 @@ def _score_batch(predictor: Predictor, batch: BatchRequest, with_reasons: bool) 
     openapi_extra=body_openapi(BatchRequest),
 )
 async def predict_batch(
-    batch: Batch, registry: Registry, version: VersionQuery = None, explain: ExplainQuery = False
+    request: Request,
+    batch: Batch,
+    registry: Registry,
+    decisions: Decisions,
+    version: VersionQuery = None,
+    explain: ExplainQuery = False,
 ) -> BatchPrediction:
     """Predictions in input order, bit-identical to /predict for the same rows whatever the
     batch's size or a customer's place in it. If any customer breaks the contract, nothing
     is scored and each error names `customers[i].field`. With `explain=true`, each
-    prediction carries its reasons (about 6 ms per customer per core)."""
+    prediction carries its reasons (about 6 ms per customer per core). Answered once every
+    customer's decision is on record, in one write."""
     predictor = await run_in_threadpool(registry.get, version)
-    return await run_in_threadpool(_score_batch, predictor, batch, explain)
+    answer, rows, probabilities, codes = await run_in_threadpool(
+        _score_batch, predictor, batch, explain
+    )
+    await decisions.record(_on_record(request, predictor, rows, probabilities, codes))
+    return answer

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from schemas.reasons import MAX_REASONS, REASONS, ReasonCatalogue
 from service.errors import problem_responses
-from service.security import UnauthorizedError
+from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(tags=["reasons"])
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["reasons"])
     "/reasons",
     operation_id="listReasons",
     summary="The reason-code catalogue",
-    responses=problem_responses(UnauthorizedError),
+    responses=problem_responses(UnauthorizedError, ForbiddenError),
 )
 async def list_reasons() -> ReasonCatalogue:
     """Every reason code `explain=true` can return, its notice text and the model inputs

@@ -1,0 +1,67 @@
+"""What one request puts on record: a `DecisionBatch`, built by the scoring routes and
+turned into table rows by the store, column-wise so a 10,000-row batch costs little."""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import numpy as np
+
+from schemas import FEATURE_NAMES
+from service.decisions.tables import INTEGER_INPUTS
+
+_INTEGER_INDEXES: Final = [i for i, name in enumerate(FEATURE_NAMES) if name in INTEGER_INPUTS]
+_AMOUNT_INDEXES: Final = [i for i, name in enumerate(FEATURE_NAMES) if name not in INTEGER_INPUTS]
+
+# The order of a row's values, for INSERT and COPY alike.
+RECORD_COLUMNS: Final = (
+    "request_id", "position", "decided_at", "route", "key_id", "model_version", "threshold",
+    *FEATURE_NAMES, "probability", "decision", "reasons",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionBatch:
+    """The decisions of one request: every customer it scored, in request order."""
+
+    request_id: str
+    route: str
+    key_id: str | None
+    decided_at: datetime  # UTC
+    model_version: str
+    threshold: float
+    inputs: np.ndarray  # (customers, 23) float64, in FEATURE_NAMES order, as scored
+    probabilities: Sequence[float]
+    reasons: Sequence[Sequence[str]] | None  # None when reasons were not computed
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    def rows(self, decided_at: Any) -> list[tuple[Any, ...]]:
+        """The batch's rows in RECORD_COLUMNS order; `decided_at` as the driver wants it."""
+        columns: list[Any] = [None] * len(FEATURE_NAMES)
+        integers = self.inputs[:, _INTEGER_INDEXES].astype(np.int64).T.tolist()
+        amounts = self.inputs[:, _AMOUNT_INDEXES].T.tolist()
+        for index, values in zip(_INTEGER_INDEXES, integers, strict=True):
+            columns[index] = values
+        for index, values in zip(_AMOUNT_INDEXES, amounts, strict=True):
+            columns[index] = values
+        count = len(self.probabilities)
+        reasons = (
+            [None] * count
+            if self.reasons is None
+            else [json.dumps(list(codes)) for codes in self.reasons]
+        )
+        threshold = self.threshold
+        return [
+            (
+                self.request_id, position, decided_at, self.route, self.key_id,
+                self.model_version, threshold, *values, probability,
+                probability >= threshold, reason,
+            )
+            for position, (values, probability, reason) in enumerate(
+                zip(zip(*columns, strict=True), self.probabilities, reasons, strict=True)
+            )
+        ]  # fmt: skip

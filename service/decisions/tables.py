@@ -1,0 +1,62 @@
+"""The decision log's tables, as SQLAlchemy Core metadata: what the queries are written
+against. The migrations under `migrations/versions` create and change them, and
+tests/test_decision_log.py checks that the two never disagree."""
+
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from schemas import FEATURE_NAMES, CustomerFeatures
+
+metadata = MetaData()
+
+# The contract's integer fields (codes and counts) stay integers on record; amounts are
+# doubles, as the API reads them.
+INTEGER_INPUTS: Final = frozenset(
+    name for name in FEATURE_NAMES if CustomerFeatures.model_fields[name].annotation is int
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    # BIGINT in PostgreSQL; SQLite's INTEGER PRIMARY KEY is its 64-bit rowid.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(128), nullable=False),
+    Column("position", Integer, nullable=False),  # the customer's index in its request
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("route", String(32), nullable=False),
+    Column("key_id", String(64), nullable=True),  # None when the service runs without keys
+    Column("model_version", String(64), nullable=False),
+    Column("threshold", Float(53), nullable=False),
+    *(
+        Column(name, Integer if name in INTEGER_INPUTS else Float(53), nullable=False)
+        for name in FEATURE_NAMES
+    ),
+    Column("probability", Float(53), nullable=False),
+    Column("decision", Boolean(create_constraint=False), nullable=False),  # True: default
+    Column("reasons", Text, nullable=True),  # JSON list of codes; NULL when not computed
+    Index("ix_decisions_request_id", "request_id"),
+    Index("ix_decisions_decided_at", "decided_at"),
+    Index("ix_decisions_model_version", "model_version"),
+)
+
+# One row, rewritten by each worker's health probe: a real committed write, so "the log
+# works again" means the same as for a decision.
+heartbeat = Table(
+    "decision_log_heartbeat",
+    metadata,
+    Column("writer", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
