@@ -29,6 +29,11 @@ COPY service service
 # `make docker` stages one model version here, serving artifacts only (manifest and
 # compiled model, no pickle); mount a store at /models to override.
 COPY deploy/model-store /models
+# The decision log's default home: an SQLite file on a volume the service user owns (the
+# root filesystem may be read-only). With more than one container, point DECISION_LOG_URL
+# at PostgreSQL instead, so that every decision lands in one log.
+RUN mkdir -p /var/lib/credit-default && chown 10001:10001 /var/lib/credit-default
+VOLUME /var/lib/credit-default
 # Configured only through these variables (the README's settings table); logs go to stdout.
 # The image refuses to start without API_KEYS unless ALLOW_ANONYMOUS=true is set.
 # (DL3064 flags REQUIRE_API_KEYS by its name; it is a switch, not a secret.)
@@ -40,6 +45,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000 \
     MODEL_STORE_DIR=/models \
     MODEL_VERSION=production \
+    DECISION_LOG_URL=sqlite:////var/lib/credit-default/decisions.sqlite3 \
     WORKERS=1 \
     REQUIRE_API_KEYS=true
 USER 10001:10001

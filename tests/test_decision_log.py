@@ -352,3 +352,39 @@ def test_probabilities_survive_the_round_trip_exactly(decision_log_url: str) -> 
         assert [r["default"] for r in records] == [p >= 0.2915 for p in probabilities]
     finally:
         store.close()
+
+
+async def test_concurrent_requests_share_one_commit(
+    trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: requests that arrive while a commit is under way go out together in
+    the next one, and each is answered only after its own commit."""
+    groups: list[int] = []
+    committed: set[str] = set()
+    write = DecisionStore.write
+
+    def counted(store: DecisionStore, batches: list[DecisionBatch]) -> None:
+        write(store, batches)
+        groups.append(len(batches))
+        committed.update(batch.request_id for batch in batches)
+
+    monkeypatch.setattr(DecisionStore, "write", counted)
+    url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
+    async with asgi_client(settings_for(trained_store, url)) as client:
+        groups.clear()  # the start-up probe writes through another path; nothing counted
+
+        async def one(index: int) -> None:
+            response = await client.post(
+                "/predict", json=EXAMPLE_CUSTOMER, headers={"X-Request-ID": f"group-{index}"}
+            )
+            assert response.status_code == 200
+            assert f"group-{index}" in committed  # its commit returned before its answer
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(32):
+                tasks.start_soon(one, index)
+        assert sum(groups) == 32
+        assert len(groups) < 32  # at least one commit carried several requests
+        assert max(groups) > 1
+        page = (await client.get("/decisions", params={"limit": 100})).json()
+        assert {r["request_id"] for r in page["decisions"]} == {f"group-{i}" for i in range(32)}

@@ -70,7 +70,11 @@ class DecisionLog:
         return self._unavailable
 
     async def start(self) -> None:
-        """Migrate and probe once; if that fails, keep trying in the background."""
+        """Migrate and probe once; if that fails, keep trying in the background. (An app
+        may be started again after a stop, as test clients do: everything starts afresh.)"""
+        self._pending = []
+        self._wakeup = asyncio.Event()
+        self._unavailable = None
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self.store.probe)
@@ -94,6 +98,7 @@ class DecisionLog:
                 await task
         await asyncio.get_running_loop().run_in_executor(self._executor, self.store.close)
         self._executor.shutdown(wait=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
 
     async def record(self, batch: DecisionBatch) -> None:
         """Return once the batch's records are committed; raise the 503 problem otherwise."""

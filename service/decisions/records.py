@@ -14,6 +14,7 @@ from service.decisions.tables import INTEGER_INPUTS
 
 _INTEGER_INDEXES: Final = [i for i, name in enumerate(FEATURE_NAMES) if name in INTEGER_INPUTS]
 _AMOUNT_INDEXES: Final = [i for i, name in enumerate(FEATURE_NAMES) if name not in INTEGER_INPUTS]
+_IS_INTEGER: Final = [name in INTEGER_INPUTS for name in FEATURE_NAMES]
 
 # The order of a row's values, for INSERT and COPY alike.
 RECORD_COLUMNS: Final = (
@@ -41,6 +42,17 @@ class DecisionBatch:
 
     def rows(self, decided_at: Any) -> list[tuple[Any, ...]]:
         """The batch's rows in RECORD_COLUMNS order; `decided_at` as the driver wants it."""
+        if len(self.probabilities) == 1:  # /predict: plain Python beats numpy's set-up
+            [row] = self.inputs.tolist()
+            values = [int(v) if integer else v for v, integer in zip(row, _IS_INTEGER, strict=True)]
+            [probability] = self.probabilities
+            reasons = None if self.reasons is None else json.dumps(list(self.reasons[0]))
+            return [
+                (
+                    self.request_id, 0, decided_at, self.route, self.key_id, self.model_version,
+                    self.threshold, *values, probability, probability >= self.threshold, reasons,
+                )
+            ]  # fmt: skip
         columns: list[Any] = [None] * len(FEATURE_NAMES)
         integers = self.inputs[:, _INTEGER_INDEXES].astype(np.int64).T.tolist()
         amounts = self.inputs[:, _AMOUNT_INDEXES].T.tolist()

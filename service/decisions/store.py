@@ -45,7 +45,6 @@ from service.decisions.tables import decisions, heartbeat
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 # Any constant, the same in every worker: PostgreSQL serialises concurrent migrations on it.
 _MIGRATION_LOCK: Final = 0x6372_6564_6974  # "credit"
-_SQLITE_TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own DateTime storage
 _POSTGRES_TYPES: Final = {
     String: "text", Text: "text", Integer: "int4", Float: "float8",
     DateTime: "timestamptz", Boolean: "bool",
@@ -179,7 +178,7 @@ class DecisionStore:
                     rows = [
                         row
                         for batch in batches
-                        for row in batch.rows(batch.decided_at.strftime(_SQLITE_TIME_FORMAT))
+                        for row in batch.rows(_sqlite_time(batch.decided_at))
                     ]
                     cursor.executemany(statement, rows)
                 else:
@@ -272,6 +271,12 @@ class DecisionStore:
     def close(self) -> None:
         self._drop_writer()
         self.engine.dispose()
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite (UTC, zoneless, microseconds), which its
+    reads parse back; isoformat writes it several times faster than strftime."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _bound(moment: datetime) -> datetime:

@@ -52,7 +52,7 @@ def _on_record(
     """What the decision log keeps of one answer."""
     return DecisionBatch(
         request_id=request.state.request_id,
-        route=request.url.path,
+        route=request.scope["path"],
         key_id=key_id_of(request),
         decided_at=datetime.now(UTC),
         model_version=predictor.version,

@@ -4,7 +4,7 @@ Everything runs on this machine against 127.0.0.1, with bounded durations, and s
 itself. Figures are printed as a table and written to BENCHMARKS.md; nothing is asserted
 (shared machines are noisy), the targets are reported as met or not.
 
-    python -m tests.benchmarks.run [--quick] [--skip-mlserver] [--file-rows N]
+    python -m tests.benchmarks.run [--quick] [--skip-mlserver] [--file-rows N] [--only-decision-log]
 """
 
 import argparse
@@ -36,6 +36,7 @@ from tests.support import (
     children_of,
     customers_from_data,
     free_port,
+    postgres_cluster,
     rss_mib,
     serve,
     wrk,
@@ -364,6 +365,9 @@ def main() -> int:
     parser.add_argument("--file-rows", type=int, default=3_000_000)
     parser.add_argument("--store", type=Path, default=StoreSettings().model_store_dir)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--only-decision-log", action="store_true", help="row 7 alone, printed, not written"
+    )
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     store = ModelStore(args.store)
@@ -375,11 +379,18 @@ def main() -> int:
         work = Path(tmp)
         bodies_file = work / "bodies.jsonl"
         bodies_file.write_text("".join(json.dumps(b) + "\n" for b in bodies[:2000]))
+        if args.only_decision_log:
+            log("7/7 the decision log: off, SQLite and PostgreSQL, one worker")
+            rows = bench_decision_log(
+                args.store, bodies, bodies_file, seconds, 3 if args.quick else 7
+            )
+            print("\n".join(render_decision_log(rows)))
+            return 0
 
-        log("1/5 in-process single row")
+        log("1/7 in-process single row")
         results["in_process"] = bench_in_process(store, X, args.quick)
 
-        log("2/5 HTTP single row: framework floor and the service, one worker")
+        log("2/7 HTTP single row: framework floor and the service, one worker")
         floor_port = free_port()
         floor = [
             sys.executable,
@@ -395,16 +406,21 @@ def main() -> int:
             results["floor_c1"] = wrk(floor_port, "/predict", bodies_file, 1, seconds)
             results["floor_c16"] = wrk(floor_port, "/predict", bodies_file, 16, seconds)
         port = free_port()
-        env = {"MODEL_STORE_DIR": str(args.store), "PORT": str(port), "LOG_LEVEL": "warning"}
+        env = {
+            "MODEL_STORE_DIR": str(args.store),
+            "PORT": str(port),
+            "LOG_LEVEL": "warning",
+            "DECISION_LOG_URL": "none",  # row 7 measures the log
+        }
         with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
             results["service_c1"] = wrk(port, "/predict", bodies_file, 1, seconds)
             results["service_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
             results["explain_c1"] = wrk(port, "/predict?explain=true", bodies_file, 1, seconds)
-            log("3/5 /predict/batch with 10,000 rows")
+            log("3/7 /predict/batch with 10,000 rows")
             results["batch"] = bench_batch(port, store, X, bodies, 3 if args.quick else 7)
             results["rss_1_worker_mib"] = rss_mib(process.pid)
 
-        log("5/5 two workers against one at concurrency 16")
+        log("5/7 two workers against one at concurrency 16")
         port = free_port()
         env = {**env, "PORT": str(port), "WORKERS": "2"}
         with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
@@ -429,10 +445,15 @@ def main() -> int:
                 results["mlserver_c1"] = wrk(ml_port, path, v2_file, 1, seconds)
                 results["mlserver_c16"] = wrk(ml_port, path, v2_file, 16, seconds)
 
-        log(f"4/5 portfolio scoring, {args.file_rows:,} Parquet rows: local engine, Spark local[2]")
+        log(f"4/7 portfolio scoring, {args.file_rows:,} Parquet rows: local engine, Spark local[2]")
         results["portfolio"] = bench_portfolio(args.store, args.file_rows, work)
 
-    log("6/6 reason codes: our TreeSHAP against shap's, one row and 10,000 (shap takes minutes)")
+        log("7/7 the decision log: off, SQLite and PostgreSQL, one worker")
+        results["decision_log"] = bench_decision_log(
+            args.store, bodies, bodies_file, seconds, 3 if args.quick else 7
+        )
+
+    log("6/7 reason codes: our TreeSHAP against shap's, one row and 10,000 (shap takes minutes)")
     results["explainer"] = bench_explainer(store, X, args.quick)
 
     log("   what the image installs: a virtualenv from requirements/serve.txt")
@@ -479,6 +500,62 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def bench_decision_log(
+    store_dir: Path, bodies: list[dict[str, Any]], bodies_file: Path, seconds: int, repeat: int
+) -> dict[str, dict[str, Any]]:
+    """/predict at concurrency 16 and a 10,000-row /predict/batch, one worker, with the
+    decision log off, on SQLite and on PostgreSQL (a throwaway local cluster), in turn."""
+    payload = json.dumps({"customers": bodies[:10_000]}).encode()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="credit-default-log-") as tmp, postgres_cluster() as pg:
+        targets = {
+            "off": "none",
+            "sqlite": f"sqlite:///{Path(tmp) / 'decisions.sqlite3'}",
+            "postgresql": pg.create_database("bench"),
+        }
+        for name, target in targets.items():
+            port = free_port()
+            env = {
+                "MODEL_STORE_DIR": str(store_dir),
+                "PORT": str(port),
+                "LOG_LEVEL": "warning",
+                "DECISION_LOG_URL": target,
+            }
+            with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env):
+                c16 = wrk(port, "/predict", bodies_file, 16, seconds)
+                c1 = wrk(port, "/predict", bodies_file, 1, seconds)
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+
+                    def round_trip() -> None:
+                        response = client.post(
+                            "/predict/batch",
+                            content=payload,
+                            headers={"content-type": "application/json"},
+                        )
+                        response.raise_for_status()
+
+                    batch_ms = median_ms(timed(round_trip, repeat + 1)[1:])
+            results[name] = {"c16": c16, "c1": c1, "batch_ms": batch_ms}
+    return results
+
+
+def render_decision_log(d: dict[str, dict[str, Any]]) -> list[str]:
+    off = d["off"]
+    rows = []
+    for name, label in (
+        ("sqlite", "SQLite (WAL, synchronous=FULL)"),
+        ("postgresql", "PostgreSQL 15 (binary COPY)"),
+    ):
+        on = d[name]
+        rps_ratio = on["c16"]["rps"] / off["c16"]["rps"]
+        batch_ratio = on["batch_ms"] / off["batch_ms"]
+        rows += [
+            f"| 7 | decision log on {label}: /predict, concurrency 16 | {on['c16']['rps']:.0f} req/s, p50 {on['c16']['p50_ms']:.2f} ms (concurrency 1: p50 {on['c1']['p50_ms']:.2f} ms) | log off {off['c16']['rps']:.0f} req/s, p50 {off['c16']['p50_ms']:.2f} ms (concurrency 1: p50 {off['c1']['p50_ms']:.2f} ms) | {rps_ratio:.2f}x the req/s | >= 0.7x: {_met(rps_ratio >= 0.7)} |",
+            f"| 7 | decision log on {label}: 10,000-row /predict/batch round trip, median | {on['batch_ms']:.0f} ms (one bulk write) | log off {off['batch_ms']:.0f} ms | {batch_ratio:.2f}x the time | <= 1.5x: {_met(batch_ratio <= 1.5)} |",
+        ]
+    return rows
+
+
 def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
     ip = r["in_process"]
     single_ratio = ip["sklearn_ms"] / ip["compiled_ms"]
@@ -515,6 +592,7 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
         f"| 6a | exact TreeSHAP, one row, median | {e['ours_row_ms']:.2f} ms (one thread) | shap {e['shap_version']} TreeExplainer (path-dependent, C++) {e['shap_row_ms']:.2f} ms | {row_ratio:.1f}x faster | >= 5x: {_met(row_ratio >= 5)} |",
         f"| 6b | exact TreeSHAP, {e['rows']:,} rows in one call | {e['ours_all_s']:.1f} s on {e['threads']} threads ({e['ours_1_all_s']:.1f} s on one) | shap {e['shap_all_s']:.1f} s | {all_ratio:.1f}x faster ({e['shap_all_s'] / e['ours_1_all_s']:.1f}x on one thread) | >= 5x: {_met(all_ratio >= 5)}; largest difference from shap {e['max_difference']:.1e} (<= 1e-6: {_met(e['max_difference'] <= 1e-6)}) |",
         f"| 6c | HTTP /predict?explain=true, concurrency 1, p50 / p99 | {r['explain_c1']['p50_ms']:.2f} / {r['explain_c1']['p99_ms']:.2f} ms, {r['explain_c1']['rps']:.0f} req/s | /predict without explain {r['service_c1']['p50_ms']:.3f} ms | | |",
+        *render_decision_log(r["decision_log"]),
     ]
     per_core = f["spark"]["rows_per_s"] / 2
     book, cores = 50_000_000, 10 * 16
@@ -539,6 +617,7 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
             "",
             f"Produced by `make bench` ({'--quick, ' if quick else ''}{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}) on: {machine_line}.",
             f"Model {r['version']}. HTTP figures from wrk on 127.0.0.1, {'3' if quick else '10'} s per run, each request body a different real row (2,000 rotating).",
+            "Rows 2 to 6 measure the service with the decision log off (DECISION_LOG_URL=none), as before it existed; row 7 measures the log's cost on each backend, one worker, log off and on in the same run.",
             "",
             *rows,
             "",

@@ -130,8 +130,9 @@ case "$refusal" in
 esac
 
 read -r API_KEY API_DIGEST < <("$PYTHON" -c 'from service.keys import new_key; print(*new_key())')
+API_KEYS="[{\"id\": \"container-test\", \"digest\": \"$API_DIGEST\", \"scopes\": [\"score\", \"models:read\", \"audit\"]}]"
 PORT=$(free_port)
-"$DOCKER" run -d --name cd-with-model -p "127.0.0.1:$PORT:8000" -e API_KEYS="$API_DIGEST" \
+"$DOCKER" run -d --name cd-with-model -p "127.0.0.1:$PORT:8000" -e API_KEYS="$API_KEYS" \
   -v "$WORK/store:/models:ro" --read-only --tmpfs /tmp "$IMAGE" >/dev/null
 ready=""
 for _ in $(seq 1 90); do
@@ -174,6 +175,11 @@ print(f"reasons -> {[r['code'] for r in why.json()['reasons']]}")
 report = httpx.get(f"{base}/models/production/report", headers=auth, timeout=10)
 assert report.status_code == 200 and "<h1>" in report.text, report.status_code
 print("report -> 200")
+[record] = httpx.get(f"{base}/decisions/{ok.headers['x-request-id']}", headers=auth, timeout=10).json()
+assert record["probability"] == body["probability"] and record["key_id"] == "container-test", record
+reload = httpx.post(f"{base}/admin/reload", headers=auth, timeout=10)
+assert reload.status_code == 403, reload.text
+print(f"decision on record (key id {record['key_id']}); reload without the admin scope -> 403")
 PY
 rss_kib=$("$DOCKER" exec cd-with-model awk '/^VmRSS/ {print $2}' /proc/1/status)
 say "resident memory of the worker after a 5,000-row batch: $(( rss_kib / 1024 )) MiB"
