@@ -6,7 +6,7 @@ when it is read rather than discovered by a validator months later.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,26 @@ class ProtectedAttributes(_Record):
     held_out_with: HeldOutMetrics = Field(description="A model with them, same rows.")
 
 
+class DriftBins(_Record):
+    """One distribution, binned: the reference for population stability (PSI)."""
+
+    kind: Literal["categories", "deciles"] = Field(
+        description="categories: one bin per value in `edges`, then one for any other "
+        "value; deciles: the cut points in `edges` (a value equal to a cut goes above it)."
+    )
+    edges: list[float]
+    shares: list[float] = Field(description="Each bin's share of the reference rows.")
+
+
+class DriftReference(_Record):
+    """What the model's customers looked like, to measure drift against (model_store.drift)."""
+
+    description: str
+    rows: int
+    inputs: dict[str, DriftBins] = Field(description="Each of the 23 inputs.")
+    score: DriftBins = Field(description="The served probability.")
+
+
 class Baseline(_Record):
     """The original project's forest, trained and evaluated in the same run."""
 
@@ -178,6 +198,8 @@ class ModelManifest(_Record):
     explainer: ExplainerArtifact | None = None
     report: ReportArtifact | None = None
     protected_attributes: ProtectedAttributes | None = None
+    # Versions trained before drift monitoring have none.
+    drift_reference: DriftReference | None = None
 
     def artifact_checksums(self) -> dict[str, str]:
         """File name -> SHA-256 of every file the version owns besides this manifest."""

@@ -13,6 +13,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 from model_store import ModelStore
+from model_store.drift import reference_bins
 from model_store.explainer import TreeExplainer, explainer_bytes
 from model_store.manifest import (
     Baseline,
@@ -20,6 +21,7 @@ from model_store.manifest import (
     CompiledArtifact,
     CrossValidation,
     DecisionThreshold,
+    DriftReference,
     ExplainerArtifact,
     ForestParameters,
     HeldOutMetrics,
@@ -99,6 +101,22 @@ class TrainedModel:
     explainer: bytes
     fields: dict[str, Any]
     held_out: HeldOut
+
+
+def drift_reference(X_train: np.ndarray, held_out_scores: np.ndarray) -> DriftReference:
+    """The distributions drift is measured against: each input over the training split,
+    and the served probability over the held-out split (what unseen customers get)."""
+    integer = {n for n, f in CustomerFeatures.model_fields.items() if f.annotation is int}
+    return DriftReference(
+        description="inputs: the training split; score: the served probability of the "
+        "held-out split",
+        rows=len(X_train),
+        inputs={
+            name: reference_bins(X_train[:, index], name in integer)
+            for index, name in enumerate(FEATURE_NAMES)
+        },
+        score=reference_bins(held_out_scores, integer=False),
+    )
 
 
 def _fit_original_forest(
@@ -273,6 +291,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         ),
         "explainer": explainer_artifact,
         "protected_attributes": protected,
+        "drift_reference": drift_reference(X_train, served),
     }
     held_out = HeldOut(
         X=X_test,
