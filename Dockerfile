@@ -12,6 +12,7 @@ RUN python3 -m venv /opt/venv \
     && site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
     && rm -rf "$site"/numpy/*/tests "$site"/numpy/tests "$site"/onnxruntime/tools \
         "$site"/onnxruntime/transformers "$site"/pip "$site"/setuptools \
+        "$site"/sqlalchemy/testing "$site"/alembic/testing \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # -- runtime: the venv, the code the service imports, the baked model store ---------------
@@ -47,6 +48,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODEL_VERSION=production \
     DECISION_LOG_URL=sqlite:////var/lib/credit-default/decisions.sqlite3 \
     WORKERS=1 \
+    LOG_FORMAT=json \
     REQUIRE_API_KEYS=true
 USER 10001:10001
 EXPOSE 8000

@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API, including the one error shape."""
 
 from datetime import datetime
-from typing import Annotated, Final, NotRequired
+from typing import Annotated, Final, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
@@ -194,3 +194,31 @@ class DecisionList(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+
+
+class FeatureDrift(BaseModel):
+    """One input's (or the score's) population stability, with both distributions."""
+
+    psi: float = Field(description="Population stability index, recent against reference.")
+    status: Literal["stable", "watch", "act"] = Field(
+        description="stable below 0.1, watch from 0.1 to 0.25, act above 0.25."
+    )
+    kind: Literal["categories", "deciles"] = Field(
+        description="categories: a bin per value in `edges`, then one for other values; "
+        "deciles: bins between the cut points in `edges`."
+    )
+    edges: list[float]
+    reference: list[float] = Field(description="Each bin's share when the model was trained.")
+    recent: list[float] = Field(description="Each bin's share over the window.")
+
+
+class DriftReport(BaseModel):
+    """How far recent customers are from the ones the serving model was trained on."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    window: int = Field(description="Decisions the figures are computed over (the latest).")
+    window_size: int = Field(description="The most the window holds (DRIFT_WINDOW).")
+    inputs: dict[str, FeatureDrift]
+    score: FeatureDrift

@@ -1,13 +1,16 @@
 """`python -m service`: serve the app with uvicorn on HOST:PORT."""
 
-import copy
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
-import uvicorn.config
 
 from service.app import StartupRefusedError, check_access
 from service.decisions import DecisionStore
+from service.logs import log_config
+from service.metrics import MULTIPROC_ENV
 from service.settings import ServiceSettings
 
 
@@ -30,6 +33,21 @@ def migrate_decision_log(settings: ServiceSettings) -> None:
         store.close()
 
 
+def share_metrics_between_workers() -> None:
+    """prometheus-client's multiprocess mode: the workers (started after this, with this
+    environment) write their metrics to files in one directory, emptied now so no figure
+    of an earlier run is added in; /metrics sums them."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="credit-default-metrics-"))
+        os.environ[MULTIPROC_ENV] = str(path)
+
+
 def main() -> None:
     settings = ServiceSettings()
     try:
@@ -37,14 +55,8 @@ def main() -> None:
     except StartupRefusedError as error:
         raise SystemExit(f"refusing to start: {error}") from None
     migrate_decision_log(settings)
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    # The service's own loggers (model loading, refused models, errors) print like uvicorn's.
-    log_config["loggers"]["service"] = {
-        "handlers": ["default"],
-        "level": settings.log_level.upper(),
-    }
-    # Everything to stdout, where container platforms collect logs.
-    log_config["handlers"]["default"]["stream"] = "ext://sys.stdout"
+    if settings.workers > 1:
+        share_metrics_between_workers()
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -53,7 +65,10 @@ def main() -> None:
         log_level=settings.log_level,
         workers=settings.workers,
         server_header=False,
-        log_config=log_config,
+        # uvicorn's, the service's and Alembic's loggers, one format, to stdout where
+        # container platforms collect logs; the service writes its own access line.
+        log_config=log_config(settings.log_level, settings.log_format),
+        access_log=False,
     )
 
 

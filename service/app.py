@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from model_store import ModelStore, ModelStoreError
 from schemas.api import BatchRequest, Problem
 from schemas.features import CustomerFeatures
+from service.access import AccessMiddleware
 from service.decisions import open_decision_log
 from service.errors import (
     ServiceError,
@@ -24,9 +26,10 @@ from service.errors import (
 )
 from service.guards import LimitsMiddleware, SecurityHeadersMiddleware
 from service.keys import Scope
+from service.metrics import worker_exited
 from service.middleware import RequestIdMiddleware
 from service.predictor import ModelRegistry
-from service.routes import admin, decisions, health, models, page, predict, reasons
+from service.routes import admin, decisions, health, models, monitoring, page, predict, reasons
 from service.security import authenticated, requires
 from service.settings import ServiceSettings
 
@@ -40,6 +43,7 @@ ROUTER_SCOPES: tuple[tuple[Any, Scope], ...] = (
     (reasons, "models:read"),
     (admin, "admin"),
     (decisions, "audit"),
+    (monitoring, "metrics"),
 )
 
 
@@ -92,7 +96,8 @@ forest, versioned in a model store with its provenance and held-out metrics.
 * When the service is configured with API keys, every operation marked with a lock needs
   one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`; `/health/*` never does.
   Each key holds scopes, and each operation's security requirement names the one it
-  needs: `score`, `models:read`, `admin` or `audit`. A valid key without it gets a `403`.
+  needs: `score`, `models:read`, `admin`, `audit` or `metrics`. A valid key without it
+  gets a `403`.
 * Every customer scored is on record in the decision log before the answer goes out
   (`GET /decisions`, `audit` scope); when it cannot be recorded, scoring answers `503`.
 * The same customer gets the same probability, bit for bit, from `/predict`, from
@@ -131,6 +136,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         await decision_log.stop()
+        worker_exited(os.getpid())
 
     app = FastAPI(
         title="credit-default",
@@ -163,6 +169,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         max_in_flight=settings.max_in_flight,
         timeout_seconds=settings.request_timeout_seconds,
     )
+    app.add_middleware(AccessMiddleware)  # metrics and the access line, refusals included
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     # With keys configured, each router but health's depends on the scope its operations

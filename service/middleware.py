@@ -13,6 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import InternalError, send_problem
+from service.logs import request_id_var
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
@@ -35,6 +36,7 @@ class RequestIdMiddleware:
         sent = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = sent if _VALID_REQUEST_ID.match(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)  # on every log line written for this request
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -59,3 +61,5 @@ class RequestIdMiddleware:
                     headers={REQUEST_ID_HEADER: request_id},
                 ),
             )
+        finally:
+            request_id_var.reset(token)

@@ -17,6 +17,7 @@ from model_store import (
 )
 from model_store.runtime import Predictor
 from service.errors import PROBLEM_PREFIX, ServiceError
+from service.metrics import MODEL_LOADS
 
 log = logging.getLogger("service.models")
 
@@ -86,6 +87,7 @@ class ModelRegistry:
         try:
             self.default = Predictor(self.store.load(self.default_ref), self.threads)
         except ModelStoreError as error:
+            MODEL_LOADS.labels("refused").inc()
             self.not_ready_reason = public_reason(self.default_ref, error)
             if isinstance(error, VersionNotFoundError):
                 self.not_ready_reason += (
@@ -93,6 +95,7 @@ class ModelRegistry:
                 )
             log.error("not ready: %s", error)
             return
+        MODEL_LOADS.labels("loaded").inc()
         log.info(
             "serving model %s (from %r) with %s",
             self.default.version,
@@ -118,9 +121,11 @@ class ModelRegistry:
         except VersionNotFoundError as error:
             raise ModelNotFoundError(error) from error
         except ModelStoreError as error:
+            MODEL_LOADS.labels("refused").inc()
             raise ReloadFailedError(
                 f"{public_reason(self.default_ref, error)}; still serving {previous or 'nothing'}"
             ) from error
+        MODEL_LOADS.labels("loaded").inc()
         self.default = predictor
         log.info("now serving model %s (was %s)", target, previous)
         return previous, target
@@ -156,8 +161,10 @@ class ModelRegistry:
             try:
                 predictor = Predictor(self.store.load(resolved), self.threads)
             except ModelStoreError as error:
+                MODEL_LOADS.labels("refused").inc()
                 log.error("refused model %s: %s", resolved, error)
                 raise ModelUnavailableError(public_reason(resolved, error)) from error
+            MODEL_LOADS.labels("loaded").inc()
             self._others[resolved] = predictor
             while len(self._others) > self.cache_size:
                 self._others.popitem(last=False)

@@ -29,6 +29,11 @@ class ServiceSettings(StoreSettings):
         description="Slices of a large request scored at once per process (0: one per core).",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="json: one JSON object per line, for log pipelines (the image's "
+        "default); text: lines for a person.",
+    )
 
     # -- access and limits -------------------------------------------------------------------
     api_keys: str = Field(
@@ -64,6 +69,15 @@ class ServiceSettings(StoreSettings):
         ge=0,
         description="How often each worker checks the store for a new MODEL_VERSION target "
         "and hot-swaps to it (0: only on POST /admin/reload).",
+    )
+
+    # -- monitoring ------------------------------------------------------------------------------
+    drift_window: int = Field(
+        5000,
+        ge=100,
+        le=200_000,
+        description="How many of the latest decisions of the serving model drift (PSI) is "
+        "measured over.",
     )
 
     @field_validator("api_keys")

@@ -66,11 +66,11 @@ def train_small(store: Path, data_path: Path, *extra: str) -> None:
 
 
 def store_without_reasons(source: Path, target: Path) -> ModelStore:
-    """A store whose production version is the source's compiled model with no explainer
-    and no report: a version trained before reason codes."""
+    """A store whose production version is the source's compiled model with no explainer,
+    report or drift reference: a version trained before reason codes."""
     store = ModelStore(source)
     manifest = store.get("production")
-    old = manifest.model_copy(update={"explainer": None, "report": None})
+    old = manifest.model_copy(update={"explainer": None, "report": None, "drift_reference": None})
     artifacts = {"model.joblib": b"unused", "model.onnx": store.load().compiled}
 
     def build(version: str, checksums: dict[str, str]) -> ModelManifest:
@@ -173,11 +173,12 @@ def serve(
     ready_path: str = "/health/live",
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    output: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run a server process until `ready_path` answers 200 on 127.0.0.1:`port`; stop it
-    on exit. Its output goes to a file, never a pipe nobody reads (a full pipe would stall
-    the server and the measurement with it)."""
-    with tempfile.TemporaryFile() as log:
+    on exit. Its output goes to a file (`output`, or a temporary one), never a pipe nobody
+    reads (a full pipe would stall the server and the measurement with it)."""
+    with output.open("w+b") if output else tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log
         )
@@ -206,11 +207,12 @@ def serve(
 
 
 @contextmanager
-def running_server(store: Path, **settings: str) -> Iterator[str]:
-    """`python -m service` on a free port of 127.0.0.1, serving `store`; yields its URL."""
+def running_server(store: Path, output: Path | None = None, **settings: str) -> Iterator[str]:
+    """`python -m service` on a free port of 127.0.0.1, serving `store`; yields its URL.
+    The server's output goes to `output` when it is given."""
     port = free_port()
     env = {"MODEL_STORE_DIR": str(store), "HOST": "127.0.0.1", "PORT": str(port), **settings}
-    with serve([sys.executable, "-m", "service"], port, env=env, timeout=60):
+    with serve([sys.executable, "-m", "service"], port, env=env, timeout=60, output=output):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -13,7 +13,12 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
-from tests.support import PROJECT_ROOT, running_server, store_without_reasons
+from tests.support import (
+    PROJECT_ROOT,
+    customers_from_data,
+    running_server,
+    store_without_reasons,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -363,3 +368,27 @@ def test_a_version_without_reasons_still_scores_on_the_page(
     assert shown == expected["probability"]
     assert hidden
     assert errors == []
+
+
+def test_the_monitoring_tab_plots_drift_as_the_api_measures_it(page: Page, base_url: str) -> None:
+    _, bodies = customers_from_data(1_000, seed=31)
+    scored = httpx.post(f"{base_url}/predict/batch", json={"customers": bodies}, timeout=60)
+    assert scored.status_code == 200
+    page.click("#tab-monitoring")
+    page.wait_for_selector("#drift:not([hidden])", timeout=60_000)
+    expected = httpx.get(f"{base_url}/monitoring/drift", timeout=30).json()
+    bars = page.eval_on_selector_all(
+        "#psi-bars rect",
+        "nodes => nodes.map(n => [n.getAttribute('class'), n.getBBox().width])",
+    )
+    entries = [*expected["inputs"].values(), expected["score"]]
+    assert [kind for kind, _ in bars] == [f"psi-{d['status']}" for d in entries]
+    assert min(width for _, width in bars) >= 1  # drawn
+    assert len(page.query_selector_all("#psi-bars line.psi-band")) == 2  # 0.1 and 0.25
+    plots = page.query_selector_all("#drift-plots figure")
+    assert len(plots) == 24  # the 23 inputs and the score
+    caption = plots[0].query_selector("figcaption").inner_text()
+    limit = expected["inputs"]["limit_bal"]
+    assert caption == f"limit_bal: PSI {limit['psi']:.3f}, {limit['status']}"
+    assert expected["model_version"] in page.inner_text("#drift-status")
+    screenshot(page, "6-monitoring")

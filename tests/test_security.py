@@ -373,6 +373,8 @@ PROTECTED = {
     ("POST", "/admin/reload"): ("/admin/reload", None, "admin"),
     ("GET", "/decisions"): ("/decisions", None, "audit"),
     ("GET", "/decisions/{request_id}"): ("/decisions/scope-probe", None, "audit"),
+    ("GET", "/metrics"): ("/metrics", None, "metrics"),
+    ("GET", "/monitoring/drift"): ("/monitoring/drift", None, "metrics"),
 }
 
 

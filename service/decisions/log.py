@@ -12,6 +12,7 @@ be, it gets a 503, and no answer goes out without its record.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from service.decisions.records import DecisionBatch
 from service.decisions.store import DecisionStore, DecisionStoreError
 from service.errors import PROBLEM_PREFIX, ServiceError
+from service.metrics import LOG_FAILURES, LOG_WRITE
 
 log = logging.getLogger("service.decisions")
 
@@ -119,17 +121,20 @@ class DecisionLog:
             group, self._pending = self._pending, []
             if not group:
                 continue
+            started = time.perf_counter()
             try:
                 await loop.run_in_executor(
                     self._executor, self.store.write, [batch for batch, _ in group]
                 )
             except DecisionStoreError as error:
+                LOG_FAILURES.inc()
                 self._mark_unavailable(error)
                 failure = DecisionLogUnavailableError(
                     "The decision could not be recorded, so it is not given; retry later."
                 )
                 _settle(group, failure)
             else:
+                LOG_WRITE.observe(time.perf_counter() - started)
                 _settle(group, None)
 
     async def _recover(self) -> None:

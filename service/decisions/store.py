@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -257,6 +258,21 @@ class DecisionStore:
         more = len(rows) > limit
         rows = rows[:limit]
         return [_record(row) for row in rows], (rows[-1]["id"] if more else None)
+
+    def recent(self, model_version: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The inputs (rows x 23, FEATURE_NAMES order) and probabilities of the latest
+        `limit` decisions of one model version, for drift monitoring."""
+        columns = [decisions.c[name] for name in FEATURE_NAMES]
+        query = (
+            select(*columns, decisions.c.probability)
+            .where(decisions.c.model_version == model_version)
+            .order_by(decisions.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        table = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES) + 1)
+        return table[:, :-1], table[:, -1]
 
     def iterate(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every record matching the filters, in id order, a page at a time."""

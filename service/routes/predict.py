@@ -18,6 +18,7 @@ from service.decisions import DecisionBatch, DecisionLogUnavailableError
 from service.errors import ValidationFailedError, problem_responses
 from service.explanations import ExplanationUnavailableError, explain_rows, reasons_and_explanations
 from service.guards import BodyTooLargeError, OverloadedError, RequestTimeoutError
+from service.metrics import record_scores
 from service.predictor import ModelNotFoundError, ModelUnavailableError
 from service.routes.deps import Decisions, ExplainQuery, Registry, VersionQuery
 from service.security import ForbiddenError, UnauthorizedError, key_id_of
@@ -103,7 +104,15 @@ async def predict(
         )
     reasons = None if answer.reasons is None else [[reason["code"] for reason in answer.reasons]]
     await decisions.record(_on_record(request, predictor, row, [answer.probability], reasons))
+    _count(request, predictor, [answer.probability])
     return answer
+
+
+def _count(request: Request, predictor: Predictor, probabilities: list[float]) -> None:
+    """Metrics of an answer about to go out, and what its access line reports."""
+    record_scores(predictor.version, probabilities, predictor.threshold)
+    request.state.model_version = predictor.version
+    request.state.customers = len(probabilities)
 
 
 def _explain_one(predictor: Predictor, row: np.ndarray) -> Prediction:
@@ -176,4 +185,6 @@ async def predict_batch(
         _score_batch, predictor, batch, explain
     )
     await decisions.record(_on_record(request, predictor, rows, probabilities, codes))
+    # A histogram observation per customer: thousands of them are not for the event loop.
+    await run_in_threadpool(_count, request, predictor, probabilities)
     return answer

@@ -373,6 +373,82 @@ async function submitBatch(event) {
   }
 }
 
+// ---- monitoring --------------------------------------------------------------------------
+
+function drawPsiBars(report) {
+  const svg = $("psi-bars");
+  svg.replaceChildren(svgElement("title", { id: "psi-bars-title" }, "PSI of each input and of the score, with the 0.1 and 0.25 bands"));
+  const entries = [...Object.entries(report.inputs), ["score", report.score]];
+  const left = 70, top = 8, width = 540, rowHeight = 11;
+  const largest = Math.max(0.3, ...entries.map(([, d]) => d.psi));
+  const x = (value) => left + (value / largest) * width;
+  svg.setAttribute("viewBox", `0 0 640 ${top + entries.length * rowHeight + 16}`);
+  entries.forEach(([name, d], i) => {
+    const y = top + i * rowHeight;
+    svg.append(svgElement("text", { x: left - 4, y: y + 8, "text-anchor": "end" }, name));
+    const bar = svgElement("rect", { x: left, y: y + 1, height: rowHeight - 3, width: Math.max(x(d.psi) - left, 1), class: `psi-${d.status}` });
+    bar.append(svgElement("title", {}, `${name}: PSI ${d.psi.toFixed(3)} (${d.status})`));
+    svg.append(bar);
+    svg.append(svgElement("text", { x: x(d.psi) + 3, y: y + 8 }, d.psi.toFixed(3)));
+  });
+  const bottom = top + entries.length * rowHeight;
+  for (const band of [0.1, 0.25]) {
+    svg.append(svgElement("line", { x1: x(band), x2: x(band), y1: top - 4, y2: bottom, class: "psi-band" }));
+    svg.append(svgElement("text", { x: x(band), y: bottom + 11, "text-anchor": "middle" }, String(band)));
+  }
+}
+
+function shortNumber(e) {
+  if (Math.abs(e) >= 1000) return `${Math.round(e / 1000)}k`;
+  return Number.isInteger(e) ? String(e) : String(Number(e.toPrecision(2)));
+}
+
+function binLabels(d) {
+  const edges = d.edges.map(shortNumber);
+  if (d.kind === "categories") return [...edges, "other"];
+  return edges.length ? [`<${edges[0]}`, ...edges.map((e) => `≥${e}`)] : ["all"];
+}
+
+function drawDistribution(name, d) {
+  const figure = element("figure", { class: "drift-plot" });
+  const svg = svgElement("svg", { viewBox: "0 0 200 90", role: "img" });
+  svg.append(svgElement("title", {}, `${name}: reference (grey) and recent (blue) shares by bin`));
+  const bins = d.reference.length;
+  const slot = 190 / bins;
+  const tallest = Math.max(...d.reference, ...d.recent, 0.01);
+  const labels = binLabels(d);
+  d.reference.forEach((share, i) => {
+    const recent = d.recent[i];
+    const h1 = (share / tallest) * 70, h2 = (recent / tallest) * 70;
+    svg.append(svgElement("rect", { x: 5 + i * slot, y: 75 - h1, width: slot * 0.45, height: h1, class: "drift-reference" }));
+    svg.append(svgElement("rect", { x: 5 + i * slot + slot * 0.45, y: 75 - h2, width: slot * 0.45, height: h2, class: "drift-recent" }));
+    if (bins <= 12) svg.append(svgElement("text", { x: 5 + (i + 0.45) * slot, y: 86, "text-anchor": "middle", "font-size": 6 }, labels[i]));
+  });
+  figure.append(svg);
+  figure.append(element("figcaption", {}, `${name}: PSI ${d.psi.toFixed(3)}, ${d.status}`));
+  return figure;
+}
+
+async function showDrift() {
+  const status = $("drift-status");
+  const errorBox = $("drift-error");
+  errorBox.hidden = true;
+  status.textContent = "Measuring drift…";
+  const response = await fetch("/monitoring/drift");
+  const body = await response.json();
+  if (!response.ok) {
+    status.textContent = "";
+    $("drift").hidden = true;
+    showProblem(errorBox, body);
+    return;
+  }
+  status.textContent = `Model ${body.model_version}: the latest ${body.window.toLocaleString("en")} decisions (window ${body.window_size.toLocaleString("en")}).`;
+  drawPsiBars(body);
+  const plots = $("drift-plots");
+  plots.replaceChildren(...[...Object.entries(body.inputs), ["score", body.score]].map(([name, d]) => drawDistribution(name, d)));
+  $("drift").hidden = false;
+}
+
 // ---- tabs -----------------------------------------------------------------------------
 
 function selectTab(tab) {
@@ -427,6 +503,8 @@ async function start() {
   });
   $("customer-form").addEventListener("submit", submitCustomer);
   $("batch-form").addEventListener("submit", submitBatch);
+  $("drift-refresh").addEventListener("click", showDrift);
+  $("tab-monitoring").addEventListener("click", showDrift);
   $("submit").disabled = false;
   status.textContent = `Enter a customer's ${state.fields.length} features, or fill in an example.`;
 }

@@ -1,0 +1,65 @@
+"""One pure-ASGI middleware that watches every request: its metrics (count, latency, in
+flight) and its one access line (method, route, status, duration, model version, key id
+and customers). It sits inside the request-id middleware, so both carry the request id,
+and outside the limits, so refused requests (413, 503, 504) are seen too."""
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import request_id_var
+from service.metrics import IN_FLIGHT, LATENCY, REQUESTS
+
+log = logging.getLogger("service.access")
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the request-id middleware answers when nothing was sent
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            # The route's template, never the raw path: a path per request id or version
+            # would make a new time series each time.
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            REQUESTS.labels(template, method, str(status)).inc()
+            LATENCY.labels(template, method).observe(seconds)
+            state = scope.get("state", {})
+            duration_ms = round(seconds * 1000, 3)
+            log.info(
+                "%s %s -> %d in %.1f ms",
+                method,
+                template,
+                status,
+                duration_ms,
+                extra={
+                    "request_id": request_id_var.get() or state.get("request_id"),
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "model_version": state.get("model_version"),
+                    "key_id": state.get("key_id"),
+                    "customers": state.get("customers"),
+                },
+            )

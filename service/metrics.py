@@ -1,0 +1,98 @@
+"""Prometheus metrics: what the service counts and measures, and the /metrics answer.
+
+With several uvicorn workers each is its own process, so the figures are kept in
+prometheus-client's multiprocess mode: `python -m service` gives every worker one
+PROMETHEUS_MULTIPROC_DIR, emptied at start, and /metrics adds up all workers' files. A
+single in-process app (tests, one worker started another way) uses the default registry.
+"""
+
+import os
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "credit_default_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "credit_default_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by route template.",
+    ["route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+IN_FLIGHT = Gauge(
+    "credit_default_http_requests_in_flight",
+    "Requests being handled now, all workers together.",
+    multiprocess_mode="livesum",
+)
+CUSTOMERS = Counter(
+    "credit_default_customers_scored_total",
+    "Customers scored (and recorded), by model version and decision.",
+    ["model_version", "decision"],
+)
+PROBABILITY = Histogram(
+    "credit_default_probability",
+    "Probabilities of default answered.",
+    buckets=tuple(round(0.05 * step, 2) for step in range(1, 21)),
+)
+MODEL_LOADS = Counter(
+    "credit_default_model_loads_total",
+    "Model versions loaded, and refused at load (failed checks), by outcome.",
+    ["outcome"],
+)
+LOG_WRITE = Histogram(
+    "credit_default_decision_log_write_seconds",
+    "Time to commit one group of decisions to the decision log.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+LOG_FAILURES = Counter(
+    "credit_default_decision_log_write_failures_total",
+    "Groups of decisions the decision log could not commit (each answered 503).",
+)
+PSI = Gauge(
+    "credit_default_psi",
+    'Population stability index of each input and of the score (feature="score"), '
+    "recent decisions against the serving model's training reference.",
+    ["feature"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def record_scores(model_version: str, probabilities: list[float], threshold: float) -> None:
+    """Count a request's customers and their probabilities."""
+    defaults = 0
+    for probability in probabilities:
+        PROBABILITY.observe(probability)
+        defaults += probability >= threshold
+    if defaults:
+        CUSTOMERS.labels(model_version, "default").inc(defaults)
+    if len(probabilities) - defaults:
+        CUSTOMERS.labels(model_version, "no_default").inc(len(probabilities) - defaults)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every worker's metrics (or this process's alone)."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a stopped worker's live gauges (in-flight requests) from the sum."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)

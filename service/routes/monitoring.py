@@ -1,0 +1,75 @@
+"""GET /metrics (Prometheus text) and GET /monitoring/drift: for operations and model
+owners, behind the `metrics` scope when keys are configured."""
+
+import contextlib
+import time
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from schemas.api import DriftReport
+from service.errors import problem_responses
+from service.metrics import exposition
+from service.monitoring import DriftUnavailableError, measure_drift
+from service.predictor import ModelUnavailableError
+from service.routes.deps import Decisions, Registry
+from service.security import ForbiddenError, UnauthorizedError
+
+router = APIRouter(tags=["monitoring"])
+
+# /metrics refreshes the PSI gauges at most this often per worker: drift moves slowly,
+# and a scrape should not cost a query over the whole window every time.
+DRIFT_REFRESH_SECONDS: Final = 30.0
+
+
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics of every worker",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4."},
+        **problem_responses(UnauthorizedError, ForbiddenError),
+    },
+)
+async def metrics(request: Request, registry: Registry, decisions: Decisions) -> Response:
+    """Requests, latency, customers scored, probabilities, model loads, the decision log's
+    writes and the PSI of each input and of the score (refreshed every 30 s at most)."""
+    state = request.app.state
+    if time.monotonic() - getattr(state, "drift_measured_at", -DRIFT_REFRESH_SECONDS) >= (
+        DRIFT_REFRESH_SECONDS
+    ):
+        state.drift_measured_at = time.monotonic()
+        if registry.default is not None:
+            with contextlib.suppress(DriftUnavailableError):  # no gauge until there is data
+                await run_in_threadpool(
+                    measure_drift,
+                    decisions.store,
+                    registry.default.manifest,
+                    state.settings.drift_window,
+                )
+    body, content_type = await run_in_threadpool(exposition)
+    return Response(body, media_type=content_type)
+
+
+@router.get(
+    "/monitoring/drift",
+    operation_id="getDrift",
+    summary="Population stability of the inputs and the score",
+    responses=problem_responses(
+        UnauthorizedError, ForbiddenError, DriftUnavailableError, ModelUnavailableError
+    ),
+)
+async def drift(request: Request, registry: Registry, decisions: Decisions) -> DriftReport:
+    """PSI of each input and of the score over the latest DRIFT_WINDOW decisions of the
+    serving model, against the distributions it was trained on: below 0.1 stable, 0.1 to
+    0.25 watch, above 0.25 act. Both distributions come with it, for plotting."""
+    if registry.default is None:
+        raise ModelUnavailableError(f"not ready: {registry.not_ready_reason}")
+    return await run_in_threadpool(
+        measure_drift,
+        decisions.store,
+        registry.default.manifest,
+        request.app.state.settings.drift_window,
+    )
