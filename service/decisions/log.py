@@ -60,7 +60,7 @@ class DecisionLog:
         self.store = store
         self.retry_seconds = retry_seconds
         self.retention_days = retention_days
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
+        self._executor = self._new_executor()
         self._pending: list[tuple[DecisionBatch, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._unavailable: str | None = None
@@ -100,7 +100,13 @@ class DecisionLog:
                 await task
         await asyncio.get_running_loop().run_in_executor(self._executor, self.store.close)
         self._executor.shutdown(wait=True)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        # One thread per commit that may be under way, and one for the probe and retention.
+        return ThreadPoolExecutor(
+            max_workers=self.store.concurrent_writes + 1, thread_name_prefix="decision-log"
+        )
 
     async def record(self, batch: DecisionBatch) -> None:
         """Return once the batch's records are committed; raise the 503 problem otherwise."""
@@ -114,28 +120,44 @@ class DecisionLog:
         await done
 
     async def _write_groups(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            group, self._pending = self._pending, []
-            if not group:
-                continue
-            started = time.perf_counter()
-            try:
-                await loop.run_in_executor(
-                    self._executor, self.store.write, [batch for batch, _ in group]
-                )
-            except DecisionStoreError as error:
-                LOG_FAILURES.inc()
-                self._mark_unavailable(error)
-                failure = DecisionLogUnavailableError(
-                    "The decision could not be recorded, so it is not given; retry later."
-                )
-                _settle(group, failure)
-            else:
-                LOG_WRITE.observe(time.perf_counter() - started)
-                _settle(group, None)
+        """Take everything pending as one group whenever a commit slot is free."""
+        slots = asyncio.Semaphore(self.store.concurrent_writes)
+        commits: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                if not self._pending:
+                    continue
+                await slots.acquire()  # meanwhile, more requests join the group
+                group, self._pending = self._pending, []
+                commit = asyncio.create_task(self._commit(group, slots))
+                commits.add(commit)
+                commit.add_done_callback(commits.discard)
+        finally:
+            for commit in commits:
+                commit.cancel()
+
+    async def _commit(
+        self, group: list[tuple[DecisionBatch, asyncio.Future[None]]], slots: asyncio.Semaphore
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.store.write, [batch for batch, _ in group]
+            )
+        except DecisionStoreError as error:
+            LOG_FAILURES.inc()
+            self._mark_unavailable(error)
+            failure = DecisionLogUnavailableError(
+                "The decision could not be recorded, so it is not given; retry later."
+            )
+            _settle(group, failure)
+        else:
+            LOG_WRITE.observe(time.perf_counter() - started)
+            _settle(group, None)
+        finally:
+            slots.release()
 
     async def _recover(self) -> None:
         """While unavailable, probe the database every `retry_seconds` until it answers."""

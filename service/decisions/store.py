@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,7 +100,10 @@ class DecisionStore:
         self.backend = self.url.get_backend_name()
         self.timeout_seconds = timeout_seconds
         self.engine = self._engine()
-        self._writer: Any = None  # a DBAPI connection kept for writes, reopened after errors
+        # DBAPI connections kept for writes, one per commit under way; a connection that
+        # failed is dropped, and the next write opens a new one.
+        self._idle_writers: list[Any] = []
+        self._writers_lock = threading.Lock()
         self._writer_name = f"{socket.gethostname()}:{os.getpid()}"[:64]
 
     @property
@@ -163,11 +167,26 @@ class DecisionStore:
 
     # -- writes --------------------------------------------------------------------------------
 
+    @property
+    def concurrent_writes(self) -> int:
+        """How many groups may be committing at once: SQLite takes one writer at a time;
+        PostgreSQL commits two while a third forms, hiding most of a commit's wait."""
+        return 1 if self.backend == "sqlite" else 2
+
     def write(self, batches: Sequence[DecisionBatch]) -> None:
-        """Every record of these batches in one transaction, committed before returning."""
+        """Every record of these batches in one transaction, committed before returning.
+        Safe to call from `concurrent_writes` threads at once."""
+        connection = None
         try:
-            connection = self._writer or self.engine.raw_connection()
-            self._writer = connection
+            with self._writers_lock:
+                connection = self._idle_writers.pop() if self._idle_writers else None
+            if connection is None:
+                connection = self.engine.raw_connection()
+                if self.backend == "postgresql":
+                    # One COPY is one statement, so in autocommit it is its own transaction,
+                    # committed (and flushed, synchronous_commit) when the server answers:
+                    # two round trips fewer than BEGIN ... COMMIT around it.
+                    connection.driver_connection.autocommit = True
             cursor = connection.cursor()
             try:
                 if self.backend == "sqlite":
@@ -193,12 +212,16 @@ class DecisionStore:
                         for batch in batches:
                             for row in batch.rows(batch.decided_at):
                                 copy.write_row(row)
-                connection.commit()
+                if self.backend == "sqlite":
+                    connection.commit()
             finally:
                 cursor.close()
         except Exception as error:
-            self._drop_writer()
+            if connection is not None:
+                _discard(connection)
             raise DecisionStoreError(f"{type(error).__name__}: {error}") from error
+        with self._writers_lock:
+            self._idle_writers.append(connection)
 
     def probe(self) -> None:
         """A real committed write (the heartbeat row), after migrating if needed."""
@@ -211,12 +234,6 @@ class DecisionStore:
                 )
         except Exception as error:
             raise DecisionStoreError(f"{type(error).__name__}: {error}") from error
-
-    def _drop_writer(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(Exception):  # already broken: nothing more to learn
-                self._writer.invalidate()
-            self._writer = None
 
     def purge(self, older_than: datetime) -> int:
         """Delete records decided before `older_than`; returns how many."""
@@ -285,8 +302,17 @@ class DecisionStore:
             after_id = next_id
 
     def close(self) -> None:
-        self._drop_writer()
+        with self._writers_lock:
+            idle, self._idle_writers = self._idle_writers, []
+        for connection in idle:
+            _discard(connection)
         self.engine.dispose()
+
+
+def _discard(connection: Any) -> None:
+    """Close a writer's connection for good (it failed, or the store is closing)."""
+    with contextlib.suppress(Exception):  # already broken: nothing more to learn
+        connection.invalidate()
 
 
 def _sqlite_time(moment: datetime) -> str:
