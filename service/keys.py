@@ -52,23 +52,20 @@ def parse_api_keys(value: str) -> tuple[ApiKeyEntry, ...]:
         except ValidationError as error:
             rules = "; ".join(
                 f"entry {'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                if problem["loc"]
+                else f"it is not valid JSON ({problem['msg']})"
                 for problem in error.errors(include_input=False)
             )
             raise ValueError(f"API_KEYS is a JSON list of key entries, but {rules}") from None
     else:
         entries = []
         for item in filter(None, (part.strip() for part in text.split(","))):
-            if not item.startswith("sha256:") or len(item) != 71:
-                raise ValueError(
-                    "each API_KEYS entry must be sha256:<64 lower-case hex digits> "
-                    "(the digest of a key, never the key itself), or API_KEYS a JSON list"
-                )
             try:
                 entries.append(ApiKeyEntry(id=item[7:19], digest=item, scopes=LEGACY_SCOPES))
             except ValidationError:
                 raise ValueError(
-                    "each API_KEYS entry must be sha256:<64 lower-case hex digits> "
-                    "(the digest of a key, never the key itself)"
+                    "each API_KEYS entry must be sha256:<64 lower-case hex digits> (the digest "
+                    "of a key, never the key itself), or API_KEYS a JSON list of entries"
                 ) from None
     for field in ("id", "digest"):
         values = [getattr(entry, field) for entry in entries]

@@ -1,4 +1,4 @@
-"""POST /admin/reload: pick up a promotion now, in this worker (protected by the API key).
+"""POST /admin/reload: pick up a promotion now, in this worker (the `admin` scope).
 
 Every worker also watches the store on its own (MODEL_WATCH_SECONDS), which is how a
 promotion reaches all workers; this endpoint makes the worker that receives it switch at
