@@ -18,7 +18,10 @@ ACCESS_FIELDS: Final = (
 # Already in the access line's message ("POST /predict -> 200 in 1.2 ms"), so a person
 # does not read them twice; JSON lines carry them as fields.
 _IN_ACCESS_MESSAGE: Final = frozenset({"request_id", "method", "route", "status", "duration_ms"})
-_STANDARD: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# A record's own attributes, and uvicorn's copy of its message with terminal colours.
+_STANDARD: Final = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message", "asctime", "taskName", "color_message",
+}  # fmt: skip
 
 
 class RequestIdFilter(logging.Filter):
@@ -84,7 +87,12 @@ def log_config(level: str, style: Literal["json", "text"]) -> dict[str, Any]:
         "formatters": {"default": {"()": formatter}},
         "handlers": {"default": handler},
         "loggers": {
-            name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
-            for name in ("uvicorn", "uvicorn.error", "service", "alembic")
+            **{
+                name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
+                for name in ("uvicorn", "uvicorn.error", "service")
+            },
+            # Alembic says what it assumes at every start; only its warnings are kept (the
+            # service logs where the decision log is, and a migration that fails).
+            "alembic": {"handlers": ["default"], "level": "WARNING", "propagate": False},
         },
     }
