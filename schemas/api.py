@@ -6,6 +6,7 @@ from typing import Annotated, Final, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
+from model_store.drift import DriftStatus
 from model_store.manifest import HeldOutMetrics, ModelManifest
 from schemas.features import EXAMPLE_CUSTOMER, CustomerFeatures
 
@@ -200,7 +201,7 @@ class FeatureDrift(BaseModel):
     """One input's (or the score's) population stability, with both distributions."""
 
     psi: float = Field(description="Population stability index, recent against reference.")
-    status: Literal["stable", "watch", "act"] = Field(
+    status: DriftStatus = Field(
         description="stable below 0.1, watch from 0.1 to 0.25, act above 0.25."
     )
     kind: Literal["categories", "deciles"] = Field(

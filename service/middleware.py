@@ -17,7 +17,8 @@ from service.logs import request_id_var
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
-_VALID_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+REQUEST_ID_PATTERN: Final = r"^[A-Za-z0-9._:\-]{1,128}$"
+_VALID_REQUEST_ID: Final = re.compile(REQUEST_ID_PATTERN)
 
 log = logging.getLogger("service.errors")
 

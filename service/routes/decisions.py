@@ -11,6 +11,7 @@ from schemas.api import DecisionList, DecisionRecord, FieldError
 from service.decisions import DecisionLogDisabledError, DecisionStore
 from service.decisions.store import decode_cursor, encode_cursor
 from service.errors import PROBLEM_PREFIX, ServiceError, ValidationFailedError, problem_responses
+from service.middleware import REQUEST_ID_PATTERN
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(prefix="/decisions", tags=["decisions"])
@@ -87,7 +88,7 @@ async def list_decisions(
 async def get_decisions(
     store: Store,
     request_id: Annotated[
-        str, Path(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", description="The X-Request-ID answered.")
+        str, Path(pattern=REQUEST_ID_PATTERN, description="The X-Request-ID answered.")
     ],
 ) -> list[DecisionRecord]:
     """Every customer scored by that request, in request order: one for /predict, all of
