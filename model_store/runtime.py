@@ -24,6 +24,7 @@ import onnxruntime
 from model_store.errors import ModelStoreError
 from model_store.explainer import TreeExplainer
 from model_store.manifest import ModelManifest
+from model_store.scoring import ReasonScores, Scored
 from model_store.store import CompiledVersion
 
 INPUT_NAME: Final = "features"
@@ -96,7 +97,7 @@ class CompiledModel:
         return np.concatenate([p for p, _ in parts]), np.concatenate([i for _, i in parts])
 
 
-class ExplanationUnavailableError(ModelStoreError):
+class NoExplainerError(ModelStoreError):
     """The version has no explainer: it was trained before reason codes."""
 
 
@@ -112,8 +113,8 @@ class Explained:
 
 class Predictor:
     """One model version ready to score: its compiled model, manifest, id and threshold,
-    and its explainer when it has one. Shaped like an MLServer runtime; the service and
-    the file scorer both use it."""
+    and its explainer when it has one. Shaped like an MLServer runtime: `score` is the one
+    call the service and both portfolio engines make."""
 
     engine: Final = ENGINE
 
@@ -140,7 +141,7 @@ class Predictor:
     def explain(self, rows: np.ndarray) -> Explained:
         """The served probabilities (the same bits as `predict_proba`) and contributions."""
         if self._explainer is None or self.manifest.explainer is None:
-            raise ExplanationUnavailableError(
+            raise NoExplainerError(
                 f"model version {self.version} has no explainer: it was trained before reason "
                 "codes; train a new version to get reasons"
             )
@@ -150,4 +151,25 @@ class Predictor:
             contributions=self._explainer.contributions(inputs),
             base=self._explainer.base,
             model_inputs=self.manifest.explainer.model_inputs,
+        )
+
+    def score(self, rows: np.ndarray, explain: bool = False) -> Scored:
+        """Rows (FEATURE_NAMES order) scored: probabilities, decisions and, with `explain`,
+        each reason's exact contribution and the principal reasons. The probabilities are
+        the same bits either way, and for a row whatever else is in `rows`."""
+        reasons = None
+        if explain:
+            explained = self.explain(rows)
+            probabilities = explained.probabilities
+            reasons = ReasonScores.from_contributions(
+                explained.base, explained.contributions, explained.model_inputs
+            )
+        else:
+            probabilities = self.predict_proba(rows)
+        return Scored(
+            version=self.version,
+            threshold=self.threshold,
+            inputs=rows,
+            probabilities=probabilities,
+            reasons=reasons,
         )

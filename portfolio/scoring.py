@@ -1,9 +1,9 @@
 """Scoring one frame of a portfolio: the step both engines share.
 
 The local engine calls it on each chunk of a file, Spark on each Arrow batch inside
-`mapInPandas`, so a row is checked by the same rules and scored by the same compiled
-model however it arrives; that is what makes the engines agree bit for bit with each
-other and with `/predict`.
+`mapInPandas`, so a row is checked by the same rules and scored by the same call,
+`Predictor.score`, that serves `/predict`; that is what makes the engines agree bit for
+bit with each other and with the API, decisions and reasons included.
 
 A frame keeps all its columns (an `ID`, the target, anything else passes through) and
 gains `probability`, `default` and `model_version`, plus `reason_1` .. `reason_4` when
@@ -19,7 +19,7 @@ import pandas as pd
 from model_store.runtime import Predictor
 from portfolio.columns import check_columns
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
-from schemas.reasons import MAX_REASONS, REASONS, contributions_by_reason, top_reasons
+from schemas.reasons import MAX_REASONS
 
 SCORE_COLUMNS: Final = ("probability", "default", "model_version")
 REASON_COLUMNS: Final = tuple(f"reason_{k}" for k in range(1, MAX_REASONS + 1))
@@ -54,26 +54,23 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, explain: bool) -> pd.
     names = feature_columns(list(frame.columns))
     text = pd.DataFrame({name: frame[column] for column, name in names.items()})
     checked = check_columns(text.reset_index(drop=True))
-    probability = np.full(len(frame), np.nan)
-    reasons = np.full((len(frame), MAX_REASONS), None, dtype=object)
     valid = checked.valid
-    if valid.any() and explain:
-        explained = predictor.explain(checked.X[valid])
-        probability[valid] = explained.probabilities
-        by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
-        for row, chosen in zip(np.flatnonzero(valid), top_reasons(by_reason), strict=True):
-            for k, reason in enumerate(chosen):
-                reasons[row, k] = REASONS[reason].code
-    elif valid.any():
-        probability[valid] = predictor.predict_proba(checked.X[valid])
+    probability = np.full(len(frame), np.nan)
+    default = np.full(len(frame), None, dtype=object)
+    reasons = np.full((len(frame), MAX_REASONS), None, dtype=object)
+    if valid.any():
+        scored = predictor.score(checked.X[valid], explain)
+        probability[valid] = scored.probabilities
+        default[valid] = scored.defaults
+        if scored.reasons is not None:
+            for row, codes in zip(np.flatnonzero(valid), scored.reasons.codes, strict=True):
+                reasons[row, : len(codes)] = codes
     error = np.full(len(frame), None, dtype=object)
     for index, reason in checked.errors.items():
         error[index] = reason
-    with np.errstate(invalid="ignore"):
-        flagged = probability >= predictor.threshold
     out = frame.reset_index(drop=True).copy()
     out["probability"] = probability
-    out["default"] = pd.array(np.where(valid, flagged, None), dtype="boolean")
+    out["default"] = pd.array(default, dtype="boolean")
     out["model_version"] = predictor.version
     if explain:
         for k, column in enumerate(REASON_COLUMNS):

@@ -16,6 +16,7 @@ from sklearn.metrics import (
 )
 
 from model_store.manifest import HeldOutMetrics
+from model_store.scoring import decide
 
 THRESHOLD_RULE: Final = "maximum F1 on the out-of-fold probabilities of the training split"
 ECE_BINS: Final = 10
@@ -47,7 +48,7 @@ def max_f1_threshold(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 def evaluate(y: np.ndarray, proba: np.ndarray, threshold: float) -> HeldOutMetrics:
-    decision = proba >= threshold
+    decision = decide(proba, threshold)
     metrics = {
         "roc_auc": float(roc_auc_score(y, proba)),
         "pr_auc": float(average_precision_score(y, proba)),

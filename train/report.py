@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
 from model_store.manifest import HeldOutMetrics
+from model_store.scoring import decide
 from schemas.features import FEATURE_NAMES
 from schemas.reasons import REASONS, reason_columns, sum_by_reason
 
@@ -167,7 +168,7 @@ def _group_rows(held_out, threshold: float) -> list[list[str]]:
                 n,
                 f"{y[members].mean():.3f}",
                 f"{p[members].mean():.3f}",
-                f"{(p[members] >= threshold).mean():.3f}",
+                f"{decide(p[members], threshold).mean():.3f}",
                 f"{roc_auc_score(y[members], p[members]):.4f}" if both else "n/a",
             ]
         )
@@ -197,7 +198,7 @@ def render_report(fields: dict[str, Any], held_out, created_at: datetime) -> byt
     protected = fields["protected_attributes"]
     columns["with sex, marriage, age"] = protected.held_out_with
     columns["without them"] = protected.held_out_without
-    flagged = p >= threshold
+    flagged = decide(p, threshold)
     reliability_svg, reliability_rows = _reliability(y, p)
     distribution_svg, ks = _distributions(y, p, threshold)
     data = fields["data"]

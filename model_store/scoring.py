@@ -1,0 +1,71 @@
+"""What one scoring call returns: `Scored`, and the decision rule, applied here alone.
+
+Every path that scores customers (`/predict`, `/predict/batch`, the decision log, the
+metrics, the local and Spark portfolio engines) takes its probabilities, decisions and
+reasons from a `Scored` made by `Predictor.score`, so the rule `probability >= threshold`
+and the choice of a customer's principal reasons exist once, and two paths can never
+disagree about the same customer.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from schemas.reasons import REASONS, contributions_by_reason, top_reasons
+
+REASON_CODES = tuple(reason.code for reason in REASONS)
+
+
+def decide(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """The decision rule: default when the probability reaches the version's threshold.
+
+    Compared in float64 whatever the probabilities' dtype: numpy would otherwise round
+    the threshold to float32 for a float32 array, and a customer exactly between the two
+    roundings would be decided differently by different paths.
+    """
+    return np.asarray(probabilities, dtype=np.float64) >= np.float64(threshold)
+
+
+@dataclass(frozen=True)
+class ReasonScores:
+    """Each reason's exact contribution for every scored row, and their principal reasons."""
+
+    base: float  # the model's expected probability: base + a row's contributions = its p
+    by_reason: np.ndarray  # rows x REASONS, in REASONS order
+    principal: list[list[int]]  # per row: indexes into REASONS, largest first
+
+    @cached_property
+    def codes(self) -> list[list[str]]:
+        """Per row: the principal reasons' codes, as the decision log and files keep them."""
+        return [[REASON_CODES[i] for i in chosen] for chosen in self.principal]
+
+    @classmethod
+    def from_contributions(
+        cls, base: float, contributions: np.ndarray, model_inputs: list[str]
+    ) -> "ReasonScores":
+        by_reason = contributions_by_reason(contributions, model_inputs)
+        return cls(base=base, by_reason=by_reason, principal=top_reasons(by_reason))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Rows scored by one model version: what every answer, record and file is made of."""
+
+    version: str
+    threshold: float
+    inputs: np.ndarray  # rows x 23, float64, FEATURE_NAMES order: exactly what was scored
+    probabilities: np.ndarray  # rows
+    reasons: ReasonScores | None  # None unless reasons were asked for
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    @cached_property
+    def defaults(self) -> np.ndarray:
+        """The decision for every row (True: predicted to default)."""
+        return decide(self.probabilities, self.threshold)
+
+    @cached_property
+    def default_count(self) -> int:
+        return int(np.count_nonzero(self.defaults))
