@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
-from service.app import StartupRefusedError, check_access
 from service.decisions import DecisionStore
 from service.logs import log_config
 from service.metrics import MULTIPROC_ENV
@@ -48,12 +48,21 @@ def share_metrics_between_workers() -> None:
         os.environ[MULTIPROC_ENV] = str(path)
 
 
-def main() -> None:
-    settings = ServiceSettings()
+def read_settings() -> ServiceSettings:
+    """The settings, or an exit that says which rule they broke (the start-up policy's
+    included) without a traceback."""
     try:
-        check_access(settings, warn=False)  # each worker's app warns, once logging is set up
-    except StartupRefusedError as error:
-        raise SystemExit(f"refusing to start: {error}") from None
+        return ServiceSettings()
+    except ValidationError as error:
+        rules = "; ".join(
+            problem["msg"].removeprefix("Value error, ")
+            for problem in error.errors(include_input=False)
+        )
+        raise SystemExit(f"refusing to start: {rules}") from None
+
+
+def main() -> None:
+    settings = read_settings()
     migrate_decision_log(settings)
     if settings.workers > 1:
         share_metrics_between_workers()

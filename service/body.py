@@ -29,7 +29,10 @@ class MalformedBodyError(ServiceError):
     status = 400
     type = PROBLEM_PREFIX + "malformed-body"
     title = "Malformed request body"
-    description = "The body is not valid UTF-8 JSON, or repeats a key."
+    description = (
+        "The body is not valid UTF-8 JSON, or repeats a key (`errors[0].type` is "
+        "`duplicate_key`, naming it)."
+    )
 
     def __init__(self, reason: str = "Invalid JSON", kind: str = "json_invalid") -> None:
         super().__init__(

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from schemas.api import FieldError, Problem
+from service.context import context_of
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_PREFIX: Final = "urn:credit-default:problem:"
@@ -58,6 +59,7 @@ class ServiceError(Exception):
 
 class InternalError(ServiceError):
     type = PROBLEM_PREFIX + "internal-error"
+    description = "A bug: nothing else answered; quote the request id when reporting it."
 
 
 class ValidationFailedError(ServiceError):
@@ -66,7 +68,10 @@ class ValidationFailedError(ServiceError):
     status = 422
     type = PROBLEM_PREFIX + "validation-error"
     title = "Request validation failed"
-    description = "A field broke the contract; `errors` names each field and rule."
+    description = (
+        "A field broke the contract, the body is empty or not a JSON object, or a batch "
+        "is outside 1..10,000; `errors` names each field and rule."
+    )
 
     @classmethod
     def from_pydantic(cls, problems: Sequence[Any]) -> "ValidationFailedError":
@@ -88,6 +93,8 @@ class ValidationFailedError(ServiceError):
 
 class RoutingError(ServiceError):
     """The router's own answers (unknown path, wrong method), with their standard title."""
+
+    description = "Unknown path or method."
 
     def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail, headers=headers)
@@ -134,6 +141,7 @@ def as_service_error(error: Exception, scope: Scope) -> ServiceError:
 
 def problem_body(error: ServiceError, scope: Scope) -> bytes:
     """The one place a problem body is built."""
+    context = context_of(scope)
     return (
         Problem(
             type=error.type,
@@ -141,7 +149,7 @@ def problem_body(error: ServiceError, scope: Scope) -> bytes:
             status=error.status,
             detail=error.detail,
             instance=scope.get("path"),
-            request_id=scope.get("state", {}).get("request_id"),
+            request_id=None if context is None else context.request_id,
             errors=error.errors,
         )
         .model_dump_json(exclude_none=True)

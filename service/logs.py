@@ -1,15 +1,14 @@
 """Logging: one JSON object per line (LOG_FORMAT=json, the image's default) for log
 pipelines, or lines a person reads; either way every line written while a request is
-handled carries its request id, taken from a context variable the request-id middleware
-sets (and which threads started with run_in_threadpool inherit)."""
+handled carries its request id, taken from the request context the request-id middleware
+binds (which threads started with run_in_threadpool inherit)."""
 
 import json
 import logging
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+from service.context import current_request_id
 
 # The fields of the one access line per request, in the order they are written.
 ACCESS_FIELDS: Final = (
@@ -29,7 +28,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = request_id_var.get()
+            record.request_id = current_request_id()
         return True
 
 

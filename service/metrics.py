@@ -20,6 +20,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from model_store.scoring import Scored
+
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
@@ -71,16 +73,15 @@ PSI = Gauge(
 )
 
 
-def record_scores(model_version: str, probabilities: list[float], threshold: float) -> None:
-    """Count a request's customers and their probabilities."""
-    defaults = 0
-    for probability in probabilities:
+def observe_scored(scored: Scored) -> None:
+    """Count a request's customers by decision, and their probabilities."""
+    for probability in scored.probabilities.tolist():
         PROBABILITY.observe(probability)
-        defaults += probability >= threshold
+    defaults = scored.default_count
     if defaults:
-        CUSTOMERS.labels(model_version, "default").inc(defaults)
-    if len(probabilities) - defaults:
-        CUSTOMERS.labels(model_version, "no_default").inc(len(probabilities) - defaults)
+        CUSTOMERS.labels(scored.version, "default").inc(defaults)
+    if len(scored) - defaults:
+        CUSTOMERS.labels(scored.version, "no_default").inc(len(scored) - defaults)
 
 
 def exposition() -> tuple[bytes, str]:

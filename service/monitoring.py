@@ -7,7 +7,7 @@ from model_store.drift import bin_shares, psi, status
 from model_store.manifest import DriftBins, ModelManifest
 from schemas import FEATURE_NAMES
 from schemas.api import DriftReport, FeatureDrift
-from service.decisions import DecisionStore
+from service.decisions import DecisionLog, DecisionLogDisabledError
 from service.errors import PROBLEM_PREFIX, ServiceError
 from service.metrics import PSI
 
@@ -35,11 +35,13 @@ def _drift(bins: DriftBins, values: np.ndarray) -> FeatureDrift:
     )
 
 
-def measure_drift(store: DecisionStore | None, manifest: ModelManifest, window: int) -> DriftReport:
+def measure_drift(decisions: DecisionLog, manifest: ModelManifest, window: int) -> DriftReport:
     """PSI of each input and of the score over the latest `window` decisions of the
     serving version; also published as the credit_default_psi gauges."""
-    if store is None:
-        raise DriftUnavailableError("The decision log is off (DECISION_LOG_URL=none).")
+    try:
+        store = decisions.reader()
+    except DecisionLogDisabledError:
+        raise DriftUnavailableError("The decision log is off (DECISION_LOG_URL=none).") from None
     reference = manifest.drift_reference
     if reference is None:
         raise DriftUnavailableError(

@@ -7,7 +7,8 @@ as secured and names the scope they need. Health checks never depend on either.
 
 Only SHA-256 digests of keys are configured, and a presented key's digest is compared
 with every stored one in constant time, so neither timing nor a leaked configuration
-reveals a key. A matched key's id goes on `request.state.key_id`, for the decision log.
+reveals a key. A matched key's id goes on the request context, for the decision log and
+the access line.
 """
 
 import hmac
@@ -21,6 +22,7 @@ from fastapi.security import (
     SecurityScopes,
 )
 
+from service.context import Context
 from service.errors import PROBLEM_PREFIX, ServiceError
 from service.keys import ApiKeyEntry, Scope, key_digest
 
@@ -72,6 +74,7 @@ def _match(key: str, entries: tuple[ApiKeyEntry, ...]) -> ApiKeyEntry | None:
 async def authorize(
     security_scopes: SecurityScopes,
     request: Request,
+    context: Context,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     header_key: Annotated[str | None, Depends(header_scheme)],
 ) -> ApiKeyEntry | None:
@@ -85,7 +88,7 @@ async def authorize(
     entry = _match(key, entries) if key else None
     if entry is None:
         raise UnauthorizedError
-    request.state.key_id = entry.id
+    context.key_id = entry.id
     for scope in security_scopes.scopes:
         if scope not in entry.scopes:
             raise ForbiddenError(scope)
@@ -99,8 +102,3 @@ def requires(scope: Scope) -> params.Security:
 
 
 authenticated = Security(authorize)  # any valid key: the page and docs when not public
-
-
-def key_id_of(request: Request) -> str | None:
-    """The id of the key that authenticated this request (None without keys)."""
-    return getattr(request.state, "key_id", None)

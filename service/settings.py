@@ -1,8 +1,13 @@
-"""Service settings, read from environment variables (or a .env file) once at start-up."""
+"""Service settings, read from environment variables (or a .env file) once at start-up.
+
+The start-up policy lives here too, as validators: settings that would expose the service
+in a way nobody asked for (no keys where keys are required) are refused before anything
+starts, with the same message from `python -m service`, the app factory and the image.
+"""
 
 from typing import Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from model_store.settings import StoreSettings
 from service.keys import ApiKeyEntry, parse_api_keys
@@ -11,24 +16,28 @@ DEFAULT_DECISION_LOG_FILE: Final = "decisions.sqlite3"
 
 
 class ServiceSettings(StoreSettings):
-    """The store's settings plus the server's. Every field is documented in the README's
-    settings table; keep the two in step."""
+    """The store's settings plus the server's. docs/settings.md is generated from these
+    fields and their descriptions (`make docs`); a test fails when it falls behind."""
 
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
     model_cache_size: int = Field(
-        3, ge=1, le=32, description="Other versions kept loaded for requests with ?version=."
+        3, ge=1, le=32, description="Other versions kept loaded for requests with ?version= (LRU)."
     )
     workers: int = Field(
-        1, ge=1, le=64, description="Server processes; one per core uses every core."
+        1, ge=1, le=64, description="Uvicorn worker processes; one per core uses every core."
     )
     scoring_threads: int = Field(
         0,
         ge=0,
         le=64,
-        description="Slices of a large request scored at once per process (0: one per core).",
+        description="Slices of a request of 512 rows or more scored at once per process (0: one "
+        "per core); each slice runs on a one-thread session, so the answer's bits do not "
+        "depend on it.",
     )
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Lowest level logged: critical, error, warning, info or debug."
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="json: one JSON object per line, for log pipelines (the image's "
@@ -41,7 +50,8 @@ class ServiceSettings(StoreSettings):
         description="The accepted API keys, as a JSON list of "
         '`{"id": ..., "digest": "sha256:<64 hex>", "scopes": [...]}` (scopes: score, '
         "models:read, admin, audit, metrics), or as comma-separated digests, each of which "
-        "gets score and models:read; `python -m service.keys` makes a key and its digest.",
+        "gets score and models:read; `python -m service.keys` makes a key and its digest. "
+        "Empty: no authentication, with a warning at start-up.",
     )
     require_api_keys: bool = Field(
         False, description="Refuse to start without API_KEYS (the image sets this)."
@@ -50,16 +60,22 @@ class ServiceSettings(StoreSettings):
         False, description="With REQUIRE_API_KEYS: start without keys anyway, everything open."
     )
     public_docs: bool = Field(
-        True, description="With keys configured: /docs, /redoc, /openapi.json and / stay open."
+        True, description="With keys: /docs, /redoc, /openapi.json, / and /static stay open."
     )
     cors_allow_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS; empty: CORS closed."
     )
     max_body_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond)."
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, declared or streamed (413 beyond; a "
+        "full 10,000-customer batch is about 4 MB).",
     )
     max_in_flight: int = Field(
-        64, ge=1, description="Requests handled at once per worker (503 with Retry-After beyond)."
+        64,
+        ge=1,
+        description="Requests handled at once per worker (503 with Retry-After beyond; "
+        "/health/ is exempt).",
     )
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="A request still unanswered after this long gets a 504."
@@ -86,6 +102,21 @@ class ServiceSettings(StoreSettings):
         parse_api_keys(value)  # raises ValueError naming the broken rule
         return value
 
+    @model_validator(mode="after")
+    def _keys_where_required(self) -> "ServiceSettings":
+        """Refuse to run keyless where keys are required (the image), unless explicitly asked."""
+        if self.require_api_keys and not self.allow_anonymous and not self.api_key_entries:
+            raise ValueError(
+                "REQUIRE_API_KEYS is set but API_KEYS is empty: set API_KEYS (python -m "
+                "service.keys makes one) or, to serve without authentication, ALLOW_ANONYMOUS=true"
+            )
+        return self
+
+    @property
+    def anonymous(self) -> bool:
+        """True when no key is configured: every endpoint is open (warned at start-up)."""
+        return not self.api_key_entries
+
     @property
     def api_key_entries(self) -> tuple[ApiKeyEntry, ...]:
         return parse_api_keys(self.api_keys)
@@ -106,7 +137,9 @@ class ServiceSettings(StoreSettings):
         "",
         description="Where every decision is recorded: empty for an SQLite file "
         f"({DEFAULT_DECISION_LOG_FILE}) beside the model store's directory, sqlite:///PATH, "
-        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or none to record nothing.",
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or none to record nothing (with a "
+        "warning at start-up). The image sets /var/lib/credit-default/decisions.sqlite3. "
+        "Also read by `python -m service.decisions`.",
     )
     decision_log_timeout_seconds: float = Field(
         5.0,
@@ -124,7 +157,8 @@ class ServiceSettings(StoreSettings):
     decision_log_retention_days: int = Field(
         0,
         ge=0,
-        description="Delete records older than this many days, hourly (0: keep every record).",
+        description="Delete records older than this many days, at start-up and hourly (0: keep "
+        "every record).",
     )
 
     @property

@@ -4,6 +4,7 @@ from service.decisions.log import (
     DecisionLog,
     DecisionLogDisabledError,
     DecisionLogUnavailableError,
+    GroupCommitLog,
     NoDecisionLog,
 )
 from service.decisions.records import DecisionBatch
@@ -12,11 +13,11 @@ from service.decisions.store import DecisionStore, DecisionStoreError
 
 def open_decision_log(
     target: str | None, timeout_seconds: float, retry_seconds: float, retention_days: int
-) -> DecisionLog | NoDecisionLog:
+) -> DecisionLog:
     """The log DECISION_LOG_URL names (`target`), or the null log when it is `none`."""
     if target is None:
         return NoDecisionLog()
-    return DecisionLog(DecisionStore(target, timeout_seconds), retry_seconds, retention_days)
+    return GroupCommitLog(DecisionStore(target, timeout_seconds), retry_seconds, retention_days)
 
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "DecisionLogUnavailableError",
     "DecisionStore",
     "DecisionStoreError",
+    "GroupCommitLog",
     "NoDecisionLog",
     "open_decision_log",
 ]

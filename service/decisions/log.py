@@ -1,5 +1,7 @@
 """The decision log as the service uses it: group commit in front of the store, its
 health, its retention, and the problem a scoring request gets when it cannot be written.
+With DECISION_LOG_URL=none the service gets `NoDecisionLog`, a null object behind the
+same `DecisionLog` interface, so no caller asks whether there is a log.
 
 Each process has one writer thread. A request hands its `DecisionBatch` over and waits;
 the writer takes everything that arrived since its last commit, writes it in one
@@ -16,7 +18,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -45,16 +47,34 @@ class DecisionLogDisabledError(ServiceError):
     status = 409
     type = PROBLEM_PREFIX + "decision-log-disabled"
     title = "Decision log disabled"
-    description = "This service runs with DECISION_LOG_URL=none: no decision is recorded."
+    description = (
+        "`/decisions` on a service running with DECISION_LOG_URL=none: no decision is recorded."
+    )
 
     def __init__(self) -> None:
         super().__init__("This service records no decisions (DECISION_LOG_URL=none).")
 
 
-class DecisionLog:
-    """Group commit, health and retention over one `DecisionStore`, for one process."""
+class DecisionLog(Protocol):
+    """What the service asks of its decision log, whether it records or not."""
 
-    enabled: Final = True
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why decisions cannot be recorded now (None when they can, or are not kept)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def record(self, batch: DecisionBatch) -> None:
+        """Return once `batch` is on record; DecisionLogUnavailableError otherwise."""
+
+    def reader(self) -> DecisionStore:
+        """The store to read records from; DecisionLogDisabledError when none are kept."""
+
+
+class GroupCommitLog:
+    """Group commit, health and retention over one `DecisionStore`, for one process."""
 
     def __init__(self, store: DecisionStore, retry_seconds: float, retention_days: int = 0) -> None:
         self.store = store
@@ -101,6 +121,9 @@ class DecisionLog:
         await asyncio.get_running_loop().run_in_executor(self._executor, self.store.close)
         self._executor.shutdown(wait=True)
         self._executor = self._new_executor()
+
+    def reader(self) -> DecisionStore:
+        return self.store
 
     def _new_executor(self) -> ThreadPoolExecutor:
         # One thread per commit that may be under way, and one for the probe and retention.
@@ -212,9 +235,7 @@ def _settle(
 class NoDecisionLog:
     """DECISION_LOG_URL=none: nothing is recorded and lookups say so."""
 
-    enabled: Final = False
     unavailable_reason: Final = None
-    store = None
 
     async def start(self) -> None:
         log.warning("DECISION_LOG_URL=none: decisions are not recorded")
@@ -224,3 +245,6 @@ class NoDecisionLog:
 
     async def record(self, batch: DecisionBatch) -> None:
         return None
+
+    def reader(self) -> DecisionStore:
+        raise DecisionLogDisabledError

@@ -1,5 +1,6 @@
-"""What one request puts on record: a `DecisionBatch`, built by the scoring routes and
-turned into table rows by the store, column-wise so a 10,000-row batch costs little."""
+"""What one request puts on record: a `DecisionBatch`, made from the request's `Scored`
+by the data plane and turned into table rows by the store, column-wise so a 10,000-row
+batch costs little. The decisions are the scoring call's own: nothing here decides."""
 
 import json
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from model_store.scoring import Scored
 from schemas import FEATURE_NAMES
 from service.decisions.tables import INTEGER_INPUTS
 
@@ -35,7 +37,26 @@ class DecisionBatch:
     threshold: float
     inputs: np.ndarray  # (customers, 23) float64, in FEATURE_NAMES order, as scored
     probabilities: Sequence[float]
+    defaults: Sequence[bool]  # the decision answered for each customer
     reasons: Sequence[Sequence[str]] | None  # None when reasons were not computed
+
+    @classmethod
+    def of(
+        cls, scored: Scored, request_id: str, route: str, key_id: str | None, decided_at: datetime
+    ) -> "DecisionBatch":
+        """The record of an answer made from `scored`."""
+        return cls(
+            request_id=request_id,
+            route=route,
+            key_id=key_id,
+            decided_at=decided_at,
+            model_version=scored.version,
+            threshold=scored.threshold,
+            inputs=scored.inputs,
+            probabilities=scored.probabilities.tolist(),
+            defaults=scored.defaults.tolist(),
+            reasons=None if scored.reasons is None else scored.reasons.codes,
+        )
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -46,11 +67,12 @@ class DecisionBatch:
             [row] = self.inputs.tolist()
             values = [int(v) if integer else v for v, integer in zip(row, _IS_INTEGER, strict=True)]
             [probability] = self.probabilities
+            [default] = self.defaults
             reasons = None if self.reasons is None else json.dumps(list(self.reasons[0]))
             return [
                 (
                     self.request_id, 0, decided_at, self.route, self.key_id, self.model_version,
-                    self.threshold, *values, probability, probability >= self.threshold, reasons,
+                    self.threshold, *values, probability, default, reasons,
                 )
             ]  # fmt: skip
         columns: list[Any] = [None] * len(FEATURE_NAMES)
@@ -70,10 +92,15 @@ class DecisionBatch:
         return [
             (
                 self.request_id, position, decided_at, self.route, self.key_id,
-                self.model_version, threshold, *values, probability,
-                probability >= threshold, reason,
+                self.model_version, threshold, *values, probability, default, reason,
             )
-            for position, (values, probability, reason) in enumerate(
-                zip(zip(*columns, strict=True), self.probabilities, reasons, strict=True)
+            for position, (values, probability, default, reason) in enumerate(
+                zip(
+                    zip(*columns, strict=True),
+                    self.probabilities,
+                    self.defaults,
+                    reasons,
+                    strict=True,
+                )
             )
         ]  # fmt: skip

@@ -1,20 +1,20 @@
-"""One pure-ASGI middleware that watches every request: its metrics (count, latency, in
-flight) and its one access line (method, route, status, duration, model version, key id
-and customers). It sits inside the request-id middleware, so both carry the request id,
-and outside the limits, so refused requests (413, 503, 504) are seen too."""
+"""One access line and the HTTP metrics for every request: count, latency and requests in
+flight, then method, route, status, duration, and from the request context the model
+version, key id and customers. It sits inside the request-id middleware, so both carry
+the request id, and outside the limits, so refused requests (413, 503, 504) are seen too."""
 
 import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.logs import request_id_var
+from service.context import context_of
 from service.metrics import IN_FLIGHT, LATENCY, REQUESTS
 
 log = logging.getLogger("service.access")
 
 
-class AccessMiddleware:
+class AccessLogMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -44,7 +44,7 @@ class AccessMiddleware:
             method = scope["method"]
             REQUESTS.labels(template, method, str(status)).inc()
             LATENCY.labels(template, method).observe(seconds)
-            state = scope.get("state", {})
+            context = context_of(scope)
             duration_ms = round(seconds * 1000, 3)
             log.info(
                 "%s %s -> %d in %.1f ms",
@@ -53,13 +53,13 @@ class AccessMiddleware:
                 status,
                 duration_ms,
                 extra={
-                    "request_id": request_id_var.get() or state.get("request_id"),
+                    "request_id": context and context.request_id,
                     "method": method,
                     "route": template,
                     "status": status,
                     "duration_ms": duration_ms,
-                    "model_version": state.get("model_version"),
-                    "key_id": state.get("key_id"),
-                    "customers": state.get("customers"),
+                    "model_version": context and context.model_version,
+                    "key_id": context and context.key_id,
+                    "customers": context and context.customers,
                 },
             )

@@ -1,7 +1,8 @@
-"""Request ids and the last-resort error answer, as one small pure-ASGI middleware.
+"""Request ids, the request context, and the last-resort error answer.
 
-Pure ASGI rather than `BaseHTTPMiddleware` because it runs on every request and the
-latter adds a task and a stream copy per call.
+Every request gets a `RequestContext` carrying its id (the caller's `X-Request-ID` when
+it is safe to echo, a new one otherwise), every response carries the id back, and any
+exception nothing else handled becomes a 500 problem that quotes the id and no internals.
 """
 
 import logging
@@ -12,8 +13,8 @@ from typing import Final
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.context import RequestContext, bind, unbind
 from service.errors import InternalError, send_problem
-from service.logs import request_id_var
 
 REQUEST_ID_HEADER: Final = "x-request-id"
 # Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
@@ -24,9 +25,6 @@ log = logging.getLogger("service.errors")
 
 
 class RequestIdMiddleware:
-    """Gives every response an X-Request-ID (the caller's, or a new one) and turns any
-    unhandled exception into a 500 problem that carries the id and no internals."""
-
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -36,8 +34,7 @@ class RequestIdMiddleware:
             return
         sent = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = sent if _VALID_REQUEST_ID.match(sent) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)  # on every log line written for this request
+        token = bind(scope, RequestContext(request_id=request_id, path=scope["path"]))
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -63,4 +60,4 @@ class RequestIdMiddleware:
                 ),
             )
         finally:
-            request_id_var.reset(token)
+            unbind(token)

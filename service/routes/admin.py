@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from schemas.api import ReloadResult
 from service.errors import problem_responses
-from service.predictor import ModelNotFoundError, ReloadFailedError
+from service.registry import ModelNotFoundError, ReloadFailedError
 from service.routes.deps import Registry
 from service.security import ForbiddenError, UnauthorizedError
 

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
@@ -11,7 +11,8 @@ from schemas.api import DecisionList, DecisionRecord, FieldError
 from service.decisions import DecisionLogDisabledError, DecisionStore
 from service.decisions.store import decode_cursor, encode_cursor
 from service.errors import PROBLEM_PREFIX, ServiceError, ValidationFailedError, problem_responses
-from service.middleware import REQUEST_ID_PATTERN
+from service.middleware.request_id import REQUEST_ID_PATTERN
+from service.routes.deps import Decisions
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(prefix="/decisions", tags=["decisions"])
@@ -24,11 +25,8 @@ class DecisionsNotFoundError(ServiceError):
     description = "Nothing was recorded under this request id."
 
 
-async def get_store(request: Request) -> DecisionStore:
-    store = request.app.state.decision_log.store
-    if store is None:
-        raise DecisionLogDisabledError
-    return store
+async def get_store(decisions: Decisions) -> DecisionStore:
+    return decisions.reader()  # DecisionLogDisabledError when the log is off
 
 
 Store = Annotated[DecisionStore, Depends(get_store)]

@@ -1,27 +1,39 @@
-"""Dependencies shared by the routes."""
+"""Dependencies shared by the routes: the parts `create_app` wired, typed.
+
+Each is async on purpose: FastAPI runs a plain-def dependency in the thread pool, a
+hand-off that costs more than scoring a row.
+"""
 
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from service.decisions import DecisionLog, NoDecisionLog
-from service.predictor import ModelRegistry
+from service.dataplane import DataPlane
+from service.decisions import DecisionLog
+from service.registry import ModelRegistry
+from service.settings import ServiceSettings
+
+
+async def get_plane(request: Request) -> DataPlane:
+    return request.app.state.plane
 
 
 async def get_registry(request: Request) -> ModelRegistry:
-    # async on purpose: FastAPI runs a plain-def dependency in the thread pool, a hand-off
-    # that cost more than scoring a row.
-    return request.app.state.registry
+    return request.app.state.plane.registry
 
 
+async def get_decision_log(request: Request) -> DecisionLog:
+    return request.app.state.plane.decisions
+
+
+async def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.settings
+
+
+Plane = Annotated[DataPlane, Depends(get_plane)]
 Registry = Annotated[ModelRegistry, Depends(get_registry)]
-
-
-async def get_decision_log(request: Request) -> DecisionLog | NoDecisionLog:
-    return request.app.state.decision_log
-
-
-Decisions = Annotated[DecisionLog | NoDecisionLog, Depends(get_decision_log)]
+Decisions = Annotated[DecisionLog, Depends(get_decision_log)]
+Settings = Annotated[ServiceSettings, Depends(get_settings)]
 
 VersionQuery = Annotated[
     str | None,

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from schemas.api import Health
 from service.decisions import DecisionLogUnavailableError
 from service.errors import problem_responses
-from service.predictor import ModelUnavailableError
+from service.registry import ModelUnavailableError
 from service.routes.deps import Decisions, Registry
 
 router = APIRouter(prefix="/health", tags=["health"])

@@ -8,7 +8,7 @@ from model_store import ModelStoreError
 from model_store.runtime import ENGINE
 from schemas.api import ModelDetails, ModelList, ModelSummary
 from service.errors import PROBLEM_PREFIX, ServiceError, problem_responses
-from service.predictor import ModelNotFoundError, ModelUnavailableError, public_reason
+from service.registry import ModelNotFoundError, ModelUnavailableError, public_reason
 from service.routes.deps import Registry
 from service.security import ForbiddenError, UnauthorizedError
 

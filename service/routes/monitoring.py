@@ -12,8 +12,8 @@ from schemas.api import DriftReport
 from service.errors import problem_responses
 from service.metrics import exposition
 from service.monitoring import DriftUnavailableError, measure_drift
-from service.predictor import ModelUnavailableError
-from service.routes.deps import Decisions, Registry
+from service.registry import ModelUnavailableError
+from service.routes.deps import Decisions, Registry, Settings
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(tags=["monitoring"])
@@ -33,7 +33,9 @@ DRIFT_REFRESH_SECONDS: Final = 30.0
         **problem_responses(UnauthorizedError, ForbiddenError),
     },
 )
-async def metrics(request: Request, registry: Registry, decisions: Decisions) -> Response:
+async def metrics(
+    request: Request, registry: Registry, decisions: Decisions, settings: Settings
+) -> Response:
     """Requests, latency, customers scored, probabilities, model loads, the decision log's
     writes and the PSI of each input and of the score (refreshed every 30 s at most)."""
     state = request.app.state
@@ -44,10 +46,7 @@ async def metrics(request: Request, registry: Registry, decisions: Decisions) ->
         if registry.default is not None:
             with contextlib.suppress(DriftUnavailableError):  # no gauge until there is data
                 await run_in_threadpool(
-                    measure_drift,
-                    decisions.store,
-                    registry.default.manifest,
-                    state.settings.drift_window,
+                    measure_drift, decisions, registry.default.manifest, settings.drift_window
                 )
     body, content_type = await run_in_threadpool(exposition)
     return Response(body, media_type=content_type)
@@ -61,15 +60,12 @@ async def metrics(request: Request, registry: Registry, decisions: Decisions) ->
         UnauthorizedError, ForbiddenError, DriftUnavailableError, ModelUnavailableError
     ),
 )
-async def drift(request: Request, registry: Registry, decisions: Decisions) -> DriftReport:
+async def drift(registry: Registry, decisions: Decisions, settings: Settings) -> DriftReport:
     """PSI of each input and of the score over the latest DRIFT_WINDOW decisions of the
     serving model, against the distributions it was trained on: below 0.1 stable, 0.1 to
     0.25 watch, above 0.25 act. Both distributions come with it, for plotting."""
     if registry.default is None:
         raise ModelUnavailableError(f"not ready: {registry.not_ready_reason}")
     return await run_in_threadpool(
-        measure_drift,
-        decisions.store,
-        registry.default.manifest,
-        request.app.state.settings.drift_window,
+        measure_drift, decisions, registry.default.manifest, settings.drift_window
     )
