@@ -35,7 +35,7 @@ COPY deploy/model-store /models
 # at PostgreSQL instead, so that every decision lands in one log.
 RUN mkdir -p /var/lib/credit-default && chown 10001:10001 /var/lib/credit-default
 VOLUME /var/lib/credit-default
-# Configured only through these variables (the README's settings table); logs go to stdout.
+# Configured only through these variables (docs/settings.md); logs go to stdout.
 # The image refuses to start without API_KEYS unless ALLOW_ANONYMOUS=true is set.
 # (DL3064 flags REQUIRE_API_KEYS by its name; it is a switch, not a secret.)
 # hadolint ignore=DL3064

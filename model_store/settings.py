@@ -16,7 +16,11 @@ class StoreSettings(BaseSettings):
         env_file=".env", extra="ignore", protected_namespaces=(), hide_input_in_errors=True
     )
 
-    model_store_dir: Path = Field(Path("models"), description="Directory of the model store.")
+    model_store_dir: Path = Field(
+        Path("models"),
+        description="Directory of the model store (git-ignored); read by the service, training, "
+        "the store's CLI and the portfolio scorer.",
+    )
     model_version: str = Field(
         DEFAULT_ALIAS, description="Version id or alias served (or scored) when none is named."
     )

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Final
 
+from pydantic import Field
+
 from model_store.settings import StoreSettings
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
@@ -15,5 +17,8 @@ DEFAULT_DATA_PATH: Final = PROJECT_ROOT.parent / "shared" / "data" / "UCI_Credit
 class TrainSettings(StoreSettings):
     """The store's settings (MODEL_STORE_DIR) plus the training data and seed."""
 
-    data_path: Path = DEFAULT_DATA_PATH
-    seed: int = 42
+    data_path: Path = Field(
+        DEFAULT_DATA_PATH,
+        description="Training data file: the data set's CSV layout or the original .xls.",
+    )
+    seed: int = Field(42, description="Seed of the train/held-out split, the folds and the forest.")

@@ -1,1 +1,1 @@
-"""Benchmarks (`make bench`): figures printed and written to BENCHMARKS.md, never asserted."""
+"""Benchmarks (`make bench`): figures printed and written to docs/benchmarks.md, never asserted."""
