@@ -6,19 +6,20 @@ PY     := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-fast lint format train search bench spark postgresql docker test-container openapi lock clean
+.PHONY: help run test test-fast lint format train search bench spark postgresql docker test-container openapi docs lock clean
 
 help:
 	@echo "make run      create the environment, train a default model if the store is empty, serve on HOST:PORT"
 	@echo "make test     install everything the tests need (Python packages, Debian chromium, wrk and postgresql), then ruff and pytest"
-	@echo "make test-fast  unit and in-process API tests only (under a minute): the loop to live in"
+	@echo "make test-fast  unit and in-process API tests on a synthetic model, no data set or servers (under a minute): the loop to live in"
 	@echo "make train    train and promote a new model version (recorded hyperparameters, < 2 min)"
 	@echo "make search   re-run the hyperparameter search (tens of minutes), rewriting train/hyperparameters.json"
-	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to BENCHMARKS.md"
+	@echo "make bench    speed and memory benchmarks (about 5 minutes), written to docs/benchmarks.md"
 	@echo "make spark    install PySpark (and Java from Debian if missing) for --engine spark"
 	@echo "make docker   bake the production model into an image (trains first if the store is empty)"
 	@echo "make test-container  build the image on a local Debian base and exercise it (needs root)"
 	@echo "make openapi  regenerate openapi.json from the app"
+	@echo "make docs     regenerate the settings and problem-type tables in docs/ from the code"
 	@echo "make lock     re-resolve requirements/*.txt from pyproject.toml's groups (needs the package index)"
 
 # Installs are keyed on the lock files: a changed lock reinstalls, an unchanged one costs nothing.
@@ -91,7 +92,9 @@ test-container: $(VENV)/.dev $(KERNEL)
 test: $(VENV)/.dev $(VENV)/.spark $(KERNEL) $(CHROMIUM) /usr/bin/wrk postgresql lint
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.dev $(VENV)/.spark $(KERNEL) postgresql
+# No Java, PySpark, PostgreSQL, Chromium or data set: the fast tests train their own small
+# model on synthetic rows (cached under test-output/stores/).
+test-fast: $(VENV)/.dev $(KERNEL)
 	$(PY) -m pytest -m "not slow" -q
 
 lint: $(VENV)/.dev
@@ -104,6 +107,9 @@ format: $(VENV)/.dev
 
 openapi: $(VENV)/.runtime
 	$(PY) -m service.openapi openapi.json
+
+docs: $(VENV)/.runtime
+	$(PY) -m service.doc_tables
 
 # The locks are compiled from pyproject.toml's dependency groups; serve and dev are
 # constrained to the runtime lock, so every environment runs the same versions.

@@ -1,8 +1,13 @@
-"""Shared fixtures: the real data set, one quick model trained per session, an ASGI client."""
+"""Shared fixtures: two trained stores, the data, PostgreSQL and ASGI clients.
 
-import hashlib
+The fast selection (`make test-fast`, `pytest -m "not slow"`) runs on a fresh clone with
+no data set, Java, PostgreSQL or browser: its tests use `synthetic_store`, a quick model
+trained in process on synthetic rows, for every promise that holds for any trained model.
+Tests about the real model, the real file or real servers use `real_store`, `data_path`
+and `postgres`, and are marked slow; `make test` runs both.
+"""
+
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,8 +18,30 @@ import pytest
 from model_store import ModelStore, sha256_of
 from schemas.api import ModelManifest
 from service.settings import ServiceSettings
-from tests.support import PROJECT_ROOT, PostgresCluster, asgi_client, postgres_cluster, run_train
+from tests.support import models
+from tests.support.postgres import PostgresCluster, postgres_cluster
+from tests.support.servers import asgi_client
+from train.data import Dataset
 from train.settings import TrainSettings
+
+# Fixtures that need the data set or a PostgreSQL server: a test asking for one (directly
+# or through another fixture) must be marked slow, or the fast selection would need them.
+NEEDS_MORE_THAN_A_CLONE = frozenset({"data_path", "real_store", "real_manifest", "postgres"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        f"{item.nodeid} (uses {', '.join(sorted(NEEDS_MORE_THAN_A_CLONE & set(names)))})"
+        for item in items
+        if (names := getattr(item, "fixturenames", ()))
+        and NEEDS_MORE_THAN_A_CLONE & set(names)
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests need the data set or PostgreSQL but are not marked slow:\n  "
+            + "\n  ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -32,6 +59,40 @@ def decision_log_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Ite
         os.environ["DECISION_LOG_URL"] = previous
 
 
+# -- the synthetic model (the fast selection) -----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset() -> Dataset:
+    """The synthetic rows the synthetic store was trained on (regenerated: deterministic)."""
+    return models.synthetic_dataset()
+
+
+@pytest.fixture(scope="session")
+def synthetic_store() -> Path:
+    """A store holding one quick model trained in process on synthetic rows, promoted to
+    production; kept under test-output/stores/ by a key over training's code and the
+    generator, so the loop trains again only when one of them changed. Tests only read it."""
+    return models.synthetic_store()
+
+
+@pytest.fixture(scope="session")
+def synthetic_manifest(synthetic_store: Path) -> ModelManifest:
+    return ModelStore(synthetic_store).get("production")
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic rows as a file in the data set's CSV layout, for the loader and the
+    file scorer: what they need of a file is its layout, not the real customers."""
+    path = tmp_path_factory.mktemp("synthetic-data") / "synthetic_credit_card.csv"
+    models.synthetic_frame().to_csv(path, index=False)
+    return path
+
+
+# -- the real model (slow) ------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def data_path() -> Path:
     path = TrainSettings().data_path
@@ -41,7 +102,7 @@ def data_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_store(data_path: Path) -> Path:
+def real_store(data_path: Path) -> Path:
     """A store holding one quick model trained on the full real data, promoted to production.
 
     Kept under test-output/stores/ by a key over everything that decides what training
@@ -49,31 +110,22 @@ def trained_store(data_path: Path) -> Path:
     libraries and the data), so the test loop trains again only when one of them changed.
     Tests only read it.
     """
-    sources = sorted(
-        path
-        for folder in ("train", "schemas", "model_store")
-        for path in (PROJECT_ROOT / folder).rglob("*")
-        if path.suffix in (".py", ".json", ".c")
-    )
-    digest = hashlib.sha256()
-    for path in [*sources, PROJECT_ROOT / "requirements" / "runtime.txt"]:
-        digest.update(path.relative_to(PROJECT_ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
+    digest = models.training_digest()
     digest.update(sha256_of(data_path).encode())
-    store = PROJECT_ROOT / "test-output" / "stores" / digest.hexdigest()[:16]
-    if not (store / "aliases" / "production.json").is_file():
-        staging = store.with_name(f".{store.name}.{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        result = run_train("--quick", "--data", str(data_path), "--store", str(staging))
+
+    def build(directory: Path) -> None:
+        result = models.run_train("--quick", "--data", str(data_path), "--store", str(directory))
         assert result.returncode == 0, result.stderr + result.stdout
-        shutil.rmtree(store, ignore_errors=True)
-        staging.rename(store)
-    return store
+
+    return models.cached_store(digest.hexdigest()[:16], build)
 
 
 @pytest.fixture(scope="session")
-def quick_manifest(trained_store: Path) -> ModelManifest:
-    return ModelStore(trained_store).get("production")
+def real_manifest(real_store: Path) -> ModelManifest:
+    return ModelStore(real_store).get("production")
+
+
+# -- PostgreSQL (slow) ----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -84,13 +136,16 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def decision_log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty decision log on each backend."""
+    """An empty decision log on each backend (PostgreSQL's is a real server: slow)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
     cluster: PostgresCluster = request.getfixturevalue("postgres")
     return cluster.create_database(f"log_{uuid.uuid4().hex[:12]}")
+
+
+# -- clients ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -99,9 +154,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def client(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """httpx speaking real HTTP semantics to the ASGI app, with its start-up run."""
-    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as c:
+async def client(synthetic_store: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx speaking real HTTP semantics to the ASGI app on the synthetic store, with its
+    start-up run."""
+    async with asgi_client(ServiceSettings(model_store_dir=synthetic_store)) as c:
         yield c
 
 

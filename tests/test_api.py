@@ -1,4 +1,5 @@
-"""Every endpoint and error path, over HTTP semantics with httpx against the ASGI app."""
+"""Every endpoint and error path, over HTTP semantics with httpx against the ASGI app, on the
+synthetic store (what they promise holds for any trained model)."""
 
 import json
 import math
@@ -14,7 +15,8 @@ from model_store.runtime import CompiledModel
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES, MAX_BATCH_SIZE
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.support import asgi_client, assert_problem, train_small
+from tests.support.models import train_small
+from tests.support.servers import asgi_client, assert_problem
 from train.artifacts import IncompatibleModelError, load_pipeline
 
 pytestmark = pytest.mark.anyio
@@ -36,17 +38,17 @@ def offline_probability(store: Path, body: dict[str, Any], ref: str = "productio
 
 
 async def test_predict_returns_the_models_probability_and_decision(
-    client: httpx.AsyncClient, trained_store: Path
+    client: httpx.AsyncClient, synthetic_store: Path
 ) -> None:
     response = await client.post("/predict", json=EXAMPLE_CUSTOMER)
     assert response.status_code == 200
     body = response.json()
-    manifest = ModelStore(trained_store).get("production")
+    manifest = ModelStore(synthetic_store).get("production")
     assert set(body) == {"probability", "default", "threshold", "model_version"}
     assert body["model_version"] == manifest.version
     assert body["threshold"] == manifest.threshold.value
     assert body["probability"] == pytest.approx(
-        offline_probability(trained_store, EXAMPLE_CUSTOMER), abs=1e-12
+        offline_probability(synthetic_store, EXAMPLE_CUSTOMER), abs=1e-12
     )
     assert body["default"] == (body["probability"] >= body["threshold"])
 
@@ -172,9 +174,9 @@ async def test_malformed_bodies_are_problems(
 
 
 async def test_a_named_version_is_used_and_unknown_versions_are_404(
-    client: httpx.AsyncClient, trained_store: Path
+    client: httpx.AsyncClient, synthetic_store: Path
 ) -> None:
-    version = ModelStore(trained_store).resolve("production")
+    version = ModelStore(synthetic_store).resolve("production")
     named = await client.post("/predict", params={"version": version}, json=EXAMPLE_CUSTOMER)
     assert named.status_code == 200
     assert named.json()["model_version"] == version
@@ -242,11 +244,11 @@ async def test_a_tampered_version_is_refused_when_asked_for(
 
 
 async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
-    tmp_path: Path, trained_store: Path
+    tmp_path: Path, synthetic_store: Path
 ) -> None:
     """A version pickled by another scikit-learn still serves, with the same answer, and so
     does one whose pickle was replaced: the service reads the compiled model only."""
-    source = ModelStore(trained_store)
+    source = ModelStore(synthetic_store)
     manifest = source.get("production")
     other = manifest.model_copy(
         update={"libraries": manifest.libraries.model_copy(update={"scikit_learn": "0.24.2"})}
@@ -267,14 +269,14 @@ async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
         answer = (await client.post("/predict", json=EXAMPLE_CUSTOMER)).json()
         details = (await client.get("/models/production")).json()
     assert answer["model_version"] == saved.version
-    assert answer["probability"] == offline_probability(trained_store, EXAMPLE_CUSTOMER)
+    assert answer["probability"] == offline_probability(synthetic_store, EXAMPLE_CUSTOMER)
     assert details["libraries"]["scikit_learn"] == "0.24.2"
     with pytest.raises(IncompatibleModelError, match=r"0\.24\.2"):
         load_pipeline(store, "production")  # the check still guards unpickling
 
 
 async def test_models_endpoints_show_versions_and_manifests(
-    client: httpx.AsyncClient, trained_store: Path
+    client: httpx.AsyncClient, synthetic_store: Path
 ) -> None:
     listing = await client.get("/models")
     assert listing.status_code == 200
@@ -287,18 +289,18 @@ async def test_models_endpoints_show_versions_and_manifests(
     assert manifest.status_code == 200
     details = manifest.json()
     assert details.pop("serving_engine").startswith("onnxruntime ")
-    assert details == json.loads((trained_store / version / "manifest.json").read_text())
+    assert details == json.loads((synthetic_store / version / "manifest.json").read_text())
     assert (await client.get("/models/production")).json()["version"] == version
     assert_problem(await client.get("/models/20990101T000000000000Z-abcdef"), 404)
 
 
-async def test_health_endpoints(client: httpx.AsyncClient, trained_store: Path) -> None:
+async def test_health_endpoints(client: httpx.AsyncClient, synthetic_store: Path) -> None:
     assert (await client.get("/health/live")).json() == {"status": "alive", "model_version": None}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "model_version": ModelStore(trained_store).resolve("production"),
+        "model_version": ModelStore(synthetic_store).resolve("production"),
     }
 
 
@@ -380,6 +382,6 @@ async def test_the_documented_example_succeeds(client: httpx.AsyncClient) -> Non
     assert (await client.post("/predict/batch", json=batch_example)).status_code == 200
 
 
-def test_probability_is_finite_for_extreme_but_valid_inputs(trained_store: Path) -> None:
+def test_probability_is_finite_for_extreme_but_valid_inputs(synthetic_store: Path) -> None:
     extreme = customer(limit_bal=1e-3, bill_amt1=-1e9, bill_amt2=1e9, pay_amt1=1e9)
-    assert math.isfinite(offline_probability(trained_store, extreme))
+    assert math.isfinite(offline_probability(synthetic_store, extreme))

@@ -1,4 +1,5 @@
-"""Loading and validating the data set in both of its layouts."""
+"""Loading and validating the data set in both of its layouts: the real file itself (slow),
+and the contract's rules on a file of synthetic rows in its layout."""
 
 from pathlib import Path
 
@@ -13,10 +14,13 @@ TARGET = "default.payment.next.month"
 
 
 @pytest.fixture(scope="module")
-def real_frame(data_path: Path) -> pd.DataFrame:
-    return pd.read_csv(data_path)
+def valid_frame(synthetic_data_path: Path) -> pd.DataFrame:
+    """Valid rows in the data set's CSV layout, for the tests to break (synthetic: the rules
+    are the contract's, whatever the customers)."""
+    return pd.read_csv(synthetic_data_path)
 
 
+@pytest.mark.slow  # the real file
 def test_the_real_file_loads_completely(data_path: Path) -> None:
     dataset = load_dataset(data_path)
     assert dataset.X.shape == (24_000, 23)
@@ -46,9 +50,9 @@ def test_a_file_that_is_not_this_dataset_is_refused(tmp_path: Path) -> None:
 
 
 def test_rows_breaking_the_contract_are_counted_and_left_out(
-    tmp_path: Path, real_frame: pd.DataFrame
+    tmp_path: Path, valid_frame: pd.DataFrame
 ) -> None:
-    frame = real_frame.head(500).copy()
+    frame = valid_frame.head(500).copy()
     frame.loc[3, "AGE"] = 7
     frame.loc[10, "SEX"] = 3
     path = tmp_path / "few-bad.csv"
@@ -64,8 +68,8 @@ def test_rows_breaking_the_contract_are_counted_and_left_out(
     assert dataset.X.shape == (498, 23)
 
 
-def test_too_many_bad_rows_means_the_wrong_file(tmp_path: Path, real_frame: pd.DataFrame) -> None:
-    frame = real_frame.head(200).copy()
+def test_too_many_bad_rows_means_the_wrong_file(tmp_path: Path, valid_frame: pd.DataFrame) -> None:
+    frame = valid_frame.head(200).copy()
     frame.loc[:10, "PAY_0"] = 12
     frame.loc[20, "LIMIT_BAL"] = None
     path = tmp_path / "many-bad.csv"
@@ -78,9 +82,9 @@ def test_too_many_bad_rows_means_the_wrong_file(tmp_path: Path, real_frame: pd.D
 
 
 def test_labels_other_than_zero_and_one_are_rejected(
-    tmp_path: Path, real_frame: pd.DataFrame
+    tmp_path: Path, valid_frame: pd.DataFrame
 ) -> None:
-    frame = real_frame.head(300).copy()
+    frame = valid_frame.head(300).copy()
     frame.loc[5, TARGET] = 2
     path = tmp_path / "bad-label.csv"
     frame.to_csv(path, index=False)
@@ -89,10 +93,10 @@ def test_labels_other_than_zero_and_one_are_rejected(
 
 
 def test_the_original_uci_xls_layout_gives_the_same_data(
-    tmp_path: Path, real_frame: pd.DataFrame
+    tmp_path: Path, valid_frame: pd.DataFrame
 ) -> None:
     """The UCI workbook: a row X1..X23/Y above the names, target named with spaces."""
-    frame = real_frame.head(300)
+    frame = valid_frame.head(300)
     book = xlwt.Workbook()
     sheet = book.add_sheet("Data")
     names = [*frame.columns[:-1], "default payment next month"]

@@ -1,5 +1,6 @@
 """The decision log: every answer on record, bit for bit, on SQLite and on a real
-PostgreSQL; its migrations, lookups, paging, export, retention and failure answers."""
+PostgreSQL (slow); its migrations, lookups, paging, export, retention and failure answers.
+On the synthetic store: what is on record does not depend on which model answered."""
 
 import sqlite3
 import subprocess
@@ -15,18 +16,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from model_store.scoring import decide
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
 from service.decisions import DecisionBatch, DecisionStore
 from service.decisions.tables import metadata
 from service.settings import ServiceSettings
-from tests.support import (
-    PROJECT_ROOT,
-    PostgresCluster,
-    asgi_client,
-    assert_problem,
-    customers_from_data,
-)
+from tests.support import PROJECT_ROOT
+from tests.support.models import synthetic_customers
+from tests.support.postgres import PostgresCluster
+from tests.support.servers import asgi_client, assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -67,10 +66,10 @@ def test_an_unusable_url_is_refused_with_the_rule(tmp_path: Path) -> None:
 
 
 async def test_every_answer_is_on_record_bit_for_bit(
-    trained_store: Path, decision_log_url: str
+    synthetic_store: Path, decision_log_url: str
 ) -> None:
-    _, bodies = customers_from_data(25, seed=7)
-    async with asgi_client(settings_for(trained_store, decision_log_url)) as client:
+    _, bodies = synthetic_customers(25, seed=7)
+    async with asgi_client(settings_for(synthetic_store, decision_log_url)) as client:
         single = await client.post(
             "/predict", json=EXAMPLE_CUSTOMER, headers={"X-Request-ID": "single-1"}
         )
@@ -116,9 +115,9 @@ async def test_every_answer_is_on_record_bit_for_bit(
         assert [r["customer"] for r in records] == bodies
 
 
-async def test_a_refused_request_leaves_no_record(trained_store: Path, tmp_path: Path) -> None:
+async def test_a_refused_request_leaves_no_record(synthetic_store: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
-    async with asgi_client(settings_for(trained_store, url)) as client:
+    async with asgi_client(settings_for(synthetic_store, url)) as client:
         bad = {**EXAMPLE_CUSTOMER, "age": 300}
         response = await client.post("/predict", json=bad, headers={"X-Request-ID": "bad-1"})
         assert_problem(response, 422)
@@ -126,9 +125,9 @@ async def test_a_refused_request_leaves_no_record(trained_store: Path, tmp_path:
 
 
 async def test_decisions_page_through_the_log_with_filters(
-    trained_store: Path, decision_log_url: str
+    synthetic_store: Path, decision_log_url: str
 ) -> None:
-    async with asgi_client(settings_for(trained_store, decision_log_url)) as client:
+    async with asgi_client(settings_for(synthetic_store, decision_log_url)) as client:
         sent = []
         for index, body in enumerate([EXAMPLE_CUSTOMER, LOW_RISK_CUSTOMER, HIGH_RISK_CUSTOMER] * 3):
             request_id = f"page-{index}"
@@ -174,9 +173,9 @@ async def test_decisions_page_through_the_log_with_filters(
 
 
 async def test_with_the_log_off_scoring_works_and_lookups_say_why(
-    trained_store: Path, caplog: pytest.LogCaptureFixture
+    synthetic_store: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with asgi_client(settings_for(trained_store, "none")) as client:
+    async with asgi_client(settings_for(synthetic_store, "none")) as client:
         assert (await client.post("/predict", json=EXAMPLE_CUSTOMER)).status_code == 200
         assert (await client.get("/health/ready")).status_code == 200
         problem = assert_problem(await client.get("/decisions"), 409)
@@ -188,14 +187,14 @@ async def test_with_the_log_off_scoring_works_and_lookups_say_why(
 
 
 async def test_a_locked_database_gives_503_then_recovers_by_itself(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     """Another process holding SQLite's write lock past the timeout stands in for any
     failure to write: no 200 goes out, readiness says why, and the service recovers once
     the lock is released, without a restart."""
     path = tmp_path / "decisions.sqlite3"
     settings = settings_for(
-        trained_store,
+        synthetic_store,
         f"sqlite:///{path}",
         decision_log_timeout_seconds=0.3,
         decision_log_retry_seconds=0.1,
@@ -232,11 +231,12 @@ async def test_a_locked_database_gives_503_then_recovers_by_itself(
         assert_problem(await client.get("/decisions/while-locked"), 404)
 
 
+@pytest.mark.slow  # a real PostgreSQL server
 async def test_the_service_starts_not_ready_when_the_database_is_away(
-    trained_store: Path, postgres: PostgresCluster
+    synthetic_store: Path, postgres: PostgresCluster
 ) -> None:
     url = f"postgresql://postgres@127.0.0.1:{postgres.port}/not_created_yet_{uuid.uuid4().hex[:8]}"
-    settings = settings_for(trained_store, url, decision_log_retry_seconds=0.1)
+    settings = settings_for(synthetic_store, url, decision_log_retry_seconds=0.1)
     async with asgi_client(settings) as client:
         problem = assert_problem(await client.get("/health/ready"), 503, secrets=(url,))
         assert problem["type"].endswith("decision-log-unavailable")
@@ -254,7 +254,7 @@ async def test_the_service_starts_not_ready_when_the_database_is_away(
 
 def _old_and_new(url: str) -> None:
     """Two records 40 days old and three from now, written as the service writes them."""
-    rows, _ = customers_from_data(5, seed=3)
+    rows, _ = synthetic_customers(5, seed=3)
     store = DecisionStore(url, 5)
     try:
         store.migrate()
@@ -273,6 +273,7 @@ def _old_and_new(url: str) -> None:
                         threshold=0.3,
                         inputs=rows[:count],
                         probabilities=[0.1 * (i + 1) for i in range(count)],
+                        defaults=decide(0.1 * np.arange(1, count + 1), 0.3).tolist(),
                         reasons=None,
                     )
                 ]
@@ -320,10 +321,10 @@ def test_export_and_purge_from_the_command_line(decision_log_url: str, tmp_path:
         remaining.close()
 
 
-async def test_retention_setting_purges_old_records(trained_store: Path, tmp_path: Path) -> None:
+async def test_retention_setting_purges_old_records(synthetic_store: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
     _old_and_new(url)
-    settings = settings_for(trained_store, url, decision_log_retention_days=30)
+    settings = settings_for(synthetic_store, url, decision_log_retention_days=30)
     async with asgi_client(settings) as client:
         for _ in range(100):  # the first purge runs at start-up, in the background
             page = (await client.get("/decisions")).json()
@@ -343,6 +344,7 @@ def test_probabilities_survive_the_round_trip_exactly(decision_log_url: str) -> 
         batch = DecisionBatch(
             request_id="bits", route="/predict/batch", key_id=None, decided_at=datetime.now(UTC),
             model_version="v", threshold=0.2915, inputs=rows, probabilities=probabilities,
+            defaults=decide(np.array(probabilities), 0.2915).tolist(),
             reasons=[[], ["A"], ["A", "B"], [], [], []],
         )  # fmt: skip
         store.write([batch])
@@ -355,7 +357,7 @@ def test_probabilities_survive_the_round_trip_exactly(decision_log_url: str) -> 
 
 
 async def test_concurrent_requests_share_one_commit(
-    trained_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Group commit: requests that arrive while a commit is under way go out together in
     the next one, and each is answered only after its own commit."""
@@ -370,7 +372,7 @@ async def test_concurrent_requests_share_one_commit(
 
     monkeypatch.setattr(DecisionStore, "write", counted)
     url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
-    async with asgi_client(settings_for(trained_store, url)) as client:
+    async with asgi_client(settings_for(synthetic_store, url)) as client:
         groups.clear()  # the start-up probe writes through another path; nothing counted
 
         async def one(index: int) -> None:

@@ -18,13 +18,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support import (
-    PostgresCluster,
-    customers_from_data,
-    postgres_cluster,
-    service_process,
-    worker_pids,
-)
+from tests.support.data import customers_from_data
+from tests.support.postgres import PostgresCluster, postgres_cluster
+from tests.support.servers import service_process, worker_pids
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +139,7 @@ def ready(url: str) -> bool:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_workers_write_one_log(
-    trained_store: Path, tmp_path: Path, postgres: PostgresCluster, backend: str
+    real_store: Path, tmp_path: Path, postgres: PostgresCluster, backend: str
 ) -> None:
     if backend == "sqlite":
         log_url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
@@ -151,7 +147,7 @@ def test_two_workers_write_one_log(
     else:
         log_url = postgres.create_database(f"two_{uuid.uuid4().hex[:8]}")
         records = lambda: postgres_records(log_url)  # noqa: E731
-    with service_process(trained_store, 2, DECISION_LOG_URL=log_url) as (url, process):
+    with service_process(real_store, 2, DECISION_LOG_URL=log_url) as (url, process):
         pids = worker_pids(process.pid)
         assert len(pids) == 2
         with load(url, threads=8) as result:
@@ -164,9 +160,9 @@ def test_two_workers_write_one_log(
         assert {writer.rsplit(":", 1)[1] for writer in writers(log_url)} == {str(p) for p in pids}
 
 
-def test_sigkill_under_load_loses_no_answered_decision(trained_store: Path, tmp_path: Path) -> None:
+def test_sigkill_under_load_loses_no_answered_decision(real_store: Path, tmp_path: Path) -> None:
     path = tmp_path / "decisions.sqlite3"
-    server = service_process(trained_store, 2, DECISION_LOG_URL=f"sqlite:///{path}")
+    server = service_process(real_store, 2, DECISION_LOG_URL=f"sqlite:///{path}")
     with server as (url, process), load(url, threads=8) as result:
         assert wait_until(lambda: len(result.answered) >= 300, 60)
         # SIGKILL every process of the server at once, mid-load: no shutdown runs.
@@ -184,7 +180,7 @@ def test_sigkill_under_load_loses_no_answered_decision(trained_store: Path, tmp_
     )
 
 
-def test_postgres_stopped_under_load_answers_503_then_recovers(trained_store: Path) -> None:
+def test_postgres_stopped_under_load_answers_503_then_recovers(real_store: Path) -> None:
     """Its own cluster, since it is stopped: the session's other tests keep theirs."""
     with postgres_cluster() as cluster:
         log_url = cluster.create_database("outage")
@@ -193,7 +189,7 @@ def test_postgres_stopped_under_load_answers_503_then_recovers(trained_store: Pa
             "DECISION_LOG_TIMEOUT_SECONDS": "1",
             "DECISION_LOG_RETRY_SECONDS": "0.2",
         }
-        with service_process(trained_store, 2, **settings) as (url, _), load(url) as result:
+        with service_process(real_store, 2, **settings) as (url, _), load(url) as result:
             assert wait_until(lambda: len(result.answered) >= 100, 60)
             before = len(result.answered)
             cluster.stop("fast")

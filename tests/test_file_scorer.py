@@ -1,4 +1,5 @@
-"""The streaming file scorer and the column-wise contract checks it relies on."""
+"""The streaming file scorer and the column-wise contract checks it relies on, on the
+synthetic store and files in the data set's layout; the whole real file is scored too (slow)."""
 
 import csv
 import json
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -36,14 +38,14 @@ def example_row(row_id: int, **changes: str) -> list[str]:
 
 
 def test_valid_rows_are_scored_and_bad_ones_written_apart(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     source, target, rejects = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "bad.csv"
     rows = [example_row(i, AGE=str(20 + i)) for i in range(1, 8)]
     rows[2] = example_row(3, AGE="150")
     rows[4] = example_row(5, SEX="1.5", BILL_AMT1="nan", PAY_AMT2="")
     write_csv(source, rows)
-    predictor = Predictor(ModelStore(trained_store).load("production"))
+    predictor = Predictor(ModelStore(synthetic_store).load("production"))
     counts = score_file(source, target, predictor, rejects=rejects, chunk_rows=3)
     assert (counts.rows, counts.scored, counts.rejected) == (7, 5, 2)
     out = pd.read_csv(target, dtype=str, keep_default_na=False)
@@ -71,13 +73,13 @@ def test_valid_rows_are_scored_and_bad_ones_written_apart(
 
 
 def test_without_rejects_a_bad_row_fails_the_run_and_writes_nothing(
-    trained_store: Path, tmp_path: Path, capsys
+    synthetic_store: Path, tmp_path: Path, capsys
 ) -> None:
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     rows = [example_row(i) for i in range(1, 6)]
     rows[3] = example_row(4, PAY_0="12")
     write_csv(source, rows)
-    code = main([str(source), str(target), "--store", str(trained_store), "--chunk-rows", "2"])
+    code = main([str(source), str(target), "--store", str(synthetic_store), "--chunk-rows", "2"])
     assert code == 3
     assert not target.exists()
     assert not list(tmp_path.glob(".*.partial.*"))
@@ -87,26 +89,26 @@ def test_without_rejects_a_bad_row_fails_the_run_and_writes_nothing(
 
 
 def test_parquet_in_and_out_keeps_the_columns_and_their_types(
-    trained_store: Path, data_path: Path, tmp_path: Path
+    synthetic_store: Path, synthetic_data_path: Path, tmp_path: Path
 ) -> None:
-    frame = pd.read_csv(data_path, nrows=500)
+    frame = pd.read_csv(synthetic_data_path, nrows=500)
     source, target = tmp_path / "book.parquet", tmp_path / "scored.parquet"
     frame.to_parquet(source, index=False)
-    args = [str(source), str(target), "--store", str(trained_store), "--chunk-rows", "120"]
+    args = [str(source), str(target), "--store", str(synthetic_store), "--chunk-rows", "120"]
     assert main(args) == 0
     out = pd.read_parquet(target)
     assert list(out.columns) == [*frame.columns, "probability", "default", "model_version"]
     pd.testing.assert_frame_equal(out[frame.columns], frame)  # passed through, types kept
     assert out["default"].dtype == bool
     rows = frame[[name.upper() for name in FEATURE_NAMES]].to_numpy(float)
-    predictor = Predictor(ModelStore(trained_store).load("production"))
+    predictor = Predictor(ModelStore(synthetic_store).load("production"))
     assert out["probability"].tolist() == predictor.predict_proba(rows).tolist()
 
 
 def test_typed_parquet_columns_meet_the_same_rules_as_text(
-    trained_store: Path, data_path: Path, tmp_path: Path
+    synthetic_store: Path, synthetic_data_path: Path, tmp_path: Path
 ) -> None:
-    frame = pd.read_csv(data_path, nrows=6)
+    frame = pd.read_csv(synthetic_data_path, nrows=6)
     frame["SEX"] = frame["SEX"].astype(float)
     frame.loc[1, "SEX"] = 1.5  # not a whole number
     frame.loc[2, "BILL_AMT1"] = float("nan")  # missing
@@ -114,7 +116,7 @@ def test_typed_parquet_columns_meet_the_same_rules_as_text(
     frame.loc[4, "AGE"] = 2**40  # above the maximum
     source, target, rejects = tmp_path / "in.parquet", tmp_path / "out.csv", tmp_path / "r.csv"
     frame.to_parquet(source, index=False)
-    args = [str(source), str(target), "--store", str(trained_store), "--rejects", str(rejects)]
+    args = [str(source), str(target), "--store", str(synthetic_store), "--rejects", str(rejects)]
     assert main(args) == 0
     bad = pd.read_csv(rejects)
     assert bad["row"].tolist() == [2, 3, 4, 5]
@@ -128,16 +130,16 @@ def test_typed_parquet_columns_meet_the_same_rules_as_text(
 
 
 def test_explain_adds_the_reason_codes_the_api_gives(
-    trained_store: Path, data_path: Path, tmp_path: Path
+    synthetic_store: Path, synthetic_data_path: Path, tmp_path: Path
 ) -> None:
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
-    frame = pd.read_csv(data_path, nrows=30, dtype=str)
+    frame = pd.read_csv(synthetic_data_path, nrows=30, dtype=str)
     frame.to_csv(source, index=False)
-    args = [str(source), str(target), "--store", str(trained_store), "--explain"]
+    args = [str(source), str(target), "--store", str(synthetic_store), "--explain"]
     assert main([*args, "--chunk-rows", "7"]) == 0
     out = pd.read_csv(target, dtype=str, keep_default_na=False)
     assert list(out.columns)[-4:] == ["reason_1", "reason_2", "reason_3", "reason_4"]
-    predictor = Predictor(ModelStore(trained_store).load("production"))
+    predictor = Predictor(ModelStore(synthetic_store).load("production"))
     rows = frame[[name.upper() for name in FEATURE_NAMES]].to_numpy(float)
     explained = predictor.explain(rows)
     by_reason = contributions_by_reason(explained.contributions, explained.model_inputs)
@@ -149,22 +151,23 @@ def test_explain_adds_the_reason_codes_the_api_gives(
 
 
 def test_the_cli_refuses_a_file_without_the_features_or_an_existing_output(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     source = tmp_path / "other.csv"
     source.write_text("a,b\n1,2\n")
-    assert main([str(source), str(tmp_path / "x.csv"), "--store", str(trained_store)]) == 2
+    assert main([str(source), str(tmp_path / "x.csv"), "--store", str(synthetic_store)]) == 2
     assert not (tmp_path / "x.csv").exists()
     existing = tmp_path / "kept.csv"
     existing.write_text("precious\n")
-    assert main([str(source), str(existing), "--store", str(trained_store)]) == 2
+    assert main([str(source), str(existing), "--store", str(synthetic_store)]) == 2
     assert existing.read_text() == "precious\n"
-    assert main([str(source), str(tmp_path / "x.txt"), "--store", str(trained_store)]) == 2
+    assert main([str(source), str(tmp_path / "x.txt"), "--store", str(synthetic_store)]) == 2
 
 
-def test_the_cli_scores_the_real_data(trained_store: Path, data_path: Path, tmp_path: Path) -> None:
+@pytest.mark.slow  # the real file, all 24,000 rows
+def test_the_cli_scores_the_real_data(real_store: Path, data_path: Path, tmp_path: Path) -> None:
     target = tmp_path / "scored.csv"
-    assert main([str(data_path), str(target), "--store", str(trained_store)]) == 0
+    assert main([str(data_path), str(target), "--store", str(real_store)]) == 0
     out = pd.read_csv(target)
     assert len(out) == count_rows(data_path) == 24_000
     assert out["probability"].between(0, 1).all()

@@ -17,7 +17,7 @@ from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
 from service.app import create_app
 from service.keys import new_key
-from service.predictor import ModelRegistry
+from service.registry import ModelRegistry
 from service.settings import ServiceSettings
 
 pytestmark = pytest.mark.slow  # schemathesis generates hundreds of cases per operation
@@ -35,9 +35,10 @@ OPERATIONS = [(op.method.upper(), op.path) for op in (r.ok() for r in SCHEMA.get
 
 
 @pytest.fixture(scope="module", autouse=True)
-def app(trained_store: Path) -> FastAPI:
-    APP.state.registry = ModelRegistry(ModelStore(trained_store), "production", cache_size=2)
-    APP.state.registry.load_default()
+def app(real_store: Path) -> FastAPI:
+    registry = ModelRegistry(ModelStore(real_store), "production", cache_size=2)
+    registry.load_default()
+    APP.state.plane.registry = registry
     return APP
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from schemas import EXAMPLE_CUSTOMER
 from service.keys import new_key
-from tests.support import PROJECT_ROOT, running_server
+from tests.support import PROJECT_ROOT
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,12 @@ def test_operations_have_the_names_a_developer_would_write(client_package: str) 
 
 
 def test_generated_client_scores_against_a_real_server(
-    client_package: str, trained_store: Path
+    client_package: str, real_store: Path
 ) -> None:
     models = _module("models")
     predict = _module("api.prediction.predict")
     predict_batch = _module("api.prediction.predict_batch")
-    with running_server(trained_store, API_KEYS=DIGEST) as base_url:
+    with running_server(real_store, API_KEYS=DIGEST) as base_url:
         client = _module("client").AuthenticatedClient(base_url=base_url, token=KEY)
         customer = models.CustomerFeatures.from_dict(EXAMPLE_CUSTOMER)
 

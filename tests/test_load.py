@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BENCHMARKS_DIR, customers_from_data, rss_mib, service_process, wrk
+from tests.support.data import customers_from_data
+from tests.support.servers import BENCHMARKS_DIR, rss_mib, service_process, wrk
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +20,7 @@ LOAD_SECONDS = 60
 
 
 def test_sixty_seconds_of_load_with_no_failures_and_no_memory_growth(
-    trained_store: Path, tmp_path: Path
+    real_store: Path, tmp_path: Path
 ) -> None:
     if shutil.which("wrk") is None:
         pytest.fail("wrk is missing: `make test` installs Debian's wrk package")
@@ -27,7 +28,7 @@ def test_sixty_seconds_of_load_with_no_failures_and_no_memory_growth(
     _, bodies = customers_from_data(2000, seed=3)
     bodies_file = tmp_path / "bodies.jsonl"
     bodies_file.write_text("".join(json.dumps(b) + "\n" for b in bodies))
-    with service_process(trained_store, workers=1) as (base, process):
+    with service_process(real_store, workers=1) as (base, process):
         port = int(base.rsplit(":", 1)[1])
         warm = wrk(port, "/predict", bodies_file, connections=4, seconds=WARM_UP_SECONDS)
         rss_warm = rss_mib(process.pid)

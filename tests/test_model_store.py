@@ -19,7 +19,7 @@ from model_store.__main__ import main as store_cli
 from model_store.manifest import ModelManifest
 from model_store.settings import StoreSettings
 from model_store.store import VERSION_PATTERN
-from tests.support import fake_artifacts, manifest_builder
+from tests.support.models import fake_artifacts, manifest_builder
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Metrics, structured logs and drift: /metrics parsed as Prometheus parses it (one worker
 in process, two real workers summed), JSON and text log lines from a real server, and
-PSI over decisions of the data set's own rows and of rows with the credit limit halved."""
+PSI over decisions of the data set's own rows and of rows with the credit limit halved.
+In process on the synthetic store; the real servers (slow) serve the real model."""
 
 import json
 from pathlib import Path
@@ -15,14 +16,8 @@ from model_store.manifest import DriftBins
 from schemas import EXAMPLE_CUSTOMER
 from service.keys import new_key
 from service.settings import ServiceSettings
-from tests.support import (
-    asgi_client,
-    assert_problem,
-    customers_from_data,
-    running_server,
-    service_process,
-    store_without_reasons,
-)
+from tests.support.models import store_without_reasons, synthetic_customers
+from tests.support.servers import asgi_client, assert_problem, running_server, service_process
 
 pytestmark = pytest.mark.anyio
 
@@ -44,15 +39,15 @@ def value(parsed: dict, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_requests_customers_and_refusals(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(
-        model_store_dir=trained_store, decision_log_url=f"sqlite:///{tmp_path / 'log.sqlite3'}"
+        model_store_dir=synthetic_store, decision_log_url=f"sqlite:///{tmp_path / 'log.sqlite3'}"
     )
     async with asgi_client(settings) as client:
         before = samples((await client.get("/metrics")).text)
         version = (await client.get("/health/ready")).json()["model_version"]
-        _, bodies = customers_from_data(30, seed=5)
+        _, bodies = synthetic_customers(30, seed=5)
         batch = (await client.post("/predict/batch", json={"customers": bodies})).json()
         one = (await client.post("/predict", json=EXAMPLE_CUSTOMER)).json()
         assert_problem(await client.post("/predict", json={**EXAMPLE_CUSTOMER, "age": 3}), 422)
@@ -86,11 +81,11 @@ async def test_metrics_count_requests_customers_and_refusals(
 
 
 @pytest.mark.slow
-def test_two_workers_report_their_sum(trained_store: Path, tmp_path: Path) -> None:
+def test_two_workers_report_their_sum(real_store: Path, tmp_path: Path) -> None:
     """prometheus-client's multiprocess mode: whichever worker answers the scrape, the
     figures are both workers' together."""
     log_url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
-    server = service_process(trained_store, 2, DECISION_LOG_URL=log_url)
+    server = service_process(real_store, 2, DECISION_LOG_URL=log_url)
     with server as (url, _), httpx.Client(base_url=url, timeout=30) as client:
         for _ in range(40):
             assert client.post("/predict", json=EXAMPLE_CUSTOMER).status_code == 200
@@ -111,17 +106,15 @@ def test_two_workers_report_their_sum(trained_store: Path, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_json_logs_give_one_line_per_request_with_its_id(
-    trained_store: Path, tmp_path: Path
-) -> None:
+def test_json_logs_give_one_line_per_request_with_its_id(real_store: Path, tmp_path: Path) -> None:
     output = tmp_path / "server.log"
     key, digest = new_key()
     keys = json.dumps([{"id": "log-test", "digest": digest, "scopes": ["score"]}])
     # Two versions, the older one tampered with: asking for it makes the service log an
     # error while handling the request, which must carry that request's id.
     store = tmp_path / "store"
-    old = store_without_reasons(trained_store, store).resolve("production")
-    store_without_reasons(trained_store, store)
+    old = store_without_reasons(real_store, store).resolve("production")
+    store_without_reasons(real_store, store)
     tampered = store / old / "model.onnx"
     tampered.write_bytes(tampered.read_bytes()[:-4] + b"0000")
     with running_server(
@@ -177,9 +170,9 @@ def test_json_logs_give_one_line_per_request_with_its_id(
 
 
 @pytest.mark.slow
-def test_text_logs_read_as_lines_with_the_request_id(trained_store: Path, tmp_path: Path) -> None:
+def test_text_logs_read_as_lines_with_the_request_id(real_store: Path, tmp_path: Path) -> None:
     output = tmp_path / "server.log"
-    with running_server(trained_store, output=output, LOG_LEVEL="info") as url:
+    with running_server(real_store, output=output, LOG_LEVEL="info") as url:
         httpx.post(f"{url}/predict", json=EXAMPLE_CUSTOMER, headers={"X-Request-ID": "text-1"})
     [line] = [line for line in output.read_text().splitlines() if "[text-1]" in line]
     assert "POST /predict -> 200 in " in line
@@ -207,14 +200,15 @@ def test_psi_bins_and_bands() -> None:
 
 
 async def test_the_data_sets_own_rows_are_stable_and_a_halved_limit_is_flagged(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
-    _, bodies = customers_from_data(4000, seed=21)
+    """The data set's own rows: fresh draws of the synthetic rows the store was trained on."""
+    _, bodies = synthetic_customers(4000, seed=21)
     halved = [{**body, "limit_bal": body["limit_bal"] / 2} for body in bodies]
     reports = {}
     for name, customers in (("own rows", bodies), ("limit_bal halved", halved)):
         url = f"sqlite:///{tmp_path / name.replace(' ', '-')}.sqlite3"
-        settings = ServiceSettings(model_store_dir=trained_store, decision_log_url=url)
+        settings = ServiceSettings(model_store_dir=synthetic_store, decision_log_url=url)
         async with asgi_client(settings) as client:
             assert_problem(await client.get("/monitoring/drift"), 409)  # nothing on record yet
             for start in range(0, len(customers), 1000):
@@ -246,12 +240,12 @@ async def test_the_data_sets_own_rows_are_stable_and_a_halved_limit_is_flagged(
     )
 
 
-async def test_drift_says_why_it_cannot_be_measured(trained_store: Path, tmp_path: Path) -> None:
-    settings = ServiceSettings(model_store_dir=trained_store, decision_log_url="none")
+async def test_drift_says_why_it_cannot_be_measured(synthetic_store: Path, tmp_path: Path) -> None:
+    settings = ServiceSettings(model_store_dir=synthetic_store, decision_log_url="none")
     async with asgi_client(settings) as client:
         problem = assert_problem(await client.get("/monitoring/drift"), 409)
         assert "DECISION_LOG_URL=none" in problem["detail"]
-    store_without_reasons(trained_store, tmp_path / "old-store")
+    store_without_reasons(synthetic_store, tmp_path / "old-store")
     settings = ServiceSettings(
         model_store_dir=tmp_path / "old-store",
         decision_log_url=f"sqlite:///{tmp_path / 'old.sqlite3'}",

@@ -13,12 +13,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
-from tests.support import (
-    PROJECT_ROOT,
-    customers_from_data,
-    running_server,
-    store_without_reasons,
-)
+from tests.support import PROJECT_ROOT
+from tests.support.data import customers_from_data
+from tests.support.models import store_without_reasons
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +34,8 @@ SCREENSHOTS = PROJECT_ROOT / "test-output" / "browser"
 
 
 @pytest.fixture(scope="module")
-def base_url(trained_store: Path) -> Iterator[str]:
-    with running_server(trained_store) as base:
+def base_url(real_store: Path) -> Iterator[str]:
+    with running_server(real_store) as base:
         yield base
 
 
@@ -351,11 +349,11 @@ def test_the_model_report_opens_with_nothing_from_anywhere_else(
 
 
 def test_a_version_without_reasons_still_scores_on_the_page(
-    browser: Browser, trained_store: Path, tmp_path: Path
+    browser: Browser, real_store: Path, tmp_path: Path
 ) -> None:
     """The page asks for reasons; a version trained before them answers 409 and the page
     asks again without, showing the probability and no reason section."""
-    store = store_without_reasons(trained_store, tmp_path / "store")
+    store = store_without_reasons(real_store, tmp_path / "store")
     with running_server(store.root) as base:
         context, page, _, errors = open_form(browser, base)
         page.click("#fill-high")

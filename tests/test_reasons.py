@@ -1,5 +1,6 @@
 """Reason codes: exact TreeSHAP contributions, the catalogue, `explain=true`, the
-explainer artifact's integrity, the protected attributes and the model report."""
+explainer artifact's integrity, the protected attributes and the model report. On the
+synthetic store: exactness and the catalogue's rules hold for any trained forest."""
 
 import io
 from pathlib import Path
@@ -20,9 +21,10 @@ from schemas import EXAMPLE_CUSTOMER
 from schemas.features import FEATURE_NAMES
 from schemas.reasons import MAX_REASONS, REASON_BY_INPUT, REASONS, reason_columns, top_reasons
 from service.settings import ServiceSettings
-from tests.support import asgi_client, assert_problem, customers_from_data, store_without_reasons
+from tests.support.models import store_without_reasons, synthetic_customers
+from tests.support.servers import asgi_client, assert_problem
 from train.artifacts import load_pipeline
-from train.data import holdout_split, load_dataset
+from train.data import Dataset, holdout_split
 from train.explainer_export import forest_explainer_arrays
 from train.pipeline import forests_of
 from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
@@ -33,23 +35,22 @@ CODES = [reason.code for reason in REASONS]
 
 
 @pytest.fixture(scope="module")
-def held_out(trained_store: Path, data_path: Path, quick_manifest: ModelManifest) -> np.ndarray:
+def held_out(synthetic_dataset: Dataset, synthetic_manifest: ModelManifest) -> np.ndarray:
     """The rows the trained model never saw, as the API receives them."""
-    _, X_test, _, _ = holdout_split(load_dataset(data_path), quick_manifest.seed)
+    _, X_test, _, _ = holdout_split(synthetic_dataset, synthetic_manifest.seed)
     return X_test
 
 
 # -- exactness ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_contributions_equal_shaps_and_add_up_to_the_served_probability(
-    trained_store: Path, held_out: np.ndarray
+    synthetic_store: Path, held_out: np.ndarray
 ) -> None:
     """Every held-out row: our values against shap's C++ TreeSHAP on the same forest and
     the same float32 model inputs (computed by scikit-learn, not by our graph), and base +
     contributions against the probability the service serves."""
-    store = ModelStore(trained_store)
+    store = ModelStore(synthetic_store)
     pipeline = load_pipeline(store, "production")
     forest = forests_of(pipeline)[0]
     inputs = Pipeline(pipeline.steps[:-1]).transform(held_out).astype(np.float32)
@@ -69,9 +70,9 @@ def test_contributions_equal_shaps_and_add_up_to_the_served_probability(
 
 
 def test_a_rows_contributions_do_not_depend_on_the_rest_of_the_call(
-    trained_store: Path, held_out: np.ndarray
+    synthetic_store: Path, held_out: np.ndarray
 ) -> None:
-    predictor = Predictor(ModelStore(trained_store).load("production"), threads=2)
+    predictor = Predictor(ModelStore(synthetic_store).load("production"), threads=2)
     rows = held_out[:40]
     together = predictor.explain(rows).contributions
     alone = np.vstack([predictor.explain(rows[i : i + 1]).contributions for i in range(len(rows))])
@@ -95,10 +96,10 @@ def test_a_tree_that_repeats_a_feature_is_explained_exactly() -> None:
     assert np.max(np.abs(total - forest.predict_proba(X[:100])[:, 1])) <= 1e-9
 
 
-def test_the_explainer_refuses_arrays_the_kernel_would_misread(quick_manifest, trained_store):
-    store = ModelStore(trained_store)
-    data = store.read_artifact(quick_manifest, "explainer.npz")
-    n_inputs = len(quick_manifest.explainer.model_inputs)
+def test_the_explainer_refuses_arrays_the_kernel_would_misread(synthetic_manifest, synthetic_store):
+    store = ModelStore(synthetic_store)
+    data = store.read_artifact(synthetic_manifest, "explainer.npz")
+    n_inputs = len(synthetic_manifest.explainer.model_inputs)
     with np.load(io.BytesIO(data)) as archive:
         arrays = {name: archive[name] for name in archive.files}
     broken_parent = {**arrays, "parent": arrays["parent"].copy()}
@@ -138,16 +139,16 @@ def test_no_reason_given_for_a_decision_names_a_protected_attribute() -> None:
     assert top_reasons(by_reason) == [[CODES.index("CREDIT_LIMIT")]]
 
 
-def test_the_default_model_leaves_the_protected_attributes_out(quick_manifest) -> None:
-    assert quick_manifest.explainer is not None
-    model_inputs = quick_manifest.explainer.model_inputs
+def test_the_default_model_leaves_the_protected_attributes_out(synthetic_manifest) -> None:
+    assert synthetic_manifest.explainer is not None
+    model_inputs = synthetic_manifest.explainer.model_inputs
     assert set(model_inputs).isdisjoint(PROTECTED_ATTRIBUTES)
     assert all(name in REASON_BY_INPUT for name in model_inputs)
-    protected = quick_manifest.protected_attributes
+    protected = synthetic_manifest.protected_attributes
     assert protected is not None
     assert not protected.in_model
-    assert protected.held_out_without == quick_manifest.metrics
-    assert protected.held_out_with.rows == quick_manifest.metrics.rows
+    assert protected.held_out_without == synthetic_manifest.metrics
+    assert protected.held_out_with.rows == synthetic_manifest.metrics.rows
     assert protected.held_out_with != protected.held_out_without
 
 
@@ -209,7 +210,7 @@ async def test_explain_adds_reasons_and_leaves_the_answer_unchanged(
 
 
 async def test_batch_explanations_match_one_at_a_time(client: httpx.AsyncClient) -> None:
-    _, customers = customers_from_data(60, seed=3)
+    _, customers = synthetic_customers(60, seed=3)
     plain = (await client.post("/predict/batch", json={"customers": customers})).json()
     response = await client.post(
         "/predict/batch", params={"explain": "true"}, json={"customers": customers}
@@ -238,9 +239,9 @@ async def test_explain_must_be_a_boolean(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_version_without_an_explainer_refuses_explain_with_409(
-    tmp_path: Path, trained_store: Path
+    tmp_path: Path, synthetic_store: Path
 ) -> None:
-    store = store_without_reasons(trained_store, tmp_path / "store")
+    store = store_without_reasons(synthetic_store, tmp_path / "store")
     async with asgi_client(ServiceSettings(model_store_dir=store.root)) as client:
         assert (await client.post("/predict", json=EXAMPLE_CUSTOMER)).status_code == 200
         refused = await client.post("/predict?explain=true", json=EXAMPLE_CUSTOMER)
@@ -248,9 +249,9 @@ async def test_a_version_without_an_explainer_refuses_explain_with_409(
         assert_problem(await client.get("/models/production/report"), 404)
 
 
-async def test_a_tampered_report_is_refused_with_a_problem(tmp_path: Path, trained_store: Path):
+async def test_a_tampered_report_is_refused_with_a_problem(tmp_path: Path, synthetic_store: Path):
     target = tmp_path / "store"
-    version = ModelStore(trained_store).export("production", target)
+    version = ModelStore(synthetic_store).export("production", target)
     path = target / version / "report.html"
     path.chmod(0o644)
     path.write_bytes(path.read_bytes().replace(b"<h1>", b"<h1>forged "))
@@ -261,8 +262,8 @@ async def test_a_tampered_report_is_refused_with_a_problem(tmp_path: Path, train
     assert "forged" not in refused.text
 
 
-async def test_a_tampered_explainer_is_refused_at_load(tmp_path: Path, trained_store: Path):
-    source = ModelStore(trained_store)
+async def test_a_tampered_explainer_is_refused_at_load(tmp_path: Path, synthetic_store: Path):
+    source = ModelStore(synthetic_store)
     target = tmp_path / "store"
     version = source.export("production", target)
     path = target / version / "explainer.npz"
@@ -280,10 +281,10 @@ async def test_a_tampered_explainer_is_refused_at_load(tmp_path: Path, trained_s
 
 
 async def test_the_report_is_served_by_version_and_alias(
-    client: httpx.AsyncClient, quick_manifest: ModelManifest
+    client: httpx.AsyncClient, synthetic_manifest: ModelManifest
 ) -> None:
     by_alias = await client.get("/models/production/report")
-    by_version = await client.get(f"/models/{quick_manifest.version}/report")
+    by_version = await client.get(f"/models/{synthetic_manifest.version}/report")
     assert by_alias.status_code == by_version.status_code == 200
     assert by_alias.content == by_version.content
     assert by_alias.headers["content-type"].startswith("text/html")

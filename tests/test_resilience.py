@@ -8,6 +8,7 @@
 - a training run killed mid-write, or hitting a full disk, leaves no version visible.
 """
 
+import functools
 import json
 import os
 import signal
@@ -25,19 +26,19 @@ import pytest
 from model_store import ModelStore
 from model_store.runtime import CompiledModel
 from schemas.features import FEATURE_NAMES
-from tests.support import (
-    PROJECT_ROOT,
-    children_of,
-    customers_from_data,
-    run_train,
-    service_process,
-    train_small,
-    worker_pids,
-)
+from tests.support import PROJECT_ROOT
+from tests.support.data import customers_from_data
+from tests.support.models import run_train, train_small
+from tests.support.servers import children_of, service_process, worker_pids
 
 pytestmark = pytest.mark.slow
 
-_, BODIES = customers_from_data(300, seed=7)
+
+@functools.cache
+def bodies() -> list[dict]:
+    """300 real rows, read when a test first sends them: never at import, since the fast
+    selection collects this module without the data set."""
+    return customers_from_data(300, seed=7)[1]
 
 
 @dataclass
@@ -52,16 +53,17 @@ def run_load(base: str, seconds: float, threads: int) -> LoadResult:
     """Closed-loop load from `threads` clients, each POSTing rotating real rows."""
     result = LoadResult()
     lock = threading.Lock()
+    bodies()  # read once, before the threads share them
     deadline = time.monotonic() + seconds
 
     def client(offset: int) -> None:
         with httpx.Client(base_url=base, timeout=10) as http:
             i = offset
             while time.monotonic() < deadline:
-                row = i % len(BODIES)
+                row = i % len(bodies())
                 i += threads
                 try:
-                    response = http.post("/predict", json=BODIES[row])
+                    response = http.post("/predict", json=bodies()[row])
                     body = response.json()
                     ok = response.status_code == 200
                 except (httpx.HTTPError, json.JSONDecodeError) as error:
@@ -84,7 +86,7 @@ def run_load(base: str, seconds: float, threads: int) -> LoadResult:
 
 def offline(store: ModelStore, version: str) -> np.ndarray:
     model = CompiledModel(store.load(version).compiled)
-    rows = np.array([[body[n] for n in FEATURE_NAMES] for body in BODIES], dtype=np.float64)
+    rows = np.array([[body[n] for n in FEATURE_NAMES] for body in bodies()], dtype=np.float64)
     return model.predict_proba(rows)
 
 
@@ -156,7 +158,7 @@ def test_a_worker_killed_under_load_is_replaced_with_bounded_failures(
         ):
             time.sleep(0.2)
         after = worker_pids(process.pid)
-        still_serving = httpx.post(f"{base}/predict", json=BODIES[0], timeout=10).status_code
+        still_serving = httpx.post(f"{base}/predict", json=bodies()[0], timeout=10).status_code
     print(
         f"SIGKILL: {len(load.answers)} answers, {len(load.failures)} failures: {load.failures[:3]}"
     )

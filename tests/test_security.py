@@ -10,14 +10,15 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from model_store.runtime import Predictor
 from schemas import EXAMPLE_CUSTOMER
-from service.app import StartupRefusedError, check_access, create_app
+from service.app import create_app
 from service.keys import SCOPES, new_key
 from service.settings import ServiceSettings
-from tests.support import asgi_client
-from tests.support import assert_problem as shared_assert_problem
+from tests.support.servers import asgi_client
+from tests.support.servers import assert_problem as shared_assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -25,16 +26,16 @@ KEY, DIGEST = new_key()
 
 
 @pytest.fixture
-async def keyed(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def keyed(synthetic_store: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(
-        ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST)
+        ServiceSettings(model_store_dir=synthetic_store, api_keys=DIGEST)
     ) as client:
         yield client
 
 
 @pytest.fixture
-async def open_client(trained_store: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as client:
+async def open_client(synthetic_store: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(ServiceSettings(model_store_dir=synthetic_store)) as client:
         yield client
 
 
@@ -93,9 +94,9 @@ async def test_health_docs_and_page_stay_open_by_default(keyed: httpx.AsyncClien
         assert (await keyed.get(path)).status_code == 200, path
 
 
-async def test_docs_and_page_can_be_closed_too(trained_store: Path) -> None:
+async def test_docs_and_page_can_be_closed_too(synthetic_store: Path) -> None:
     async with asgi_client(
-        ServiceSettings(model_store_dir=trained_store, api_keys=DIGEST, public_docs=False)
+        ServiceSettings(model_store_dir=synthetic_store, api_keys=DIGEST, public_docs=False)
     ) as client:
         for path in ("/docs", "/openapi.json", "/", "/static/app.js"):
             assert_problem(await client.get(path), 401)
@@ -110,11 +111,11 @@ def test_keys_are_configured_as_digests_only() -> None:
 
 
 def test_startup_is_refused_without_keys_where_they_are_required() -> None:
-    with pytest.raises(StartupRefusedError, match="ALLOW_ANONYMOUS"):
-        check_access(ServiceSettings(require_api_keys=True))
-    check_access(ServiceSettings(require_api_keys=True, allow_anonymous=True))
-    check_access(ServiceSettings(require_api_keys=True, api_keys=DIGEST))
-    check_access(ServiceSettings())  # local default: anonymous, with a warning
+    with pytest.raises(ValidationError, match="ALLOW_ANONYMOUS"):
+        ServiceSettings(require_api_keys=True)
+    ServiceSettings(require_api_keys=True, allow_anonymous=True)
+    ServiceSettings(require_api_keys=True, api_keys=DIGEST)
+    assert ServiceSettings().anonymous  # local default: anonymous, with a warning
 
 
 # -- CORS and headers ------------------------------------------------------------------------
@@ -127,9 +128,9 @@ async def test_cors_is_closed_by_default(open_client: httpx.AsyncClient) -> None
     assert "access-control-allow-origin" not in response.headers
 
 
-async def test_cors_allows_only_the_listed_origins(trained_store: Path) -> None:
+async def test_cors_allows_only_the_listed_origins(synthetic_store: Path) -> None:
     settings = ServiceSettings(
-        model_store_dir=trained_store, cors_allow_origins="https://bank.example"
+        model_store_dir=synthetic_store, cors_allow_origins="https://bank.example"
     )
     async with asgi_client(settings) as client:
         preflight = {"Origin": "https://bank.example", "Access-Control-Request-Method": "POST"}
@@ -162,8 +163,8 @@ async def test_security_headers_are_on_every_response(keyed: httpx.AsyncClient) 
 # -- limits ----------------------------------------------------------------------------------
 
 
-async def test_a_body_over_the_limit_is_413(trained_store: Path) -> None:
-    settings = ServiceSettings(model_store_dir=trained_store, max_body_bytes=4096)
+async def test_a_body_over_the_limit_is_413(synthetic_store: Path) -> None:
+    settings = ServiceSettings(model_store_dir=synthetic_store, max_body_bytes=4096)
     async with asgi_client(settings) as client:
         big = json.dumps({"customers": [EXAMPLE_CUSTOMER] * 50}).encode()
         problem = assert_problem(
@@ -189,7 +190,7 @@ async def _chunks(data: bytes, size: int = 1000) -> AsyncIterator[bytes]:
 
 
 async def test_requests_beyond_the_in_flight_bound_get_503_with_retry_after(
-    trained_store: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = Predictor.predict_proba
 
@@ -198,7 +199,7 @@ async def test_requests_beyond_the_in_flight_bound_get_503_with_retry_after(
         return original(self, rows)
 
     monkeypatch.setattr(Predictor, "predict_proba", slow)
-    settings = ServiceSettings(model_store_dir=trained_store, max_in_flight=1)
+    settings = ServiceSettings(model_store_dir=synthetic_store, max_in_flight=1)
     async with asgi_client(settings) as client:
         batch = {"customers": [EXAMPLE_CUSTOMER]}
         first, second, health = await asyncio.gather(
@@ -218,12 +219,12 @@ async def _after(seconds: float, request: Any) -> httpx.Response:
 
 
 async def test_a_request_over_the_time_limit_is_504(
-    trained_store: Path, monkeypatch: pytest.MonkeyPatch
+    synthetic_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
         Predictor, "predict_proba", lambda self, rows: time.sleep(1.0) or np.zeros(len(rows))
     )
-    settings = ServiceSettings(model_store_dir=trained_store, request_timeout_seconds=0.2)
+    settings = ServiceSettings(model_store_dir=synthetic_store, request_timeout_seconds=0.2)
     async with asgi_client(settings) as client:
         problem = assert_problem(
             await client.post("/predict/batch", json={"customers": [EXAMPLE_CUSTOMER]}), 504
@@ -343,8 +344,8 @@ async def test_hostile_inputs_get_their_expected_answer(
         assert problem["errors"], name
 
 
-async def test_a_50_mb_body_is_refused_before_it_is_read(trained_store: Path) -> None:
-    async with asgi_client(ServiceSettings(model_store_dir=trained_store)) as client:
+async def test_a_50_mb_body_is_refused_before_it_is_read(synthetic_store: Path) -> None:
+    async with asgi_client(ServiceSettings(model_store_dir=synthetic_store)) as client:
         response = await client.post(
             "/predict/batch",
             content=b" " * (50 * 1024 * 1024),
@@ -379,10 +380,10 @@ PROTECTED = {
 
 
 async def test_every_protected_operation_against_every_scope(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(
-        model_store_dir=trained_store,
+        model_store_dir=synthetic_store,
         api_keys=SCOPED_API_KEYS,
         decision_log_url=f"sqlite:///{tmp_path / 'decisions.sqlite3'}",
     )
@@ -424,16 +425,16 @@ async def test_every_protected_operation_against_every_scope(
 
 
 async def test_a_bare_digest_may_score_and_read_models_but_not_reload_or_audit(
-    trained_store: Path, tmp_path: Path
+    synthetic_store: Path, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(
-        model_store_dir=trained_store,
+        model_store_dir=synthetic_store,
         api_keys=DIGEST,
         decision_log_url=f"sqlite:///{tmp_path / 'decisions.sqlite3'}",
     )
     audit_key, audit_digest = new_key()
     auditor = ServiceSettings(
-        model_store_dir=trained_store,
+        model_store_dir=synthetic_store,
         api_keys=json.dumps([{"id": "auditor", "digest": audit_digest, "scopes": ["audit"]}]),
         decision_log_url=settings.decision_log_url,
     )

@@ -7,14 +7,14 @@ import pytest
 
 from model_store import ModelStore
 from schemas import EXAMPLE_CUSTOMER
-from tests.support import running_server
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
 
 
-def test_real_server_scores_over_a_socket(trained_store: Path) -> None:
-    version = ModelStore(trained_store).resolve("production")
-    with running_server(trained_store) as base, httpx.Client(base_url=base, timeout=10) as client:
+def test_real_server_scores_over_a_socket(real_store: Path) -> None:
+    version = ModelStore(real_store).resolve("production")
+    with running_server(real_store) as base, httpx.Client(base_url=base, timeout=10) as client:
         ready = client.get("/health/ready")
         assert ready.json() == {"status": "ready", "model_version": version}
         response = client.post(

@@ -15,7 +15,9 @@ from model_store import ModelStore
 from model_store.runtime import Predictor
 from portfolio.local import score_file
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
-from tests.support import INT_FIELDS, PROJECT_ROOT, free_port, serve
+from tests.support import PROJECT_ROOT
+from tests.support.data import INT_FIELDS
+from tests.support.servers import free_port, serve
 
 TRAINING_LIBRARIES = {
     *("sklearn", "scipy", "pandas", "joblib", "skl2onnx", "onnx", "matplotlib"),
@@ -49,9 +51,9 @@ print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
 
-def test_the_service_process_imports_no_training_library(trained_store: Path) -> None:
+def test_the_service_process_imports_no_training_library(synthetic_store: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", _START_AND_SCORE, str(trained_store)],
+        [sys.executable, "-c", _START_AND_SCORE, str(synthetic_store)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -76,13 +78,13 @@ def _all_rows(data_path: Path) -> tuple[pd.DataFrame, list[dict]]:
 
 @pytest.mark.slow
 def test_every_path_gives_every_row_the_same_bits(
-    trained_store: Path, data_path: Path, tmp_path: Path
+    real_store: Path, data_path: Path, tmp_path: Path
 ) -> None:
     """All 24,000 rows: /predict one by one; /predict/batch in batches of 1, 7, 1,000 and
     10,000 and shuffled; the file scorer. Every probability equal, not merely close."""
     frame, bodies = _all_rows(data_path)
     port = free_port()
-    env = {"MODEL_STORE_DIR": str(trained_store), "PORT": str(port), "LOG_LEVEL": "warning"}
+    env = {"MODEL_STORE_DIR": str(real_store), "PORT": str(port), "LOG_LEVEL": "warning"}
     with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
         # A plain keep-alive connection: 72,000 requests, where the client's own cost counts.
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -118,7 +120,7 @@ def test_every_path_gives_every_row_the_same_bits(
 
     source = tmp_path / "rows.csv"
     frame.to_csv(source, index=False)
-    scorer = Predictor(ModelStore(trained_store).load("production"))
+    scorer = Predictor(ModelStore(real_store).load("production"))
     score_file(source, tmp_path / "scored.csv", scorer)
     from_file = pd.read_csv(tmp_path / "scored.csv")["probability"].to_numpy()
     assert np.array_equal(from_file, single), "file scorer"

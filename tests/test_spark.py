@@ -38,13 +38,13 @@ def _read_parts(path: Path) -> pd.DataFrame:
 
 
 def test_spark_local_2_gives_every_row_the_bits_of_predict_and_the_local_engine(
-    spark, trained_store: Path, data_path: Path, tmp_path: Path
+    spark, real_store: Path, data_path: Path, tmp_path: Path
 ) -> None:
     """All 24,000 rows: Spark `local[2]` (several partitions, Arrow batches), the local
     engine (chunks) and the predictor /predict uses give identical probabilities."""
     from portfolio.spark import score_with_spark
 
-    model = ModelStore(trained_store).load("production")
+    model = ModelStore(real_store).load("production")
     frame = pd.read_csv(data_path)
     source = tmp_path / "book.parquet"
     frame.to_parquet(source, index=False)
@@ -56,7 +56,7 @@ def test_spark_local_2_gives_every_row_the_bits_of_predict_and_the_local_engine(
     assert (scored, rejected) == (24_000, 0)
     from_spark = _read_parts(tmp_path / "spark.parquet").set_index("ID").loc[frame["ID"]]
 
-    assert main([str(source), str(tmp_path / "local.parquet"), "--store", str(trained_store)]) == 0
+    assert main([str(source), str(tmp_path / "local.parquet"), "--store", str(real_store)]) == 0
     from_local = pd.read_parquet(tmp_path / "local.parquet")
 
     one_at_a_time = Predictor(model, threads=1)
@@ -72,7 +72,7 @@ def test_spark_local_2_gives_every_row_the_bits_of_predict_and_the_local_engine(
 
 
 def test_spark_reasons_and_rejects_match_the_local_engine(
-    spark, trained_store: Path, data_path: Path, tmp_path: Path
+    spark, real_store: Path, data_path: Path, tmp_path: Path
 ) -> None:
     from portfolio.spark import score_with_spark
 
@@ -81,9 +81,9 @@ def test_spark_reasons_and_rejects_match_the_local_engine(
     frame.loc[42, "PAY_0"] = "two"
     source = tmp_path / "book.csv"
     frame.to_csv(source, index=False)
-    model = ModelStore(trained_store).load("production")
+    model = ModelStore(real_store).load("production")
 
-    args = ["--store", str(trained_store), "--explain", "--rejects"]
+    args = ["--store", str(real_store), "--explain", "--rejects"]
     assert main([str(source), str(tmp_path / "local.csv"), *args, str(tmp_path / "lb.csv")]) == 0
     scored, rejected, examples = score_with_spark(
         spark, source, tmp_path / "spark.csv", model, True, tmp_path / "sb.csv"
@@ -109,7 +109,7 @@ def test_spark_reasons_and_rejects_match_the_local_engine(
 
 
 def test_the_cli_with_spark_fails_on_bad_rows_without_rejects(
-    trained_store: Path, data_path: Path, tmp_path: Path
+    real_store: Path, data_path: Path, tmp_path: Path
 ) -> None:
     """`--engine spark` through the CLI in its own process, as a data team runs it."""
     frame = pd.read_csv(data_path, nrows=50, dtype=str).drop(columns=["ID"])
@@ -117,7 +117,7 @@ def test_the_cli_with_spark_fails_on_bad_rows_without_rejects(
     source, target = tmp_path / "book.csv", tmp_path / "out.parquet"
     frame.to_csv(source, index=False)
     command = [sys.executable, "-m", "portfolio", "score", str(source), str(target)]
-    options = ["--engine", "spark", "--master", "local[2]", "--store", str(trained_store)]
+    options = ["--engine", "spark", "--master", "local[2]", "--store", str(real_store)]
     result = subprocess.run(
         [*command, *options],
         cwd=PROJECT_ROOT,

@@ -1,4 +1,5 @@
-"""Training: real fits on the real data, reproducibility, calibration, threshold, CLI."""
+"""Training: real fits on the real data (slow), reproducibility, calibration, threshold, CLI;
+what any trained pipeline promises, on the synthetic store."""
 
 import json
 import os
@@ -11,7 +12,7 @@ from model_store import ModelManifest, ModelStore, sha256_of
 from model_store.runtime import Predictor
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
 from schemas.reasons import REASONS, contributions_by_reason, top_reasons
-from tests.support import run_train, train_small
+from tests.support.models import run_train, train_small
 from train import search
 from train.artifacts import load_pipeline
 from train.calibration import (
@@ -34,26 +35,28 @@ from train.training import SUMMARY_METRICS, TrainOptions, train_model
 from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
 
 
-def test_quick_model_on_the_real_data_beats_chance_clearly(quick_manifest: ModelManifest) -> None:
-    assert quick_manifest.metrics.roc_auc > 0.75
-    assert quick_manifest.metrics.brier < 0.15
-    assert quick_manifest.quick is True
+@pytest.mark.slow  # the real model
+def test_quick_model_on_the_real_data_beats_chance_clearly(real_manifest: ModelManifest) -> None:
+    assert real_manifest.metrics.roc_auc > 0.75
+    assert real_manifest.metrics.brier < 0.15
+    assert real_manifest.quick is True
 
 
+@pytest.mark.slow  # the real model
 def test_manifest_records_full_provenance(
-    quick_manifest: ModelManifest, trained_store: Path, data_path: Path
+    real_manifest: ModelManifest, real_store: Path, data_path: Path
 ) -> None:
-    m = quick_manifest
+    m = real_manifest
     assert m.data.sha256 == sha256_of(data_path)
     assert (m.data.rows, m.data.rows_used, m.data.rows_rejected) == (24_000, 24_000, 0)
-    assert m.model_sha256 == sha256_of(trained_store / m.version / m.model_file)
+    assert m.model_sha256 == sha256_of(real_store / m.version / m.model_file)
     assert m.feature_names == list(FEATURE_NAMES)
     assert m.feature_schema["properties"]["age"]["maximum"] == 120
     assert m.hyperparameters.forest.n_estimators == 60
     assert m.calibration.method == NO_CALIBRATION  # reasons add up to the forest's probability
     assert set(m.calibration.cv_brier) == {NO_CALIBRATION, *METHODS}
     assert m.compiled is not None
-    assert m.compiled.sha256 == sha256_of(trained_store / m.version / m.compiled.file)
+    assert m.compiled.sha256 == sha256_of(real_store / m.version / m.compiled.file)
     assert m.compiled.max_abs_difference <= 1e-6
     assert m.compiled.verified_rows == 4_800
     assert m.cv_results.train_rows == 19_200
@@ -68,8 +71,8 @@ def test_manifest_records_full_provenance(
     assert all(dict(m.libraries).values())
 
 
-def test_saved_pipeline_cleans_codes_and_scores_single_threaded(trained_store: Path) -> None:
-    pipeline = load_pipeline(ModelStore(trained_store), "production")
+def test_saved_pipeline_cleans_codes_and_scores_single_threaded(synthetic_store: Path) -> None:
+    pipeline = load_pipeline(ModelStore(synthetic_store), "production")
     row = [EXAMPLE_CUSTOMER[n] for n in FEATURE_NAMES]
     variants = []
     for education in (0, 4, 5, 6):
@@ -168,12 +171,12 @@ def test_train_cli_explains_a_missing_data_file(tmp_path: Path) -> None:
     assert not (tmp_path / "store").exists()
 
 
-def test_if_empty_does_not_train_over_an_existing_store(trained_store: Path) -> None:
-    before = [m.version for m in ModelStore(trained_store).list()]
-    result = run_train("--if-empty", "--store", str(trained_store))
+def test_if_empty_does_not_train_over_an_existing_store(synthetic_store: Path) -> None:
+    before = [m.version for m in ModelStore(synthetic_store).list()]
+    result = run_train("--if-empty", "--store", str(synthetic_store))
     assert result.returncode == 0
     assert "not training" in result.stderr
-    assert [m.version for m in ModelStore(trained_store).list()] == before
+    assert [m.version for m in ModelStore(synthetic_store).list()] == before
 
 
 @pytest.mark.slow
@@ -209,6 +212,7 @@ def test_the_committed_config_is_valid() -> None:
     assert config.cv_folds >= 3
 
 
+@pytest.mark.slow  # a training run on the real data
 def test_include_protected_makes_them_model_inputs_and_reports_both_ways(
     tmp_path: Path, data_path: Path
 ) -> None:

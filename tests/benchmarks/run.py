@@ -1,7 +1,7 @@
 """`make bench`: every speed and memory figure of the service, measured side by side.
 
 Everything runs on this machine against 127.0.0.1, with bounded durations, and stops by
-itself. Figures are printed as a table and written to BENCHMARKS.md; nothing is asserted
+itself. Figures are printed as a table and written to docs/benchmarks.md; nothing is asserted
 (shared machines are noisy), the targets are reported as met or not.
 
     python -m tests.benchmarks.run [--quick] [--skip-mlserver] [--file-rows N] [--only-decision-log]
@@ -31,16 +31,10 @@ from model_store import ModelStore
 from model_store.runtime import CompiledModel
 from model_store.settings import StoreSettings
 from schemas.features import FEATURE_NAMES
-from tests.support import (
-    PROJECT_ROOT,
-    children_of,
-    customers_from_data,
-    free_port,
-    postgres_cluster,
-    rss_mib,
-    serve,
-    wrk,
-)
+from tests.support import PROJECT_ROOT
+from tests.support.data import customers_from_data
+from tests.support.postgres import postgres_cluster
+from tests.support.servers import children_of, free_port, rss_mib, serve, wrk
 from train.artifacts import load_pipeline
 from train.settings import TrainSettings
 
@@ -364,7 +358,7 @@ def main() -> int:
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument("--file-rows", type=int, default=3_000_000)
     parser.add_argument("--store", type=Path, default=StoreSettings().model_store_dir)
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
         "--only-decision-log", action="store_true", help="row 7 alone, printed, not written"
     )
