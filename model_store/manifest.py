@@ -5,6 +5,7 @@ Typed throughout, so a manifest that lost a field, or gained one nobody knows, i
 when it is read rather than discovered by a validator months later.
 """
 
+import math
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -161,6 +162,107 @@ class DriftReference(_Record):
     score: DriftBins = Field(description="The served probability.")
 
 
+class Monotonicity(_Record):
+    """Whether the risk may fall when a repayment status moves one month later, and the
+    evidence, from the same run, on the compiled model."""
+
+    constrained: bool = Field(
+        description="True: the probability never falls when a status moves one month later "
+        "(0 -> 1, k -> k + 1), whatever the other inputs; training refused anything else."
+    )
+    increasing_inputs: list[str] = Field(
+        description="Model inputs the forest is held to rise with (empty if unconstrained)."
+    )
+    leaf_calibration: tuple[float, float] | None = Field(
+        description="(a, b) of sigmoid(a + b * logit(v)), applied to every leaf of a "
+        "constrained forest, fitted on the training split's out-of-fold trees."
+    )
+    held_out_constrained: HeldOutMetrics = Field(
+        description="A constrained model on the held-out rows."
+    )
+    held_out_unconstrained: HeldOutMetrics = Field(
+        description="An unconstrained model on the same rows, from the same run."
+    )
+    moves_checked: int = Field(
+        description="Rows of the data set times statuses in 0..8, each moved one month "
+        "later and scored by the compiled model."
+    )
+    moves_lowering_risk: int = Field(description="Of those, moves that lowered the risk.")
+    largest_fall: float = Field(description="The most one move lowered the probability.")
+    largest_rise: float = Field(description="The most one move raised the probability.")
+
+
+class ScoreScaling(_Record):
+    """How a probability of default becomes score points, the scale banks set strategies
+    on: points = offset + factor * ln((1 - p) / p), factor = pdo / ln 2, offset =
+    base_score - factor * ln(base_odds), rounded to the nearest integer (halves to even).
+    More points, less risk."""
+
+    base_score: float = Field(600.0, description="Points at the base odds.")
+    base_odds: float = Field(50.0, gt=0, description="Odds of good, (1 - p) / p, at base_score.")
+    pdo: float = Field(20.0, gt=0, description="Points to double the odds.")
+    probability_floor: float = Field(
+        1e-6,
+        gt=0,
+        lt=0.5,
+        description="Probabilities are taken as at least this and at most 1 minus this, so "
+        "that 0 and 1 score finitely, within [min_score, max_score].",
+    )
+
+    @property
+    def factor(self) -> float:
+        return self.pdo / math.log(2)
+
+    @property
+    def offset(self) -> float:
+        return self.base_score - self.factor * math.log(self.base_odds)
+
+    @property
+    def min_score(self) -> int:
+        """The points of a probability of 1 (or anything above 1 - floor)."""
+        floor = self.probability_floor
+        return round(self.offset + self.factor * math.log(floor / (1 - floor)))
+
+    @property
+    def max_score(self) -> int:
+        """The points of a probability of 0 (or anything below the floor)."""
+        floor = self.probability_floor
+        return round(self.offset + self.factor * math.log((1 - floor) / floor))
+
+
+class Grade(_Record):
+    """One grade of the master scale, and how it did on the held-out rows."""
+
+    grade: int = Field(description="1 is the lowest risk; PD rises with the grade.")
+    lower_pd: Probability = Field(description="Lowest probability in the grade (inclusive).")
+    upper_pd: Probability = Field(
+        description="Probability where the next grade starts (exclusive; the last grade's "
+        "is 1, inclusive)."
+    )
+    held_out_customers: int
+    mean_pd: float | None = Field(description="Mean served probability of its held-out rows.")
+    observed_default_rate: float | None = Field(description="Share of them that defaulted.")
+    jeffreys_interval: tuple[float, float] | None = Field(
+        description="95% Jeffreys interval of the observed default rate."
+    )
+
+
+class MasterScale(_Record):
+    """The rating scale: contiguous PD ranges, one grade each, for customers not in default."""
+
+    chosen_by: str
+    grades: list[Grade]
+    held_out_check: str = Field(
+        description="`passed`: on the held-out rows, observed default rates rise with the "
+        "grade and no grade holds more than a third of the customers; `not checked` for "
+        "quick versions."
+    )
+
+    @property
+    def upper_bounds(self) -> list[float]:
+        return [grade.upper_pd for grade in self.grades]
+
+
 class Baseline(_Record):
     """The original project's forest, trained and evaluated in the same run."""
 
@@ -200,6 +302,11 @@ class ModelManifest(_Record):
     protected_attributes: ProtectedAttributes | None = None
     # Versions trained before drift monitoring have none.
     drift_reference: DriftReference | None = None
+    # Versions trained before score points and grades have none of these two.
+    score_scaling: ScoreScaling | None = None
+    master_scale: MasterScale | None = None
+    # Versions trained before the monotonicity check have none.
+    monotonicity: Monotonicity | None = None
 
     def artifact_checksums(self) -> dict[str, str]:
         """File name -> SHA-256 of every file the version owns besides this manifest."""

@@ -24,7 +24,7 @@ import onnxruntime
 from model_store.errors import ModelStoreError
 from model_store.explainer import TreeExplainer
 from model_store.manifest import ModelManifest
-from model_store.scoring import ReasonScores, Scored
+from model_store.scoring import DEFAULT_SCALING, ReasonScores, Scored
 from model_store.store import CompiledVersion
 
 INPUT_NAME: Final = "features"
@@ -172,4 +172,6 @@ class Predictor:
             inputs=rows,
             probabilities=probabilities,
             reasons=reasons,
+            scaling=self.manifest.score_scaling or DEFAULT_SCALING,
+            scale=self.manifest.master_scale,
         )

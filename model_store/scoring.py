@@ -1,10 +1,12 @@
-"""What one scoring call returns: `Scored`, and the decision rule, applied here alone.
+"""What one scoring call returns: `Scored`, and the rules that turn a probability into
+a decision, score points and a grade, each applied here alone.
 
 Every path that scores customers (`/predict`, `/predict/batch`, the decision log, the
-metrics, the local and Spark portfolio engines) takes its probabilities, decisions and
-reasons from a `Scored` made by `Predictor.score`, so the rule `probability >= threshold`
-and the choice of a customer's principal reasons exist once, and two paths can never
-disagree about the same customer.
+metrics, the local and Spark portfolio engines) takes its probabilities, decisions,
+points, grades and reasons from a `Scored` made by `Predictor.score`, so the rule
+`probability >= threshold`, the points formula, the grade boundaries and the choice of a
+customer's principal reasons exist once, and two paths can never disagree about the same
+customer.
 """
 
 from dataclasses import dataclass
@@ -12,7 +14,11 @@ from functools import cached_property
 
 import numpy as np
 
+from model_store.manifest import MasterScale, ScoreScaling
 from schemas.reasons import REASONS, contributions_by_reason, top_reasons
+
+# What versions trained before score points are scaled with: the common convention.
+DEFAULT_SCALING = ScoreScaling()
 
 REASON_CODES = tuple(reason.code for reason in REASONS)
 
@@ -25,6 +31,23 @@ def decide(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     roundings would be decided differently by different paths.
     """
     return np.asarray(probabilities, dtype=np.float64) >= np.float64(threshold)
+
+
+def score_points(probabilities: np.ndarray, scaling: ScoreScaling) -> np.ndarray:
+    """Integer points, offset + factor * ln((1 - p) / p), rounded half to even: a higher
+    probability never gets more points. p is held within the scaling's floor, so 0 and 1
+    give the scale's finite extremes."""
+    floor = scaling.probability_floor
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), floor, 1.0 - floor)
+    return np.rint(scaling.offset + scaling.factor * np.log((1.0 - p) / p)).astype(np.int64)
+
+
+def assign_grades(probabilities: np.ndarray, scale: MasterScale) -> np.ndarray:
+    """Each probability's grade (1 = lowest risk): the grade whose [lower, upper) range
+    holds it, the last grade's range closed at 1. Compared in float64, like `decide`."""
+    inner = np.asarray(scale.upper_bounds[:-1], dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    return np.searchsorted(inner, p, side="right").astype(np.int64) + 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,8 @@ class Scored:
     inputs: np.ndarray  # rows x 23, float64, FEATURE_NAMES order: exactly what was scored
     probabilities: np.ndarray  # rows
     reasons: ReasonScores | None  # None unless reasons were asked for
+    scaling: ScoreScaling
+    scale: MasterScale | None  # None for versions trained before grades
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -69,3 +94,13 @@ class Scored:
     @cached_property
     def default_count(self) -> int:
         return int(np.count_nonzero(self.defaults))
+
+    @cached_property
+    def points(self) -> np.ndarray:
+        """Score points for every row (int64)."""
+        return score_points(self.probabilities, self.scaling)
+
+    @cached_property
+    def grades(self) -> np.ndarray | None:
+        """The master-scale grade of every row (int64), or None without a scale."""
+        return None if self.scale is None else assign_grades(self.probabilities, self.scale)

@@ -30,13 +30,17 @@ class ReasonCode(BaseModel):
 
 
 REASONS: Final[tuple[ReasonCode, ...]] = (
+    # A model monotone in delay sees each status as months late and a state (pay_0_late,
+    # pay_0_state); earlier models saw the raw code. Either way it is the same reason.
     ReasonCode(
-        code="RECENT_DELAY", text="Payment delay in the most recent month", inputs=("pay_0",)
+        code="RECENT_DELAY",
+        text="Payment delay in the most recent month",
+        inputs=("pay_0", "pay_0_late", "pay_0_state"),
     ),
     ReasonCode(
         code="EARLIER_DELAYS",
         text="Payments late in earlier months",
-        inputs=("pay_2", "pay_3", "pay_4", "pay_5", "pay_6"),
+        inputs=tuple(f"pay_{m}{part}" for m in (2, 3, 4, 5, 6) for part in ("", "_late", "_state")),
     ),
     ReasonCode(
         code="MONTHS_LATE",

@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None, settings: TrainSettings) -> argparse.Name
         "the summary and report show held-out metrics both ways)",
     )
     parser.add_argument(
+        "--no-monotone",
+        action="store_true",
+        help="train an unconstrained forest, whose risk may fall as a payment falls further "
+        "behind (the default model never lets it; the manifest records which kind it is)",
+    )
+    parser.add_argument(
         "--if-empty",
         action="store_true",
         help="do nothing if the store already holds a version (used by make run)",
@@ -107,20 +113,27 @@ def main(argv: list[str] | None = None) -> int:
         run_search(dataset, args.seed, config.cv_folds)
         return 0
 
+    from train.monotone import MonotonicityRefusedError
+    from train.rating import MasterScaleRefusedError
     from train.training import TrainOptions, train_and_save
 
-    train_and_save(
-        dataset,
-        config,
-        TrainOptions(
-            seed=args.seed,
-            quick=args.quick,
-            sample_rows=args.sample_rows,
-            include_protected=args.include_protected,
-        ),
-        store_dir=args.store,
-        promote_to=None if args.no_promote else args.promote,
-    )
+    try:
+        train_and_save(
+            dataset,
+            config,
+            TrainOptions(
+                seed=args.seed,
+                quick=args.quick,
+                sample_rows=args.sample_rows,
+                include_protected=args.include_protected,
+                monotone=not args.no_monotone,
+            ),
+            store_dir=args.store,
+            promote_to=None if args.no_promote else args.promote,
+        )
+    except (MasterScaleRefusedError, MonotonicityRefusedError) as error:
+        console.print(f"[bold red]refused:[/] {error}", highlight=False)
+        return 2
     return 0
 
 

@@ -24,6 +24,11 @@ class TrainingConfig(BaseModel):
     seed: int = 42
     cv_folds: int = 5
     forest: dict[str, Any]
+    monotone_forest: dict[str, Any] | None = Field(
+        default=None,
+        description="The forest of a model monotone in delay (the default kind); `forest` "
+        "when absent.",
+    )
     feature_groups: list[str]
     search: dict[str, Any] = Field(default_factory=dict, description="The search's full table.")
 

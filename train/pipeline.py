@@ -5,7 +5,12 @@ from typing import Any, Final
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from train.transformers import CategoryCleaner, FeatureEngineer
+from train.transformers import (
+    CategoryCleaner,
+    FeatureEngineer,
+    monotone_inputs,
+    monotonic_constraints,
+)
 
 # The forest of the project this service replaces, trained in every run as the yardstick.
 ORIGINAL_FOREST: Final[dict[str, Any]] = {
@@ -21,15 +26,25 @@ def forest_pipeline(
     feature_groups: tuple[str, ...],
     seed: int,
     excluded: tuple[str, ...] = (),
+    monotone: bool = False,
 ) -> Pipeline:
-    """Cleaning + features + an uncalibrated forest; what cross-validation scores."""
-    return Pipeline(
-        [
-            ("clean", CategoryCleaner()),
-            ("features", FeatureEngineer(groups=tuple(feature_groups), excluded=excluded)),
-            ("forest", RandomForestClassifier(random_state=seed, n_jobs=-1, **forest_params)),
-        ]
+    """Cleaning + features + an uncalibrated forest; what cross-validation scores.
+
+    `monotone`: the model's risk never falls when a repayment status moves one month
+    later. The statuses reach the forest only as months late (held to raise the risk) and
+    their states (`train.transformers.monotone_inputs`), and scikit-learn's monotonic
+    constraints hold every tree to it."""
+    if monotone:
+        feature_groups, left_out = monotone_inputs(tuple(feature_groups))
+        excluded = (*excluded, *left_out)
+    features = FeatureEngineer(groups=tuple(feature_groups), excluded=tuple(excluded))
+    constraints = (
+        {"monotonic_cst": monotonic_constraints(list(features.get_feature_names_out()))}
+        if monotone
+        else {}
     )
+    forest = RandomForestClassifier(random_state=seed, n_jobs=-1, **forest_params, **constraints)
+    return Pipeline([("clean", CategoryCleaner()), ("features", features), ("forest", forest)])
 
 
 def make_single_threaded(pipeline: Pipeline) -> Pipeline:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
-from model_store.manifest import HeldOutMetrics
+from model_store.manifest import HeldOutMetrics, MasterScale
 from model_store.scoring import decide
 from schemas.features import FEATURE_NAMES
 from schemas.reasons import REASONS, reason_columns, sum_by_reason
@@ -123,6 +123,45 @@ def _distributions(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[str,
     )
     axis.legend()
     return _svg(figure), ks
+
+
+def _grades(scale: MasterScale | None) -> tuple[str, list[list[str]]]:
+    """The master scale's table, and observed against predicted default rate per grade
+    with each observed rate's 95% Jeffreys interval."""
+    if scale is None:
+        return "", []
+    rows = [
+        [
+            str(g.grade),
+            f"{g.lower_pd:.4f}-{g.upper_pd:.4f}",
+            str(g.held_out_customers),
+            "-" if g.mean_pd is None else f"{g.mean_pd:.4f}",
+            "-" if g.observed_default_rate is None else f"{g.observed_default_rate:.4f}",
+            "-"
+            if g.jeffreys_interval is None
+            else f"{g.jeffreys_interval[0]:.4f}-{g.jeffreys_interval[1]:.4f}",
+        ]
+        for g in scale.grades
+    ]
+    shown = [g for g in scale.grades if g.observed_default_rate is not None]
+    figure, axis = plt.subplots(figsize=(4.6, 3.6))
+    axis.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=0.8)
+    predicted = [g.mean_pd for g in shown]
+    observed = [g.observed_default_rate for g in shown]
+    # A grade with no default has an interval above its observed rate of 0: no bar below.
+    below = [max(o - g.jeffreys_interval[0], 0.0) for o, g in zip(observed, shown, strict=True)]
+    above = [max(g.jeffreys_interval[1] - o, 0.0) for o, g in zip(observed, shown, strict=True)]
+    axis.errorbar(predicted, observed, yerr=[below, above], fmt="o", color="#1f4e79", capsize=3)
+    for x, y, g in zip(predicted, observed, shown, strict=True):
+        axis.annotate(str(g.grade), (x, y), textcoords="offset points", xytext=(5, -10), fontsize=7)
+    axis.set(
+        title="Per grade: observed vs predicted (95% Jeffreys)",
+        xlabel="mean predicted PD",
+        ylabel="observed default rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    return _svg(figure), rows
 
 
 def _importance(held_out) -> tuple[str, list[list[str]]]:
@@ -236,6 +275,70 @@ def render_report(fields: dict[str, Any], held_out, created_at: datetime) -> byt
         ),
         f"<p class='note'>{html.escape(fields['threshold'].rule)}. KS {ks:.3f}.</p>",
     ]
+    scale, scaling = fields.get("master_scale"), fields.get("score_scaling")
+    monotonicity = fields.get("monotonicity")
+    if monotonicity is not None:
+        delay = held_out.delay
+        kind = (
+            "constrained: its probability never falls when a repayment status moves one month "
+            "later (0 revolving to 1, k to k + 1), whatever the other inputs"
+            if monotonicity.constrained
+            else "NOT constrained (trained with --no-monotone)"
+        )
+        parts += [
+            "<h2>Monotone in delay</h2>",
+            f"<p>This model is {html.escape(kind)}.</p>",
+            _table(
+                ["metric", "monotone in delay", "unconstrained"],
+                [
+                    [
+                        name,
+                        f"{getattr(monotonicity.held_out_constrained, name):.4f}",
+                        f"{getattr(monotonicity.held_out_unconstrained, name):.4f}",
+                    ]
+                    for name in HEADLINE
+                ],
+            ),
+            _table(
+                ["rows", "moves", "moves lowering the risk", "largest fall", "largest rise"],
+                [
+                    [
+                        f"held-out ({len(y)})",
+                        str(delay.moves),
+                        str(delay.lowered),
+                        f"{delay.largest_fall:.4f}",
+                        f"{delay.largest_rise:.4f}",
+                    ],
+                    [
+                        "every row of the data set",
+                        str(monotonicity.moves_checked),
+                        str(monotonicity.moves_lowering_risk),
+                        f"{monotonicity.largest_fall:.4f}",
+                        f"{monotonicity.largest_rise:.4f}",
+                    ],
+                ],
+            ),
+            "<p class='note'>Each row's statuses in 0..8 moved one month later, one at a time, "
+            "and scored by the compiled model that serves.</p>",
+        ]
+    grades_svg, grade_rows = _grades(scale)
+    if scale is not None:
+        parts += [
+            "<h2>Master scale</h2>",
+            grades_svg,
+            _table(
+                ["grade", "PD range", "rows", "mean PD", "observed rate", "95% Jeffreys"],
+                grade_rows,
+            ),
+            f"<p class='note'>{html.escape(scale.chosen_by)}. Held-out check: "
+            f"{html.escape(scale.held_out_check)}.</p>",
+        ]
+    if scaling is not None:
+        parts.append(
+            f"<p class='note'>Score points: {scaling.base_score:g} points at odds of "
+            f"{scaling.base_odds:g}:1, {scaling.pdo:g} points to double the odds; from "
+            f"{scaling.min_score} (probability 1) to {scaling.max_score} (probability 0).</p>"
+        )
     importance_svg, importance_rows = _importance(held_out)
     parts += [
         "<h2>Global importance per reason</h2>",

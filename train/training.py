@@ -3,13 +3,15 @@
 
 import hashlib
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from model_store import ModelStore
@@ -27,8 +29,10 @@ from model_store.manifest import (
     HeldOutMetrics,
     Hyperparameters,
     ModelManifest,
+    Monotonicity,
     ProtectedAttributes,
     ReportArtifact,
+    ScoreScaling,
 )
 from model_store.runtime import ENGINE, CompiledModel
 from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE
@@ -37,10 +41,16 @@ from train.artifacts import library_versions, pipeline_bytes
 from train.calibration import NO_CALIBRATION, SERVED_RULE, compare_calibrators
 from train.config import TrainingConfig
 from train.console import metrics_table, progress, report
-from train.crossval import out_of_fold_scores, stratified_folds
+from train.crossval import out_of_fold, stratified_folds
 from train.data import Dataset, holdout_split, subsample
 from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
 from train.explainer_export import forest_explainer_arrays
+from train.monotone import (
+    DelayEvidence,
+    LeafCalibration,
+    MonotonicityRefusedError,
+    delay_evidence,
+)
 from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
 from train.pipeline import (
     ORIGINAL_FOREST,
@@ -48,8 +58,9 @@ from train.pipeline import (
     forests_of,
     make_single_threaded,
 )
+from train.rating import choose_bounds, master_scale
 from train.report import render_report
-from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
+from train.transformers import PROTECTED_ATTRIBUTES
 
 # --quick: a small forest and 3 folds, for tests; its manifest says quick=true.
 QUICK_TREES: Final = 60
@@ -81,6 +92,8 @@ class TrainOptions:
     quick: bool = False
     sample_rows: int | None = None
     include_protected: bool = False  # sex, marriage and age as model inputs (not by default)
+    scaling: ScoreScaling = field(default_factory=ScoreScaling)
+    monotone: bool = True  # the risk never falls as a repayment status moves later
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class HeldOut:
     probabilities: np.ndarray
     contributions: np.ndarray  # rows x model inputs
     model_inputs: list[str]
+    delay: DelayEvidence  # statuses moved one month later, on these rows
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,11 @@ class TrainedModel:
     explainer: bytes
     fields: dict[str, Any]
     held_out: HeldOut
+
+
+def _constraints(forest: RandomForestClassifier) -> list[int]:
+    constraints = forest.monotonic_cst
+    return [0] * forest.n_features_in_ if constraints is None else list(constraints)
 
 
 def drift_reference(X_train: np.ndarray, held_out_scores: np.ndarray) -> DriftReference:
@@ -141,20 +160,15 @@ def _fit_original_forest(
 
 def _protected_comparison(
     included: bool,
-    forest_params: dict[str, Any],
-    groups: tuple[str, ...],
+    fit: Callable[[tuple[str, ...]], Pipeline],
     split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     threshold: float,
     metrics: HeldOutMetrics,
-    seed: int,
 ) -> ProtectedAttributes:
     """Held-out metrics both ways: the trained model, and the same forest fitted the
     other way round (with the protected attributes if the model leaves them out)."""
-    X_train, X_test, y_train, y_test = split
-    other = forest_pipeline(
-        forest_params, groups, seed, excluded=() if not included else PROTECTED_ATTRIBUTES
-    ).fit(X_train, y_train)
-    make_single_threaded(other)
+    _, X_test, _, y_test = split
+    other = fit(() if not included else PROTECTED_ATTRIBUTES)
     other_metrics = evaluate(y_test, other.predict_proba(X_test)[:, 1], threshold)
     return ProtectedAttributes(
         attributes=list(PROTECTED_ATTRIBUTES),
@@ -162,6 +176,40 @@ def _protected_comparison(
         held_out_without=other_metrics if included else metrics,
         held_out_with=metrics if included else other_metrics,
     )
+
+
+def _monotone_comparison(
+    options: TrainOptions,
+    forest_params: dict[str, Any],
+    groups: tuple[str, ...],
+    excluded: tuple[str, ...],
+    split: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    threshold: float,
+    metrics: HeldOutMetrics,
+    folds: StratifiedKFold,
+) -> tuple[HeldOutMetrics, HeldOutMetrics]:
+    """Held-out metrics constrained and unconstrained, from the same run: the trained
+    model, and a forest of the other kind (with `forest_params`, its own recorded ones)
+    fitted on the same rows; a constrained one gets its own leaf calibration, from
+    out-of-fold trees of the training split."""
+    X_train, X_test, y_train, y_test = split
+    seed = options.seed
+    if options.monotone:
+        other = forest_pipeline(forest_params, groups, seed, excluded).fit(X_train, y_train)
+    else:
+        found = out_of_fold(
+            forest_pipeline(forest_params, groups, seed, excluded, monotone=True),
+            X_train,
+            y_train,
+            stratified_folds(QUICK_FOLDS, seed) if options.quick else folds,
+            per_tree=True,
+        )
+        other = forest_pipeline(forest_params, groups, seed, excluded, monotone=True)
+        other.fit(X_train, y_train)
+        LeafCalibration.fit(found.tree_scores, y_train).apply(forests_of(other)[0])
+    make_single_threaded(other)
+    other_metrics = evaluate(y_test, other.predict_proba(X_test)[:, 1], threshold)
+    return (metrics, other_metrics) if options.monotone else (other_metrics, metrics)
 
 
 def _explainer(
@@ -202,30 +250,53 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
     if options.sample_rows:
         dataset = subsample(dataset, options.sample_rows, seed)
     n_folds = QUICK_FOLDS if options.quick else config.cv_folds
-    forest_params = dict(config.forest)
+    # Each kind of forest with its own recorded hyperparameters.
+    constrained_params = dict(config.monotone_forest or config.forest)
+    unconstrained_params = dict(config.forest)
     if options.quick:
-        forest_params["n_estimators"] = QUICK_TREES
+        constrained_params["n_estimators"] = unconstrained_params["n_estimators"] = QUICK_TREES
+    forest_params, other_params = (
+        (constrained_params, unconstrained_params)
+        if options.monotone
+        else (unconstrained_params, constrained_params)
+    )
     groups = tuple(config.feature_groups)
     excluded = () if options.include_protected else PROTECTED_ATTRIBUTES
 
     X_train, X_test, y_train, y_test = holdout_split(dataset, seed)
     folds = stratified_folds(n_folds, seed)
 
+    monotone = options.monotone
+    calibration: LeafCalibration | None = None
+
+    def fit(excluded_columns: tuple[str, ...]) -> Pipeline:
+        """The served kind of forest, fitted on the training split (and its leaves
+        calibrated when it is constrained)."""
+        pipeline = forest_pipeline(forest_params, groups, seed, excluded_columns, monotone)
+        pipeline.fit(X_train, y_train)
+        if calibration is not None:
+            calibration.apply(forests_of(pipeline)[0])
+        return make_single_threaded(pipeline)
+
     with progress() as bar:
         cv_task = bar.add_task("cross-validating the forest", total=n_folds)
-        scores, fold_auc = out_of_fold_scores(
-            forest_pipeline(forest_params, groups, seed, excluded),
+        found = out_of_fold(
+            forest_pipeline(forest_params, groups, seed, excluded, monotone),
             X_train,
             y_train,
             folds,
             lambda: bar.advance(cv_task),
+            per_tree=monotone,
         )
+        scores, fold_auc = found.scores, found.fold_auc
+        if found.tree_scores is not None:
+            calibration = LeafCalibration.fit(found.tree_scores, y_train)
+            scores = calibration(found.tree_scores).mean(axis=1)  # as the served forest
         brier_by_method = compare_calibrators(scores, y_train, folds)
         threshold = max_f1_threshold(y_train, scores)
 
         fit_task = bar.add_task("fitting the forest", total=1)
-        pipeline = forest_pipeline(forest_params, groups, seed, excluded)
-        make_single_threaded(pipeline.fit(X_train, y_train))
+        pipeline = fit(excluded)
         bar.advance(fit_task)
 
         baseline_task = bar.add_task("fitting the original project's forest", total=1)
@@ -236,28 +307,49 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         other_way = "with" if not options.include_protected else "without"
         protected_task = bar.add_task(f"fitting a forest {other_way} sex, marriage, age", total=1)
         protected = _protected_comparison(
-            options.include_protected,
-            forest_params,
+            options.include_protected, fit, (X_train, X_test, y_train, y_test), threshold, metrics
+        )
+        bar.advance(protected_task)
+        other_kind = "an unconstrained" if monotone else "a constrained"
+        monotone_task = bar.add_task(f"fitting {other_kind} forest", total=1)
+        constrained, unconstrained = _monotone_comparison(
+            options,
+            other_params,
             groups,
+            excluded,
             (X_train, X_test, y_train, y_test),
             threshold,
             metrics,
-            seed,
+            folds,
         )
-        bar.advance(protected_task)
+        bar.advance(monotone_task)
 
     # The compiled form must agree with the pipeline on the held-out rows, or no version.
     compiled = compile_pipeline(pipeline)
     difference = verify(pipeline, compiled, X_test)
+    # And a constrained one must never lower the risk for a later payment, over every row.
+    evidence = delay_evidence(CompiledModel(compiled, threads=1), dataset.X)
+    if monotone and evidence.lowered:
+        raise MonotonicityRefusedError(
+            f"{evidence.lowered} of {evidence.moves} moves of a repayment status one month "
+            f"later lowered the compiled model's probability (by up to "
+            f"{evidence.largest_fall:.3g}); not saving this version"
+        )
+    served_groups = tuple(pipeline.named_steps["features"].groups)
+    forest = forests_of(pipeline)[0]
+    model_inputs = list(Pipeline(pipeline.steps[:-1]).get_feature_names_out())
     explainer, explainer_artifact, contributions, served = _explainer(pipeline, compiled, X_test)
+    # The scale is chosen on the training split; the held-out rows only check it (quick
+    # versions are too small for that to mean anything).
+    scale = master_scale(choose_bounds(scores, y_train), served, y_test, check=not options.quick)
     fields = {
         "data": dataset.provenance,
         "feature_names": list(FEATURE_NAMES),
         "feature_schema": CustomerFeatures.model_json_schema(),
-        "engineered_features": [f for g in groups for f in FEATURE_GROUPS[g].names],
+        "engineered_features": [name for name in model_inputs if name not in FEATURE_NAMES],
         "hyperparameters": Hyperparameters(
             forest=ForestParameters(**forest_params),
-            feature_groups=list(groups),
+            feature_groups=list(served_groups),
             chosen_by=config.chosen_by,
         ),
         "calibration": Calibration(
@@ -292,6 +384,23 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         "explainer": explainer_artifact,
         "protected_attributes": protected,
         "drift_reference": drift_reference(X_train, served),
+        "score_scaling": options.scaling,
+        "master_scale": scale,
+        "monotonicity": Monotonicity(
+            constrained=monotone,
+            increasing_inputs=[
+                name
+                for name, sign in zip(model_inputs, _constraints(forest), strict=True)
+                if sign > 0
+            ],
+            leaf_calibration=None if calibration is None else (calibration.a, calibration.b),
+            held_out_constrained=constrained,
+            held_out_unconstrained=unconstrained,
+            moves_checked=evidence.moves,
+            moves_lowering_risk=evidence.lowered,
+            largest_fall=evidence.largest_fall,
+            largest_rise=evidence.largest_rise,
+        ),
     }
     held_out = HeldOut(
         X=X_test,
@@ -299,6 +408,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         probabilities=served,
         contributions=contributions,
         model_inputs=explainer_artifact.model_inputs,
+        delay=delay_evidence(CompiledModel(compiled, threads=1), X_test),
     )
     return TrainedModel(pipeline, compiled, explainer, fields, held_out)
 
@@ -347,6 +457,10 @@ def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | N
     if protected is not None:
         columns["with sex, marriage, age"] = protected.held_out_with
         columns["without them"] = protected.held_out_without
+    monotonicity = manifest.monotonicity
+    if monotonicity is not None:
+        columns["monotone in delay"] = monotonicity.held_out_constrained
+        columns["unconstrained"] = monotonicity.held_out_unconstrained
     report.print(metrics_table("Held-out evaluation", columns, SUMMARY_METRICS))
     cv = manifest.cv_results
     data = manifest.data
@@ -363,6 +477,20 @@ def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | N
         if protected is not None and protected.in_model
         else "sex, marriage, age are not model inputs (validated by the API only)",
         "reason codes": "exact TreeSHAP explainer saved, checked on the held-out rows",
+        "delay": "monotone: "
+        + (
+            "the risk never falls as a status moves a month later "
+            if monotonicity.constrained
+            else "NOT constrained (--no-monotone) "
+        )
+        + f"({monotonicity.moves_lowering_risk} of {monotonicity.moves_checked} such moves "
+        f"lowered it on the compiled model)"
+        if monotonicity is not None
+        else "not checked",
+        "grades": f"{len(manifest.master_scale.grades)} on the master scale, held-out check "
+        f"{manifest.master_scale.held_out_check}"
+        if manifest.master_scale is not None
+        else "none",
         "CV ROC AUC": f"{cv.roc_auc_mean:.4f} ± {cv.roc_auc_std:.4f} "
         f"({cv.folds} folds of the training split)",
         "calibration": f"none served (CV Brier {cv_brier})",

@@ -143,6 +143,16 @@ def _delinquency(ops: ArrayOps[Array], X: Array) -> Array:
     )
 
 
+def _delay_split(ops: ArrayOps[Array], X: Array) -> Array:
+    """Each repayment status as two columns: months late, max(status, 0), which grows by
+    one with every month later (0 revolving -> 1, k -> k + 1); and the state, min(status,
+    0): -2 no consumption, -1 paid in full, 0 otherwise. The codes -2, -1 and 0 are states,
+    not amounts of delay, so only the first column is held to rise with the risk."""
+    status = ops.columns(X, REPAYMENT_STATUS_COLUMNS)
+    late = ops.greater(status, 0.0)
+    return ops.concat([ops.where(late, status, 0.0), ops.where(late, 0.0, status)])
+
+
 def _trend(ops: ArrayOps[Array], X: Array) -> Array:
     """Direction of travel, September minus April: of the delay and of utilisation."""
     first, last = REPAYMENT_STATUS_COLUMNS[0], REPAYMENT_STATUS_COLUMNS[-1]
@@ -169,6 +179,53 @@ FEATURE_GROUPS: Final[dict[str, FeatureGroup]] = {
     "delinquency": FeatureGroup(("months_late", "months_paid_duly", "worst_delay"), _delinquency),
     "trend": FeatureGroup(("delay_trend", "utilisation_trend"), _trend),
 }
+# Not a candidate of the search: how a model monotone in delay sees the statuses.
+DELAY_SPLIT: Final = FeatureGroup(
+    (
+        *(f"pay_{m}_late" for m in (0, 2, 3, 4, 5, 6)),
+        *(f"pay_{m}_state" for m in (0, 2, 3, 4, 5, 6)),
+    ),
+    _delay_split,
+)
+ALL_GROUPS: Final[dict[str, FeatureGroup]] = {**FEATURE_GROUPS, "delay_split": DELAY_SPLIT}
+
+REPAYMENT_STATUSES: Final = tuple(f"pay_{m}" for m in (0, 2, 3, 4, 5, 6))
+
+# Monotone in delay: a model held to never lower the risk when a repayment status moves one
+# month later (0 -> 1, k -> k + 1) sees each status only through DELAY_SPLIT, forced to
+# rise in months late; the count of late months and the longest delay, which can only grow
+# with such a move, are forced to rise too. The states and the months paid duly do not
+# change with such a move, so they stay free. Anything else derived from the statuses
+# (the raw codes, delay_trend, which falls as April's status rises) is left out.
+INCREASING_IN_DELAY: Final = frozenset(
+    {*(f"pay_{m}_late" for m in (0, 2, 3, 4, 5, 6)), "months_late", "worst_delay"}
+)
+UNCHANGED_BY_DELAY: Final = frozenset(
+    {*(f"pay_{m}_state" for m in (0, 2, 3, 4, 5, 6)), "months_paid_duly"}
+)
+DEPENDS_ON_DELAY: Final = frozenset(
+    {*REPAYMENT_STATUSES, "delay_trend", *INCREASING_IN_DELAY, *UNCHANGED_BY_DELAY}
+)
+
+
+def monotone_inputs(groups: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The groups and the left-out columns of a model monotone in delay, from the
+    recorded groups: the statuses split, and the raw statuses and delay_trend left out."""
+    kept = tuple(group for group in groups if group != "delay_split")
+    return (*kept, "delay_split"), (*REPAYMENT_STATUSES, "delay_trend")
+
+
+def monotonic_constraints(model_inputs: list[str]) -> list[int]:
+    """scikit-learn's `monotonic_cst` for these model inputs (+1: the risk may only rise
+    with it; 0: free). Refuses an input derived from the statuses that is neither."""
+    unsafe = [
+        name
+        for name in model_inputs
+        if name in DEPENDS_ON_DELAY and name not in INCREASING_IN_DELAY | UNCHANGED_BY_DELAY
+    ]
+    if unsafe:
+        raise ValueError(f"inputs that could let more delay lower the risk: {unsafe}")
+    return [1 if name in INCREASING_IN_DELAY else 0 for name in model_inputs]
 
 
 # Sex, marital status and age: required and validated by the API (fairness monitoring
@@ -179,10 +236,17 @@ PROTECTED_ATTRIBUTES: Final = ("sex", "marriage", "age")
 def engineer_features(
     ops: ArrayOps[Array], X: Array, groups: tuple[str, ...], excluded: tuple[str, ...] = ()
 ) -> Array:
-    """The raw columns of X but `excluded`, then the columns of each named group, in order."""
+    """The raw columns of X, then the columns of each named group, in order; any column,
+    raw or engineered, named in `excluded` left out."""
     kept = [COLUMN[name] for name in FEATURE_NAMES if name not in excluded]
     raw = X if len(kept) == len(FEATURE_NAMES) else ops.columns(X, kept)
-    return ops.concat([raw, *(FEATURE_GROUPS[group].formula(ops, X) for group in groups)])
+    blocks = [raw]
+    for group in groups:
+        block = ALL_GROUPS[group].formula(ops, X)
+        names = ALL_GROUPS[group].names
+        wanted = [i for i, name in enumerate(names) if name not in excluded]
+        blocks.append(block if len(wanted) == len(names) else ops.columns(block, wanted))
+    return ops.concat(blocks)
 
 
 # -- scikit-learn transformers ----------------------------------------------------------------
@@ -231,12 +295,11 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
         return True  # nothing to learn: the formulas are fixed
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "FeatureEngineer":
-        unknown = set(self.groups) - set(FEATURE_GROUPS)
+        unknown = set(self.groups) - set(ALL_GROUPS)
         if unknown:
-            raise ValueError(
-                f"unknown feature groups {sorted(unknown)}; known: {list(FEATURE_GROUPS)}"
-            )
-        unknown_columns = set(self.excluded) - set(FEATURE_NAMES)
+            raise ValueError(f"unknown feature groups {sorted(unknown)}; known: {list(ALL_GROUPS)}")
+        engineered = {name for group in self.groups for name in ALL_GROUPS[group].names}
+        unknown_columns = set(self.excluded) - set(FEATURE_NAMES) - engineered
         if unknown_columns:
             raise ValueError(f"cannot exclude unknown columns {sorted(unknown_columns)}")
         _check_columns(X)
@@ -250,5 +313,5 @@ class FeatureEngineer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         names = [name for name in FEATURE_NAMES if name not in self.excluded]
         for group in self.groups:
-            names.extend(FEATURE_GROUPS[group].names)
+            names.extend(name for name in ALL_GROUPS[group].names if name not in self.excluded)
         return np.asarray(names, dtype=object)
