@@ -102,6 +102,8 @@ def _schemas(chunk: pd.DataFrame, explain: bool) -> tuple[pa.Schema, pa.Schema]:
     scores = [
         pa.field("probability", pa.float64()),
         pa.field("default", pa.bool_()),
+        pa.field("score", pa.int64()),
+        pa.field("grade", pa.int64()),
         pa.field("model_version", pa.string()),
     ]
     reasons = [pa.field(name, pa.string()) for name in REASON_COLUMNS] if explain else []
@@ -159,6 +161,7 @@ def score_file(
                         writers[1].write(rejected, schemas[1])
                 scored = result.loc[~bad].drop(columns=[ERROR_COLUMN])
                 scored["default"] = scored["default"].astype(bool)  # every row here scored
+                scored["score"] = scored["score"].astype("int64")
                 writers[0].write(scored, schemas[0])
                 counts.rows += len(result)
                 counts.rejected += int(bad.sum())

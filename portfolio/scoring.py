@@ -6,9 +6,9 @@ The local engine calls it on each chunk of a file, Spark on each Arrow batch ins
 bit with each other and with the API, decisions and reasons included.
 
 A frame keeps all its columns (an `ID`, the target, anything else passes through) and
-gains `probability`, `default` and `model_version`, plus `reason_1` .. `reason_4` when
-reasons are asked for. A row that breaks the contract is never scored: its `error` names
-each field and rule, as the API would.
+gains `probability`, `default`, `score` (points), `grade` and `model_version`, plus
+`reason_1` .. `reason_4` when reasons are asked for. A row that breaks the contract is
+never scored: its `error` names each field and rule, as the API would.
 """
 
 from typing import Final
@@ -21,7 +21,7 @@ from portfolio.columns import check_columns
 from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
 from schemas.reasons import MAX_REASONS
 
-SCORE_COLUMNS: Final = ("probability", "default", "model_version")
+SCORE_COLUMNS: Final = ("probability", "default", "score", "grade", "model_version")
 REASON_COLUMNS: Final = tuple(f"reason_{k}" for k in range(1, MAX_REASONS + 1))
 ERROR_COLUMN: Final = "error"
 ROW_COLUMN: Final = "row"  # names a rejected row where the input has no ID
@@ -57,11 +57,16 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, explain: bool) -> pd.
     valid = checked.valid
     probability = np.full(len(frame), np.nan)
     default = np.full(len(frame), None, dtype=object)
+    points = np.full(len(frame), None, dtype=object)
+    grade = np.full(len(frame), None, dtype=object)
     reasons = np.full((len(frame), MAX_REASONS), None, dtype=object)
     if valid.any():
         scored = predictor.score(checked.X[valid], explain)
         probability[valid] = scored.probabilities
         default[valid] = scored.defaults
+        points[valid] = scored.points
+        if scored.grades is not None:
+            grade[valid] = scored.grades
         if scored.reasons is not None:
             for row, codes in zip(np.flatnonzero(valid), scored.reasons.codes, strict=True):
                 reasons[row, : len(codes)] = codes
@@ -71,6 +76,8 @@ def score_frame(frame: pd.DataFrame, predictor: Predictor, explain: bool) -> pd.
     out = frame.reset_index(drop=True).copy()
     out["probability"] = probability
     out["default"] = pd.array(default, dtype="boolean")
+    out["score"] = pd.array(points, dtype="Int64")
+    out["grade"] = pd.array(grade, dtype="Int64")
     out["model_version"] = predictor.version
     if explain:
         for k, column in enumerate(REASON_COLUMNS):

@@ -55,6 +55,8 @@ def output_schema(schema: StructType, explain: bool) -> StructType:
         *schema.fields,
         StructField("probability", DoubleType()),
         StructField("default", BooleanType()),
+        StructField("score", LongType()),
+        StructField("grade", LongType()),
         StructField("model_version", StringType()),
         *(StructField(name, StringType()) for name in (REASON_COLUMNS if explain else ())),
         StructField(ERROR_COLUMN, StringType()),
@@ -63,9 +65,9 @@ def output_schema(schema: StructType, explain: bool) -> StructType:
 
 
 def score_dataframe(df: DataFrame, model: CompiledVersion, explain: bool = False) -> DataFrame:
-    """`df` with `probability`, `default`, `model_version` (and `reason_1` .. `reason_4`
-    with `explain`) and `error`: null for scored rows, each broken rule for the others,
-    whose score columns are null."""
+    """`df` with `probability`, `default`, `score`, `grade`, `model_version` (and
+    `reason_1` .. `reason_4` with `explain`) and `error`: null for scored rows, each
+    broken rule for the others, whose score columns are null."""
     feature_columns(df.columns)  # fail on the driver, not in every task
     if explain and model.explainer is None:
         raise ValueError(f"model version {model.version} has no explainer: no reason codes")

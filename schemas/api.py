@@ -43,6 +43,16 @@ REASONS_DESCRIPTION: Final = (
     "(fewer when fewer raised it)."
 )
 EXPLANATION_DESCRIPTION: Final = "Only with `explain=true`: every reason's contribution."
+SCORE_DESCRIPTION: Final = (
+    "Score points: more points, less risk. offset + factor * ln((1 - p) / p), rounded, "
+    "with the version's `score_scaling` (GET /models/{version}; by default 600 points at "
+    "odds of 50:1 and 20 points to double the odds)."
+)
+GRADE_DESCRIPTION: Final = (
+    "Grade on the version's master scale (`master_scale` in GET /models/{version}): 1 is "
+    "the lowest risk, and the PD rises with the grade. Absent for versions trained before "
+    "grades."
+)
 
 
 class Prediction(BaseModel):
@@ -63,6 +73,8 @@ class Prediction(BaseModel):
         description="Decision threshold saved with the model (chosen on training data only).",
         examples=[0.29],
     )
+    score: int = Field(description=SCORE_DESCRIPTION, examples=[545])
+    grade: int | None = Field(default=None, description=GRADE_DESCRIPTION, examples=[3])
     model_version: str = Field(description="Version of the model that scored this request.")
     reasons: list[Reason] | None = Field(default=None, description=REASONS_DESCRIPTION)
     explanation: Explanation | None = Field(default=None, description=EXPLANATION_DESCRIPTION)
@@ -89,6 +101,8 @@ class ScoredCustomer(TypedDict):
     default: Annotated[
         bool, Field(description="True when `probability` is at or above `threshold`.")
     ]
+    score: Annotated[int, Field(description=SCORE_DESCRIPTION)]
+    grade: NotRequired[Annotated[int, Field(description=GRADE_DESCRIPTION)]]
     reasons: NotRequired[Annotated[list[Reason], Field(description=REASONS_DESCRIPTION)]]
     explanation: NotRequired[Annotated[Explanation, Field(description=EXPLANATION_DESCRIPTION)]]
 
@@ -183,6 +197,13 @@ class DecisionRecord(BaseModel):
     )
     probability: Probability = Field(description="The probability answered, bit for bit.")
     default: bool = Field(description="The decision answered.")
+    score: int | None = Field(
+        description="The score points answered (null for records made before score points)."
+    )
+    grade: int | None = Field(
+        description="The grade answered (null for records made before grades, or by a "
+        "version without a master scale)."
+    )
     reasons: list[str] | None = Field(
         description="The reason codes answered, when the request asked for them (else null)."
     )

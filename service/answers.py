@@ -31,14 +31,19 @@ def batch_prediction(scored: Scored) -> BatchPrediction:
 
 
 def _customers(scored: Scored) -> list[dict[str, Any]]:
-    """Per customer: probability and decision, and reasons and explanation when scored."""
-    decided = zip(scored.probabilities.tolist(), scored.defaults.tolist(), strict=True)
-    if scored.reasons is None:
-        return [{"probability": p, "default": d} for p, d in decided]
-    return [
-        {"probability": p, "default": d, "reasons": r, "explanation": e}
-        for (p, d), (r, e) in zip(decided, _reasons(scored.reasons), strict=True)
-    ]
+    """Per customer: probability, decision, points and grade, and reasons and explanation
+    when they were asked for."""
+    columns: dict[str, list[Any]] = {
+        "probability": scored.probabilities.tolist(),
+        "default": scored.defaults.tolist(),
+        "score": scored.points.tolist(),
+    }
+    if scored.grades is not None:
+        columns["grade"] = scored.grades.tolist()
+    if scored.reasons is not None:
+        columns["reasons"], columns["explanation"] = zip(*_reasons(scored.reasons), strict=True)
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _reasons(scores: ReasonScores) -> list[tuple[list[Reason], Explanation]]:

@@ -24,7 +24,7 @@ from service.settings import ServiceSettings
 
 EXPORT_COLUMNS = (
     "id", "request_id", "position", "decided_at", "route", "key_id", "model_version",
-    "threshold", *FEATURE_NAMES, "probability", "default", "reasons",
+    "threshold", *FEATURE_NAMES, "probability", "default", "score", "grade", "reasons",
 )  # fmt: skip
 
 
@@ -53,7 +53,8 @@ def _parquet_schema() -> Any:
         "id": pa.int64(), "request_id": pa.string(), "position": pa.int64(),
         "decided_at": pa.timestamp("us", tz="UTC"), "route": pa.string(), "key_id": pa.string(),
         "model_version": pa.string(), "threshold": pa.float64(), **numeric,
-        "probability": pa.float64(), "default": pa.bool_(), "reasons": pa.string(),
+        "probability": pa.float64(), "default": pa.bool_(), "score": pa.int64(),
+        "grade": pa.int64(), "reasons": pa.string(),
     }  # fmt: skip
     return pa.schema([(column, types[column]) for column in EXPORT_COLUMNS])
 

@@ -21,7 +21,7 @@ _IS_INTEGER: Final = [name in INTEGER_INPUTS for name in FEATURE_NAMES]
 # The order of a row's values, for INSERT and COPY alike.
 RECORD_COLUMNS: Final = (
     "request_id", "position", "decided_at", "route", "key_id", "model_version", "threshold",
-    *FEATURE_NAMES, "probability", "decision", "reasons",
+    *FEATURE_NAMES, "probability", "decision", "score", "grade", "reasons",
 )  # fmt: skip
 
 
@@ -38,6 +38,8 @@ class DecisionBatch:
     inputs: np.ndarray  # (customers, 23) float64, in FEATURE_NAMES order, as scored
     probabilities: Sequence[float]
     defaults: Sequence[bool]  # the decision answered for each customer
+    scores: Sequence[int]  # the score points answered
+    grades: Sequence[int] | None  # the grades answered; None without a master scale
     reasons: Sequence[Sequence[str]] | None  # None when reasons were not computed
 
     @classmethod
@@ -55,6 +57,8 @@ class DecisionBatch:
             inputs=scored.inputs,
             probabilities=scored.probabilities.tolist(),
             defaults=scored.defaults.tolist(),
+            scores=scored.points.tolist(),
+            grades=None if scored.grades is None else scored.grades.tolist(),
             reasons=None if scored.reasons is None else scored.reasons.codes,
         )
 
@@ -68,11 +72,13 @@ class DecisionBatch:
             values = [int(v) if integer else v for v, integer in zip(row, _IS_INTEGER, strict=True)]
             [probability] = self.probabilities
             [default] = self.defaults
+            [score] = self.scores
+            grade = None if self.grades is None else self.grades[0]
             reasons = None if self.reasons is None else json.dumps(list(self.reasons[0]))
             return [
                 (
                     self.request_id, 0, decided_at, self.route, self.key_id, self.model_version,
-                    self.threshold, *values, probability, default, reasons,
+                    self.threshold, *values, probability, default, score, grade, reasons,
                 )
             ]  # fmt: skip
         columns: list[Any] = [None] * len(FEATURE_NAMES)
@@ -89,16 +95,20 @@ class DecisionBatch:
             else [json.dumps(list(codes)) for codes in self.reasons]
         )
         threshold = self.threshold
+        grades = [None] * count if self.grades is None else self.grades
         return [
             (
                 self.request_id, position, decided_at, self.route, self.key_id,
-                self.model_version, threshold, *values, probability, default, reason,
+                self.model_version, threshold, *values, probability, default, score, grade,
+                reason,
             )
-            for position, (values, probability, default, reason) in enumerate(
+            for position, (values, probability, default, score, grade, reason) in enumerate(
                 zip(
                     zip(*columns, strict=True),
                     self.probabilities,
                     self.defaults,
+                    self.scores,
+                    grades,
                     reasons,
                     strict=True,
                 )

@@ -342,5 +342,7 @@ def _record(row: Any) -> dict[str, Any]:
         "customer": {name: row[name] for name in FEATURE_NAMES},
         "probability": row["probability"],
         "default": bool(row["decision"]),
+        "score": row["score"],
+        "grade": row["grade"],
         "reasons": None if row["reasons"] is None else json.loads(row["reasons"]),
     }

@@ -46,6 +46,8 @@ decisions = Table(
     ),
     Column("probability", Float(53), nullable=False),
     Column("decision", Boolean(create_constraint=False), nullable=False),  # True: default
+    Column("score", Integer, nullable=True),  # NULL for records made before score points
+    Column("grade", Integer, nullable=True),  # NULL before grades, or without a scale
     Column("reasons", Text, nullable=True),  # JSON list of codes; NULL when not computed
     Index("ix_decisions_request_id", "request_id"),
     Index("ix_decisions_decided_at", "decided_at"),

@@ -155,6 +155,14 @@ function showResult(prediction) {
   $("decision").textContent = prediction.default
     ? `Likely to default: at or above the model's threshold of ${formatPercent(prediction.threshold)}.`
     : `Not likely to default: below the model's threshold of ${formatPercent(prediction.threshold)}.`;
+  const score = $("score");
+  score.textContent = String(prediction.score);
+  score.dataset.score = String(prediction.score);
+  $("grade-part").hidden = prediction.grade === undefined;
+  if (prediction.grade !== undefined) {
+    $("grade").textContent = String(prediction.grade);
+    $("grade").dataset.grade = String(prediction.grade);
+  }
   result.classList.toggle("risky", prediction.default);
   result.classList.toggle("safe", !prediction.default);
   showReasons(prediction);
@@ -189,7 +197,7 @@ function showReasons(prediction) {
   if (!prediction.explanation) return;
   const list = $("reason-list");
   list.replaceChildren(
-    ...prediction.reasons.map((r) => element("li", { "data-code": r.code }, `${r.text} (+${(100 * r.contribution).toFixed(1)} points)`)),
+    ...prediction.reasons.map((r) => element("li", { "data-code": r.code }, `${r.text} (+${(100 * r.contribution).toFixed(1)} percentage points of probability)`)),
   );
   if (prediction.reasons.length === 0) list.append(element("li", {}, "No reason raised the risk above the base rate."));
   $("reason-base").textContent = formatPercent(prediction.explanation.base);
@@ -209,7 +217,7 @@ function showReasons(prediction) {
       class: value > 0 ? "raise" : "lower", "data-code": code, "data-contribution": String(value),
       x: String(value > 0 ? zero : zero - width), y: String(y + 1), width: String(width), height: "12",
     });
-    bar.append(svgElement("title", {}, `${code}: ${value > 0 ? "+" : ""}${(100 * value).toFixed(2)} points`));
+    bar.append(svgElement("title", {}, `${code}: ${value > 0 ? "+" : ""}${(100 * value).toFixed(2)} percentage points of probability`));
     svg.append(bar);
   });
   svg.append(svgElement("line", { class: "zero", x1: String(zero), x2: String(zero), y1: "0", y2: String(entries.length * row + 4) }));
@@ -299,12 +307,13 @@ const REASON_COLUMNS = 4;
 
 function scoredCsv(table, result) {
   const reasonHeader = Array.from({ length: REASON_COLUMNS }, (_, i) => `reason_${i + 1}`).join(",");
-  const out = [`${table.lines[0]},probability,default,model_version,${reasonHeader}`];
+  const out = [`${table.lines[0]},probability,default,score,grade,model_version,${reasonHeader}`];
   table.lines.slice(1).forEach((line, i) => {
     const p = result.predictions[i];
     const reasons = p.reasons || [];
     const codes = Array.from({ length: REASON_COLUMNS }, (_, k) => (reasons[k] ? reasons[k].code : ""));
-    out.push(`${line},${p.probability},${p.default ? 1 : 0},${result.model_version},${codes.join(",")}`);
+    const grade = p.grade === undefined ? "" : p.grade;
+    out.push(`${line},${p.probability},${p.default ? 1 : 0},${p.score},${grade},${result.model_version},${codes.join(",")}`);
   });
   return out.join("\n") + "\n";
 }
