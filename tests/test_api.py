@@ -44,7 +44,7 @@ async def test_predict_returns_the_models_probability_and_decision(
     assert response.status_code == 200
     body = response.json()
     manifest = ModelStore(synthetic_store).get("production")
-    assert set(body) == {"probability", "default", "threshold", "model_version"}
+    assert set(body) == {"probability", "default", "threshold", "score", "grade", "model_version"}
     assert body["model_version"] == manifest.version
     assert body["threshold"] == manifest.threshold.value
     assert body["probability"] == pytest.approx(

@@ -42,7 +42,7 @@ def test_migrations_create_exactly_the_tables_the_queries_use(decision_log_url: 
     try:
         store.migrate()
         store.migrate()  # at head already: nothing to do, nothing lost
-        assert store.revision() == ("0001", "0001")
+        assert store.revision() == ("0002", "0002")
         with store.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
         assert differences == []
@@ -274,6 +274,8 @@ def _old_and_new(url: str) -> None:
                         inputs=rows[:count],
                         probabilities=[0.1 * (i + 1) for i in range(count)],
                         defaults=decide(0.1 * np.arange(1, count + 1), 0.3).tolist(),
+                        scores=[600 - i for i in range(count)],
+                        grades=None,
                         reasons=None,
                     )
                 ]
@@ -345,12 +347,15 @@ def test_probabilities_survive_the_round_trip_exactly(decision_log_url: str) -> 
             request_id="bits", route="/predict/batch", key_id=None, decided_at=datetime.now(UTC),
             model_version="v", threshold=0.2915, inputs=rows, probabilities=probabilities,
             defaults=decide(np.array(probabilities), 0.2915).tolist(),
+            scores=[886, 88, 886, 512, 88, 545], grades=[1, 8, 1, 4, 8, 3],
             reasons=[[], ["A"], ["A", "B"], [], [], []],
         )  # fmt: skip
         store.write([batch])
         records = store.by_request("bits")
         assert [r["probability"] for r in records] == probabilities
         assert [r["reasons"] for r in records] == [[], ["A"], ["A", "B"], [], [], []]
+        assert [r["score"] for r in records] == [886, 88, 886, 512, 88, 545]
+        assert [r["grade"] for r in records] == [1, 8, 1, 4, 8, 3]
         assert [r["default"] for r in records] == [p >= 0.2915 for p in probabilities]
     finally:
         store.close()

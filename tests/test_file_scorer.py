@@ -50,7 +50,9 @@ def test_valid_rows_are_scored_and_bad_ones_written_apart(
     assert (counts.rows, counts.scored, counts.rejected) == (7, 5, 2)
     out = pd.read_csv(target, dtype=str, keep_default_na=False)
     # the input's columns, unchanged and in order, then the scores
-    assert list(out.columns) == [*HEADER, "probability", "default", "model_version"]
+    assert list(out.columns) == [
+        *HEADER, "probability", "default", "score", "grade", "model_version"
+    ]  # fmt: skip
     assert out["ID"].tolist() == ["1", "2", "4", "6", "7"]
     assert out["default.payment.next.month"].tolist() == ["0"] * 5
     bad = pd.read_csv(rejects, dtype=str, keep_default_na=False)
@@ -68,6 +70,9 @@ def test_valid_rows_are_scored_and_bad_ones_written_apart(
     expected = predictor.predict_proba(np.array([c.as_row() for c in customers]))
     assert [float(p) for p in out["probability"]] == expected.tolist()
     assert out["default"].tolist() == [str(p >= predictor.threshold) for p in expected]
+    scored = predictor.score(np.array([c.as_row() for c in customers]))
+    assert out["score"].tolist() == [str(v) for v in scored.points.tolist()]
+    assert out["grade"].tolist() == [str(v) for v in scored.grades.tolist()]
     assert set(out["model_version"]) == {predictor.version}
     assert not list(tmp_path.glob(".*.partial.*"))
 
@@ -97,12 +102,17 @@ def test_parquet_in_and_out_keeps_the_columns_and_their_types(
     args = [str(source), str(target), "--store", str(synthetic_store), "--chunk-rows", "120"]
     assert main(args) == 0
     out = pd.read_parquet(target)
-    assert list(out.columns) == [*frame.columns, "probability", "default", "model_version"]
+    assert list(out.columns) == [
+        *frame.columns, "probability", "default", "score", "grade", "model_version"
+    ]  # fmt: skip
     pd.testing.assert_frame_equal(out[frame.columns], frame)  # passed through, types kept
     assert out["default"].dtype == bool
     rows = frame[[name.upper() for name in FEATURE_NAMES]].to_numpy(float)
     predictor = Predictor(ModelStore(synthetic_store).load("production"))
     assert out["probability"].tolist() == predictor.predict_proba(rows).tolist()
+    scored = predictor.score(rows)
+    assert out["score"].tolist() == scored.points.tolist()
+    assert out["grade"].tolist() == scored.grades.tolist()
 
 
 def test_typed_parquet_columns_meet_the_same_rules_as_text(

@@ -82,6 +82,8 @@ def test_generated_client_scores_against_a_real_server(
         assert isinstance(one.parsed, models.Prediction)
         assert 0.0 < one.parsed.probability < 1.0
         assert one.parsed.default is (one.parsed.probability >= one.parsed.threshold)
+        assert isinstance(one.parsed.score, int)
+        assert isinstance(one.parsed.grade, int)
 
         batch = predict_batch.sync_detailed(
             client=client, body=models.BatchRequest(customers=[customer, customer])
@@ -89,6 +91,9 @@ def test_generated_client_scores_against_a_real_server(
         assert isinstance(batch.parsed, models.BatchPrediction)
         assert batch.parsed.count == 2
         assert [p.probability for p in batch.parsed.predictions] == [one.parsed.probability] * 2
+        assert [(p.score, p.grade) for p in batch.parsed.predictions] == [
+            (one.parsed.score, one.parsed.grade)
+        ] * 2
 
         too_old = models.CustomerFeatures.from_dict({**EXAMPLE_CUSTOMER, "age": 150})
         refused = predict.sync_detailed(client=client, body=too_old)

@@ -120,6 +120,10 @@ def test_high_risk_example_shows_the_probability_the_api_returns(page: Page, bas
     assert page.inner_text("#probability") == f"{expected['probability'] * 100:.1f}%"
     assert expected["default"] is True
     assert page.inner_text("#decision").startswith("Likely to default")
+    # score points and the grade, named so that they read as neither probability
+    assert page.get_attribute("#score", "data-score") == str(expected["score"])
+    assert page.get_attribute("#grade", "data-grade") == str(expected["grade"])
+    assert f"{expected['score']} score points" in page.inner_text(".rating")
     assert page.inner_text("#result-version") == expected["model_version"]
     assert page.get_attribute("#result-version", "href") == f"/models/{expected['model_version']}"
     # the reasons the API gave, in its order, and a bar per reason that moved the risk
@@ -342,7 +346,7 @@ def test_the_model_report_opens_with_nothing_from_anywhere_else(
     context.close()
     assert requested == [f"{base_url}{link}"]
     assert errors == []
-    assert len(plots) == 4
+    assert len(plots) == 5  # curves, reliability, distributions, grades, importance
     assert all(width > 100 and height > 100 for width, height in plots)
     assert "Global importance per reason" in headings
     assert "Groups" in headings

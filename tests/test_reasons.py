@@ -27,7 +27,7 @@ from train.artifacts import load_pipeline
 from train.data import Dataset, holdout_split
 from train.explainer_export import forest_explainer_arrays
 from train.pipeline import forests_of
-from train.transformers import FEATURE_GROUPS, PROTECTED_ATTRIBUTES
+from train.transformers import ALL_GROUPS, PROTECTED_ATTRIBUTES
 
 pytestmark = pytest.mark.anyio
 TOLERANCE = 1e-6
@@ -117,7 +117,7 @@ def test_the_explainer_refuses_arrays_the_kernel_would_misread(synthetic_manifes
 
 
 def test_every_possible_model_input_belongs_to_exactly_one_reason() -> None:
-    inputs = [*FEATURE_NAMES, *(n for group in FEATURE_GROUPS.values() for n in group.names)]
+    inputs = [*FEATURE_NAMES, *(n for group in ALL_GROUPS.values() for n in group.names)]
     claimed = [name for reason in REASONS for name in reason.inputs]
     assert sorted(claimed) == sorted(inputs)  # each exactly once, nothing else
     assert 8 <= len([r for r in REASONS if r.adverse_action]) <= 12
@@ -217,7 +217,7 @@ async def test_batch_explanations_match_one_at_a_time(client: httpx.AsyncClient)
     )
     assert response.status_code == 200
     batch = response.json()
-    assert all(set(p) == {"probability", "default"} for p in plain["predictions"])
+    assert all(set(p) == {"probability", "default", "score", "grade"} for p in plain["predictions"])
     for i, (with_reasons, without) in enumerate(
         zip(batch["predictions"], plain["predictions"], strict=True)
     ):
@@ -296,11 +296,14 @@ async def test_the_report_is_served_by_version_and_alias(
         "Reliability",
         "Score distributions",
         "The threshold and what it means",
+        "Master scale",
+        "Monotone in delay",
         "Global importance per reason",
         "Groups",
     ):
         assert f"<h2>{heading}</h2>" in page
-    assert page.count("<svg") == 4  # curves, reliability, distributions, importance
+    # curves, reliability, distributions, grades, importance
+    assert page.count("<svg") == 5
     assert "<script" not in page
     for reference in ("src=", 'href="http', "<link", "@import", "url(http"):
         assert reference not in page  # (namespace URIs in the SVG are names, not requests)

@@ -67,6 +67,12 @@ def test_spark_local_2_gives_every_row_the_bits_of_predict_and_the_local_engine(
     assert np.array_equal(from_local["probability"].to_numpy(), single), "local engine"
     assert (from_spark["default"].to_numpy() == (single >= model.threshold)).all()
     assert set(from_spark["model_version"]) == {model.version}
+    # score points and grades: the scoring call's own, the same on both engines
+    expected = one_at_a_time.score(rows)
+    assert from_spark["score"].tolist() == expected.points.tolist()
+    assert from_spark["grade"].tolist() == expected.grades.tolist()
+    assert from_local["score"].tolist() == expected.points.tolist()
+    assert from_local["grade"].tolist() == expected.grades.tolist()
     # every input column passes through unchanged
     pd.testing.assert_frame_equal(from_spark.reset_index()[frame.columns], frame, check_dtype=False)
 
