@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Final, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from model_store.drift import DriftStatus
@@ -177,6 +177,73 @@ class Problem(BaseModel):
     )
 
 
+# A request id the service echoes and records: short and printable, so it is safe in logs
+# and headers (the middleware's rule, and the rule for naming a decision).
+REQUEST_ID_PATTERN: Final = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
+class OutcomeItem(BaseModel):
+    """What happened to one decided customer: whether they defaulted, and when it was seen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    request_id: str = Field(
+        pattern=REQUEST_ID_PATTERN, description="The X-Request-ID of the decision's request."
+    )
+    position: int = Field(
+        default=0, ge=0, lt=MAX_BATCH_SIZE, description="The customer's place in that request."
+    )
+    defaulted: bool = Field(description="True: the customer defaulted.")
+    observed_at: AwareDatetime = Field(description="When the outcome was known (with a zone).")
+    correction: bool = Field(
+        default=False,
+        description="True to replace an outcome already on record; the earlier one stays "
+        "on record with when it was replaced. Without it, a different outcome is refused.",
+    )
+
+
+class OutcomesRequest(BaseModel):
+    """1 to 10,000 outcomes, recorded all together or not at all."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcomes": [
+                        {
+                            "request_id": "application-2026-0001",
+                            "position": 0,
+                            "defaulted": True,
+                            "observed_at": "2027-01-31T00:00:00Z",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    outcomes: list[OutcomeItem] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
+
+
+class OutcomesRecorded(BaseModel):
+    recorded: int = Field(description="Outcomes written: new ones and corrections.")
+    unchanged: int = Field(description="Outcomes already on record exactly as sent.")
+
+
+class RecordedOutcome(BaseModel):
+    """An outcome as the log holds it."""
+
+    defaulted: bool
+    observed_at: datetime
+    recorded_at: datetime = Field(description="When the service recorded it.")
+    correction: bool = Field(description="True when it replaced an earlier outcome.")
+    replaced_at: datetime | None = Field(
+        description="When a correction replaced it (null for the current outcome)."
+    )
+
+
 class DecisionRecord(BaseModel):
     """One customer's decision as the decision log holds it."""
 
@@ -206,6 +273,12 @@ class DecisionRecord(BaseModel):
     )
     reasons: list[str] | None = Field(
         description="The reason codes answered, when the request asked for them (else null)."
+    )
+    outcome: RecordedOutcome | None = Field(
+        default=None, description="What happened next, once POST /outcomes told it (else null)."
+    )
+    earlier_outcomes: list[RecordedOutcome] = Field(
+        default_factory=list, description="Outcomes that corrections replaced, oldest first."
     )
 
 

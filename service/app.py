@@ -29,7 +29,17 @@ from service.middleware.request_id import RequestIdMiddleware
 from service.middleware.security_headers import SecurityHeadersMiddleware
 from service.openapi_document import DESCRIPTION, document
 from service.registry import ModelRegistry
-from service.routes import admin, decisions, health, models, monitoring, page, predict, reasons
+from service.routes import (
+    admin,
+    decisions,
+    health,
+    models,
+    monitoring,
+    outcomes,
+    page,
+    predict,
+    reasons,
+)
 from service.security import authenticated, requires
 from service.settings import ServiceSettings
 
@@ -44,6 +54,7 @@ ROUTER_SCOPES: tuple[tuple[Any, Scope], ...] = (
     (admin, "admin"),
     (decisions, "audit"),
     (monitoring, "metrics"),
+    (outcomes, "outcomes"),
 )
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-Scope = Literal["score", "models:read", "admin", "audit", "metrics"]
+Scope = Literal["score", "models:read", "admin", "audit", "metrics", "outcomes"]
 SCOPES: Final[tuple[str, ...]] = get_args(Scope)
 # What a key configured the old way (a bare digest) may do: what every key could before
 # scopes existed, less reloading the model, which now needs `admin`.

@@ -23,8 +23,8 @@ forest, versioned in a model store with its provenance and held-out metrics.
 * When the service is configured with API keys, every operation marked with a lock needs
   one, as `Authorization: Bearer <key>` or `X-API-Key: <key>`; `/health/*` never does.
   Each key holds scopes, and each operation's security requirement names the one it
-  needs: `score`, `models:read`, `admin`, `audit` or `metrics`. A valid key without it
-  gets a `403`.
+  needs: `score`, `models:read`, `admin`, `audit`, `metrics` or `outcomes`. A valid key
+  without it gets a `403`.
 * Every customer scored is on record in the decision log before the answer goes out
   (`GET /decisions`, `audit` scope); when it cannot be recorded, scoring answers `503`.
 * The same customer gets the same probability, bit for bit, from `/predict`, from

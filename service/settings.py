@@ -49,8 +49,8 @@ class ServiceSettings(StoreSettings):
         "",
         description="The accepted API keys, as a JSON list of "
         '`{"id": ..., "digest": "sha256:<64 hex>", "scopes": [...]}` (scopes: score, '
-        "models:read, admin, audit, metrics), or as comma-separated digests, each of which "
-        "gets score and models:read; `python -m service.keys` makes a key and its digest. "
+        "models:read, admin, audit, metrics, outcomes), or as comma-separated digests, each "
+        "of which gets score and models:read; `python -m service.keys` makes a key and its digest. "
         "Empty: no authentication, with a warning at start-up.",
     )
     require_api_keys: bool = Field(

@@ -376,6 +376,19 @@ PROTECTED = {
     ("GET", "/decisions/{request_id}"): ("/decisions/scope-probe", None, "audit"),
     ("GET", "/metrics"): ("/metrics", None, "metrics"),
     ("GET", "/monitoring/drift"): ("/monitoring/drift", None, "metrics"),
+    ("POST", "/outcomes"): (
+        "/outcomes",
+        {
+            "outcomes": [
+                {
+                    "request_id": "scope-probe",
+                    "defaulted": False,
+                    "observed_at": "2027-01-31T00:00:00Z",
+                }
+            ]
+        },
+        "outcomes",
+    ),
 }
 
 

@@ -4,6 +4,7 @@ validation and retention. Reads DECISION_LOG_URL like the service (or --url).
     python -m service.decisions export --since 2026-11-01T00:00:00Z decisions.csv
     python -m service.decisions export --model-version V decisions.parquet
     python -m service.decisions purge --older-than-days 2555
+    python -m service.decisions outcomes import outcomes.csv [--rejects refused.csv]
 
 Parquet needs pyarrow (installed by `make run`; not in the image, where CSV works).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import FEATURE_NAMES
+from service.decisions.outcome_import import import_outcomes
 from service.decisions.store import DecisionStore
 from service.decisions.tables import INTEGER_INPUTS
 from service.settings import ServiceSettings
@@ -103,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     exporting.add_argument("--model-version", help="only this model version")
     purging = commands.add_parser("purge", help="delete records older than N days")
     purging.add_argument("--older-than-days", type=int, required=True)
+    outcomes = commands.add_parser("outcomes", help="record outcomes from a file")
+    outcome_commands = outcomes.add_subparsers(dest="outcomes_command", required=True)
+    importing = outcome_commands.add_parser(
+        "import", help="apply FILE.csv or FILE.parquet under the rules of POST /outcomes"
+    )
+    importing.add_argument("file", type=Path)
+    importing.add_argument(
+        "--rejects", type=Path, help="where refused rows go (default: FILE.rejects.csv)"
+    )
     args = parser.parse_args(argv)
 
     # The start-up policy on API keys guards what the service exposes; this command serves
@@ -124,6 +135,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             count = export(records, args.output)
             print(f"exported {count} decisions from {store.description} to {args.output}")
+        elif args.command == "outcomes":
+            rejects = args.rejects or args.file.with_name(f"{args.file.stem}.rejects.csv")
+            if args.file.suffix not in (".csv", ".parquet"):
+                parser.error("FILE must end in .csv or .parquet")
+            if rejects.exists():
+                parser.error(f"{rejects} exists: the import never overwrites a file")
+            counts = import_outcomes(store, args.file, rejects)
+            print(
+                f"{counts.rows} rows: {counts.recorded} recorded, {counts.unchanged} unchanged, "
+                f"{counts.refused} refused"
+                + (f" (written to {rejects} with the rule each broke)" if counts.refused else "")
+            )
+            return 1 if counts.refused else 0
         else:
             if args.older_than_days < 1:
                 parser.error("--older-than-days must be at least 1")

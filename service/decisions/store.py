@@ -38,9 +38,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from schemas import FEATURE_NAMES
+from schemas.api import OutcomeItem
+from service.decisions.outcomes import Applied, outcome_history, record_outcomes
 from service.decisions.records import RECORD_COLUMNS, DecisionBatch
 from service.decisions.tables import decisions, heartbeat
 
@@ -246,11 +249,33 @@ class DecisionStore:
     # -- reads ---------------------------------------------------------------------------------
 
     def by_request(self, request_id: str) -> list[dict[str, Any]]:
+        """The request's records in order, each with its outcome and the outcomes that
+        corrections replaced."""
         query = (
             select(decisions).where(decisions.c.request_id == request_id).order_by(decisions.c.id)
         )
         with self.engine.connect() as connection:
-            return [_record(row._mapping) for row in connection.execute(query)]
+            records = [_record(row._mapping) for row in connection.execute(query)]
+            history = outcome_history(connection, request_id) if records else {}
+        for record in records:
+            *earlier, current = history.get(record["position"], [None])
+            record["outcome"] = current
+            record["earlier_outcomes"] = earlier
+        return records
+
+    def record_outcomes(
+        self, items: Sequence[OutcomeItem], key_id: str | None, all_or_nothing: bool = True
+    ) -> Applied:
+        """`service.decisions.outcomes.record_outcomes` in one transaction, committed unless
+        it refused an item and `all_or_nothing` is set."""
+        try:
+            with self.engine.connect() as connection, connection.begin() as transaction:
+                applied = record_outcomes(connection, self.backend, items, key_id, all_or_nothing)
+                if all_or_nothing and applied.refused:
+                    transaction.rollback()
+                return applied
+        except SQLAlchemyError as error:
+            raise DecisionStoreError(f"{type(error).__name__}: {error}") from error
 
     def page(
         self,

@@ -54,6 +54,23 @@ decisions = Table(
     Index("ix_decisions_model_version", "model_version"),
 )
 
+# What happened after a decision: whether the customer defaulted. Append-only: a
+# correction is a new row, and the row it replaces stays, its replacement time being the
+# correction's `recorded_at`. A decision's outcome is its newest row.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(128), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("defaulted", Boolean(create_constraint=False), nullable=False),
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("correction", Boolean(create_constraint=False), nullable=False),
+    Column("key_id", String(64), nullable=True),  # who sent it; None without keys
+    Index("ix_outcomes_decision", "request_id", "position"),
+)
+
 # One row, rewritten by each worker's health probe: a real committed write, so "the log
 # works again" means the same as for a decision.
 heartbeat = Table(

@@ -13,12 +13,12 @@ from typing import Final
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schemas.api import REQUEST_ID_PATTERN
 from service.context import RequestContext, bind, unbind
 from service.errors import InternalError, send_problem
 
 REQUEST_ID_HEADER: Final = "x-request-id"
-# Echo a caller's id only if it is short and printable, so it is safe in logs and headers.
-REQUEST_ID_PATTERN: Final = r"^[A-Za-z0-9._:\-]{1,128}$"
+# Echo a caller's id only if it is short and printable (schemas.api.REQUEST_ID_PATTERN).
 _VALID_REQUEST_ID: Final = re.compile(REQUEST_ID_PATTERN)
 
 log = logging.getLogger("service.errors")

@@ -7,11 +7,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
-from schemas.api import DecisionList, DecisionRecord, FieldError
+from schemas.api import REQUEST_ID_PATTERN, DecisionList, DecisionRecord, FieldError
 from service.decisions import DecisionLogDisabledError, DecisionStore
 from service.decisions.store import decode_cursor, encode_cursor
 from service.errors import PROBLEM_PREFIX, ServiceError, ValidationFailedError, problem_responses
-from service.middleware.request_id import REQUEST_ID_PATTERN
 from service.routes.deps import Decisions
 from service.security import ForbiddenError, UnauthorizedError
 
