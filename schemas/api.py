@@ -317,3 +317,70 @@ class DriftReport(BaseModel):
     window_size: int = Field(description="The most the window holds (DRIFT_WINDOW).")
     inputs: dict[str, FeatureDrift]
     score: FeatureDrift
+
+
+BandStatus = Literal["green", "amber", "red"]
+
+
+class PerformanceBand(BaseModel):
+    """One grade (or decile) of the window's decisions with outcomes, back-tested."""
+
+    band: int = Field(description="The grade (1 = lowest risk), or the decile for a version "
+                      "without a master scale.")  # fmt: skip
+    count: int
+    defaults: int
+    observed_rate: float
+    mean_probability: float
+    jeffreys_p: float = Field(
+        description="Beta(defaults + 1/2, count - defaults + 1/2)'s distribution function at "
+        "mean_probability: small when the PD is too low for the defaults observed."
+    )
+    status: BandStatus = Field(
+        description="red below 0.01, amber below 0.05, green otherwise (of jeffreys_p)."
+    )
+
+
+class PerformanceFigures(BaseModel):
+    """Realized figures, on the probabilities that were answered."""
+
+    with_outcome: int
+    default_rate: float
+    mean_probability: float
+    roc_auc: float | None = Field(description="Null unless both outcomes occur.")
+    gini: float | None = Field(description="2 * roc_auc - 1.")
+    ks: float | None = Field(description="max(TPR - FPR) over every threshold.")
+    brier: float
+    log_loss: float
+    ece: float = Field(description="Expected calibration error, 10 equal-width bins.")
+
+
+class MonthPerformance(PerformanceFigures):
+    month: str = Field(description="YYYY-MM (UTC) the decisions were made in.")
+    decisions: int
+
+
+class EstimatedPerformance(BaseModel):
+    """What the figures are expected to be if the probabilities are calibrated (as
+    NannyML's CBPE): an estimate over every decision of the window, outcome or not."""
+
+    estimate: Literal[True] = True
+    decisions: int
+    default_rate: float
+    roc_auc: float
+
+
+class PerformanceReport(PerformanceFigures):
+    """Realized performance of one version over a window of its decisions."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    since: datetime | None
+    until: datetime | None
+    decisions: int
+    coverage: float = Field(description="with_outcome / decisions.")
+    training: HeldOutMetrics = Field(description="The version's held-out figures at training.")
+    roc_auc_change: float | None = Field(description="roc_auc - training.roc_auc.")
+    bands: list[PerformanceBand]
+    by_month: list[MonthPerformance]
+    estimated: EstimatedPerformance

@@ -72,6 +72,26 @@ PSI = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+REALIZED_AUC = Gauge(
+    "credit_default_realized_roc_auc",
+    "ROC AUC of a version's decisions that have outcomes, as last measured by "
+    "GET /monitoring/performance.",
+    ["model_version"],
+    multiprocess_mode="mostrecent",
+)
+COVERAGE = Gauge(
+    "credit_default_outcome_coverage",
+    "Share of a version's decisions in the last measured window that have an outcome.",
+    ["model_version"],
+    multiprocess_mode="mostrecent",
+)
+BAND_STATUS = Gauge(
+    "credit_default_band_status",
+    "Back-test status of each grade (0 green, 1 amber, 2 red: the Jeffreys test).",
+    ["model_version", "band"],
+    multiprocess_mode="mostrecent",
+)
+
 
 def observe_scored(scored: Scored) -> None:
     """Count a request's customers by decision, and their probabilities."""

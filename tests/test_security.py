@@ -389,6 +389,8 @@ PROTECTED = {
         },
         "outcomes",
     ),
+    # After /outcomes above: by then the probe's decision has an outcome to measure.
+    ("GET", "/monitoring/performance"): ("/monitoring/performance", None, "metrics"),
 }
 
 

@@ -16,23 +16,10 @@ from sklearn.metrics import (
 )
 
 from model_store.manifest import HeldOutMetrics
+from model_store.metrics import expected_calibration_error
 from model_store.scoring import decide
 
 THRESHOLD_RULE: Final = "maximum F1 on the out-of-fold probabilities of the training split"
-ECE_BINS: Final = 10
-
-
-def expected_calibration_error(y: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Mean |observed default rate - mean predicted probability| over equal-width bins,
-    weighted by the share of rows in each bin."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(proba, edges[1:-1], right=True), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            error += in_bin.mean() * abs(y[in_bin].mean() - proba[in_bin].mean())
-    return float(error)
 
 
 def max_f1_threshold(y: np.ndarray, proba: np.ndarray) -> float:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     text,
@@ -45,7 +46,7 @@ from schemas import FEATURE_NAMES
 from schemas.api import OutcomeItem
 from service.decisions.outcomes import Applied, outcome_history, record_outcomes
 from service.decisions.records import RECORD_COLUMNS, DecisionBatch
-from service.decisions.tables import decisions, heartbeat
+from service.decisions.tables import decisions, heartbeat, outcomes
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 # Any constant, the same in every worker: PostgreSQL serialises concurrent migrations on it.
@@ -315,6 +316,47 @@ class DecisionStore:
             rows = connection.execute(query).all()
         table = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES) + 1)
         return table[:, :-1], table[:, -1]
+
+    def with_outcomes(
+        self, model_version: str, since: datetime | None, until: datetime | None
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Every decision of one version in the window: the probability answered, the
+        current outcome (1, 0, or NaN without one) and the month decided (YYYY-MM, UTC),
+        in record order, for realized performance."""
+        latest = (
+            select(outcomes.c.request_id, outcomes.c.position, func.max(outcomes.c.id).label("id"))
+            .group_by(outcomes.c.request_id, outcomes.c.position)
+            .subquery()
+        )
+        month = (
+            func.substr(decisions.c.decided_at, 1, 7)
+            if self.backend == "sqlite"
+            else func.to_char(func.timezone("UTC", decisions.c.decided_at), "YYYY-MM")
+        )
+        query = (
+            select(decisions.c.probability, outcomes.c.defaulted, month)
+            .select_from(decisions)
+            .outerjoin(
+                latest,
+                (latest.c.request_id == decisions.c.request_id)
+                & (latest.c.position == decisions.c.position),
+            )
+            .outerjoin(outcomes, outcomes.c.id == latest.c.id)
+            .where(decisions.c.model_version == model_version)
+        )
+        if since is not None:
+            query = query.where(decisions.c.decided_at >= _bound(since))
+        if until is not None:
+            query = query.where(decisions.c.decided_at < _bound(until))
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(decisions.c.id)).all()
+        probabilities = np.fromiter((r[0] for r in rows), dtype=np.float64, count=len(rows))
+        defaulted = np.fromiter(
+            (np.nan if r[1] is None else float(r[1]) for r in rows),
+            dtype=np.float64,
+            count=len(rows),
+        )
+        return probabilities, defaulted, [r[2] for r in rows]
 
     def iterate(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every record matching the filters, in id order, a page at a time."""

@@ -1,18 +1,20 @@
-"""GET /metrics (Prometheus text) and GET /monitoring/drift: for operations and model
-owners, behind the `metrics` scope when keys are configured."""
+"""GET /metrics (Prometheus text), GET /monitoring/drift and GET /monitoring/performance:
+for operations and model owners, behind the `metrics` scope when keys are configured."""
 
 import contextlib
 import time
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime
 
-from schemas.api import DriftReport
+from schemas.api import DriftReport, PerformanceReport
 from service.errors import problem_responses
 from service.metrics import exposition
 from service.monitoring import DriftUnavailableError, measure_drift
-from service.registry import ModelUnavailableError
+from service.performance import PerformanceUnavailableError, measure_performance
+from service.registry import ModelNotFoundError, ModelUnavailableError
 from service.routes.deps import Decisions, Registry, Settings
 from service.security import ForbiddenError, UnauthorizedError
 
@@ -69,3 +71,45 @@ async def drift(registry: Registry, decisions: Decisions, settings: Settings) ->
     return await run_in_threadpool(
         measure_drift, decisions, registry.default.manifest, settings.drift_window
     )
+
+
+@router.get(
+    "/monitoring/performance",
+    operation_id="getPerformance",
+    summary="Realized performance, once outcomes arrive",
+    responses=problem_responses(
+        UnauthorizedError,
+        ForbiddenError,
+        ModelNotFoundError,
+        PerformanceUnavailableError,
+        ModelUnavailableError,
+    ),
+)
+async def performance(
+    registry: Registry,
+    decisions: Decisions,
+    model_version: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="A version or alias; the served one."),
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Only decisions at or after this time (ISO 8601, with a zone)."),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None,
+        Query(description="Only decisions before this time (ISO 8601, with a zone)."),
+    ] = None,
+) -> PerformanceReport:
+    """The decisions of a version that have outcomes (POST /outcomes), on the
+    probabilities answered: ROC AUC, Gini, KS, Brier, log loss and ECE, the change of
+    ROC AUC since training, a Jeffreys test per grade with a traffic light, the figures by
+    month, and, over every decision of the window, the default rate and ROC AUC expected
+    if the probabilities are calibrated (labelled as an estimate)."""
+    if model_version is None:
+        if registry.default is None:
+            raise ModelUnavailableError(f"not ready: {registry.not_ready_reason}")
+        manifest = registry.default.manifest
+    else:
+        manifest = await run_in_threadpool(registry.manifest, model_version)
+    return await run_in_threadpool(measure_performance, decisions, manifest, since, until)
