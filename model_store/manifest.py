@@ -27,6 +27,11 @@ class DataProvenance(_Record):
     rejected_reasons: dict[str, int] = Field(
         description="Rejected rows counted by field and broken rule."
     )
+    origin: str | None = Field(
+        default=None,
+        description="Where the rows came from when not the data set itself: e.g. a "
+        "decision-log export, with its model versions and decision dates.",
+    )
 
 
 class DecisionThreshold(_Record):

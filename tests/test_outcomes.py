@@ -235,3 +235,60 @@ def test_the_outcomes_migration_keeps_every_record(tmp_path: Path) -> None:
             assert all(r["earlier_outcomes"] == [] for r in records)
     finally:
         store.close()
+
+
+async def test_the_loop_closes_export_with_outcomes_train_serve(
+    synthetic_store: Path, log_url: str, tmp_path: Path
+) -> None:
+    """Decisions with their outcomes exported in the data set's layout train a successor,
+    whose manifest says where its data came from, and which serves."""
+    import numpy as np
+
+    from model_store import ModelStore
+    from tests.support.models import SYNTHETIC_CONFIG_UPDATE
+    from train.config import load_config
+    from train.data import load_dataset
+    from train.training import TrainOptions, train_and_save
+
+    settings = ServiceSettings(model_store_dir=synthetic_store, decision_log_url=log_url)
+    _, bodies = synthetic_customers(2_000, seed=31)
+    async with asgi_client(settings) as client:
+        probabilities = []
+        for part in range(4):
+            answer = await client.post(
+                "/predict/batch",
+                json={"customers": bodies[part * 500 : (part + 1) * 500]},
+                headers={"X-Request-ID": f"loop-{part}"},
+            )
+            probabilities += [p["probability"] for p in answer.json()["predictions"]]
+        labels = np.random.default_rng(5).random(2_000) < np.array(probabilities)
+        items = [
+            outcome(f"loop-{i // 500}", bool(label), position=i % 500)
+            for i, label in enumerate(labels)
+            if i % 10 != 9  # every tenth customer has no outcome yet: not exported
+        ]
+        sent = await client.post("/outcomes", json={"outcomes": items})
+        assert sent.json() == {"recorded": 1_800, "unchanged": 0}
+        version = answer.json()["model_version"]
+
+    exported = tmp_path / "successor.csv"
+    args = ["--url", log_url, "export", "--with-outcomes", str(exported)]
+    assert decisions_cli(args) == 0
+    dataset = load_dataset(exported)
+    assert (dataset.provenance.rows, dataset.provenance.rows_used) == (1_800, 1_800)
+    assert dataset.y.tolist() == [int(v) for i, v in enumerate(labels) if i % 10 != 9]
+    assert "decision log export" in dataset.provenance.origin
+    assert version in dataset.provenance.origin
+
+    successor_store = tmp_path / "successor-store"
+    config = load_config().model_copy(update=SYNTHETIC_CONFIG_UPDATE)
+    manifest = train_and_save(
+        dataset, config, TrainOptions(seed=4, quick=True), successor_store, "production"
+    )
+    assert manifest.data.origin == dataset.provenance.origin
+    assert ModelStore(successor_store).get("production").version == manifest.version
+    served = ServiceSettings(model_store_dir=successor_store, decision_log_url="none")
+    async with asgi_client(served) as client:
+        answer = await client.post("/predict", json=EXAMPLE_CUSTOMER)
+        assert answer.status_code == 200
+        assert answer.json()["model_version"] == manifest.version

@@ -79,6 +79,23 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DatasetError(f"{path} could not be read as {SOURCE}: {error}") from error
 
 
+# Columns `python -m service.decisions export --with-outcomes` adds to the data set's.
+EXPORT_PROVENANCE: Final = ("request_id", "model_version", "decided_at", "observed_at")
+
+
+def _origin(frame: pd.DataFrame) -> str | None:
+    """Where the rows came from, when a decision-log export says so."""
+    if not set(EXPORT_PROVENANCE) <= set(frame.columns):
+        return None
+    versions = sorted(str(v) for v in frame["model_version"].dropna().unique())
+    decided = frame["decided_at"].dropna().astype(str)
+    return (
+        f"decision log export (python -m service.decisions export --with-outcomes): "
+        f"{len(frame)} decisions of model version(s) {', '.join(versions)}, decided "
+        f"{decided.min()} to {decided.max()}, outcomes as the target"
+    )
+
+
 def load_dataset(path: Path) -> Dataset:
     frame = read_table(path)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -126,6 +143,7 @@ def load_dataset(path: Path) -> Dataset:
         rows_used=int(valid.sum()),
         rows_rejected=rejected,
         rejected_reasons=dict(reasons),
+        origin=_origin(frame),
     )
     return Dataset(X=X, y=y, provenance=provenance)
 

@@ -3,6 +3,7 @@ validation and retention. Reads DECISION_LOG_URL like the service (or --url).
 
     python -m service.decisions export --since 2026-11-01T00:00:00Z decisions.csv
     python -m service.decisions export --model-version V decisions.parquet
+    python -m service.decisions export --with-outcomes successor-training.csv
     python -m service.decisions purge --older-than-days 2555
     python -m service.decisions outcomes import outcomes.csv [--rejects refused.csv]
 
@@ -19,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from schemas import FEATURE_NAMES
+from schemas.features import DATASET_COLUMNS
 from service.decisions.outcome_import import import_outcomes
 from service.decisions.store import DecisionStore
 from service.decisions.tables import INTEGER_INPUTS
 from service.settings import ServiceSettings
 
+TARGET_COLUMN = "default.payment.next.month"  # the data set's name for the outcome
 EXPORT_COLUMNS = (
     "id", "request_id", "position", "decided_at", "route", "key_id", "model_version",
     "threshold", *FEATURE_NAMES, "probability", "default", "score", "grade", "reasons",
@@ -90,6 +93,40 @@ def export(records: Iterator[dict[str, Any]], target: Path, part_rows: int = 50_
     return count
 
 
+# The layout `python -m train --data` reads (the data set's), then where each row came from.
+TRAINING_COLUMNS = (
+    "ID", *DATASET_COLUMNS, TARGET_COLUMN,
+    "request_id", "position", "model_version", "probability", "decided_at", "observed_at",
+)  # fmt: skip
+
+
+def export_with_outcomes(records: Iterator[dict[str, Any]], target: Path) -> int:
+    """Decisions that have an outcome, as a CSV in the data set's layout (the outcome as
+    its target), so a successor can be trained on the bank's own customers; returns how
+    many."""
+    count = 0
+    with target.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(TRAINING_COLUMNS)
+        for record in records:
+            customer = record["customer"]
+            writer.writerow(
+                [
+                    record["id"],
+                    *(customer[name] for name in DATASET_COLUMNS.values()),
+                    int(record["defaulted"]),
+                    record["request_id"],
+                    record["position"],
+                    record["model_version"],
+                    repr(record["probability"]),
+                    record["decided_at"].isoformat(),
+                    record["observed_at"].isoformat(),
+                ]
+            )
+            count += 1
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m service.decisions",
@@ -103,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     exporting.add_argument("--since", type=_aware, help="from this time (ISO 8601 with a zone)")
     exporting.add_argument("--until", type=_aware, help="before this time (ISO 8601 with a zone)")
     exporting.add_argument("--model-version", help="only this model version")
+    exporting.add_argument(
+        "--with-outcomes",
+        action="store_true",
+        help="only decisions with an outcome, as a CSV in the data set's layout that "
+        "python -m train --data reads (the outcome is the target)",
+    )
     purging = commands.add_parser("purge", help="delete records older than N days")
     purging.add_argument("--older-than-days", type=int, required=True)
     outcomes = commands.add_parser("outcomes", help="record outcomes from a file")
@@ -130,11 +173,18 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("OUTPUT must end in .csv or .parquet")
             if args.output.exists():
                 parser.error(f"{args.output} exists: the export never overwrites a file")
-            records = store.iterate(
-                since=args.since, until=args.until, model_version=args.model_version
-            )
-            count = export(records, args.output)
-            print(f"exported {count} decisions from {store.description} to {args.output}")
+            filters = {
+                "since": args.since, "until": args.until, "model_version": args.model_version
+            }  # fmt: skip
+            if args.with_outcomes:
+                if args.output.suffix != ".csv":
+                    parser.error("--with-outcomes writes a CSV (the layout training reads)")
+                count = export_with_outcomes(store.iterate_with_outcomes(**filters), args.output)
+                what = "decisions with outcomes"
+            else:
+                count = export(store.iterate(**filters), args.output)
+                what = "decisions"
+            print(f"exported {count} {what} from {store.description} to {args.output}")
         elif args.command == "outcomes":
             rejects = args.rejects or args.file.with_name(f"{args.file.stem}.rejects.csv")
             if args.file.suffix not in (".csv", ".parquet"):

@@ -69,6 +69,16 @@ def _keys_in(connection: Connection, table: Any, keys: list[tuple[str, int]]) ->
     return rows
 
 
+def current_outcomes(
+    connection: Connection, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Any]:
+    """(request id, position) -> the newest outcome row, for the keys that have one."""
+    current: dict[tuple[str, int], Any] = {}
+    for row in sorted(_keys_in(connection, outcomes, list(keys)), key=lambda r: r.id):
+        current[(row.request_id, row.position)] = row
+    return current
+
+
 def record_outcomes(
     connection: Connection,
     backend: str,
@@ -85,9 +95,7 @@ def record_outcomes(
         connection.execute(update(outcomes).where(text("0")).values(correction=False))
     keys = sorted({(item.request_id, item.position) for item in items})
     decided = {(row.request_id, row.position) for row in _keys_in(connection, decisions, keys)}
-    current: dict[tuple[str, int], Any] = {}
-    for row in sorted(_keys_in(connection, outcomes, keys), key=lambda r: r.id):
-        current[(row.request_id, row.position)] = row  # the newest row is the outcome
+    current = current_outcomes(connection, keys)
     refused: list[Refusal] = []
     first_of: dict[tuple[str, int], OutcomeItem] = {}
     writes: list[dict[str, Any]] = []

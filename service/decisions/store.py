@@ -44,7 +44,12 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from schemas import FEATURE_NAMES
 from schemas.api import OutcomeItem
-from service.decisions.outcomes import Applied, outcome_history, record_outcomes
+from service.decisions.outcomes import (
+    Applied,
+    current_outcomes,
+    outcome_history,
+    record_outcomes,
+)
 from service.decisions.records import RECORD_COLUMNS, DecisionBatch
 from service.decisions.tables import decisions, heartbeat, outcomes
 
@@ -357,6 +362,27 @@ class DecisionStore:
             count=len(rows),
         )
         return probabilities, defaulted, [r[2] for r in rows]
+
+    def iterate_with_outcomes(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """The records that have an outcome, each with `defaulted` and `observed_at` of
+        its current one, in id order, a page at a time."""
+        after_id = 0
+        while True:
+            records, next_id = self.page(**filters, limit=5000, after_id=after_id)
+            keys = [(r["request_id"], r["position"]) for r in records]
+            with self.engine.connect() as connection:
+                current = current_outcomes(connection, keys)
+            for record in records:
+                found = current.get((record["request_id"], record["position"]))
+                if found is not None:
+                    yield {
+                        **record,
+                        "defaulted": bool(found.defaulted),
+                        "observed_at": found.observed_at,
+                    }
+            if next_id is None:
+                return
+            after_id = next_id
 
     def iterate(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """Every record matching the filters, in id order, a page at a time."""
