@@ -34,15 +34,21 @@ def _midranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
-    """The largest gap between the cumulative score distributions of defaulters and of
-    the others: max(TPR - FPR) over every threshold."""
+def roc_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1)."""
     y = np.asarray(y, dtype=bool)
     order = np.argsort(-np.asarray(p, dtype=np.float64), kind="mergesort")
     ordered, hits = np.asarray(p, dtype=np.float64)[order], y[order]
     last_of_value = np.r_[ordered[1:] != ordered[:-1], True]  # thresholds between values
-    tpr = np.cumsum(hits)[last_of_value] / hits.sum()
-    fpr = np.cumsum(~hits)[last_of_value] / (~hits).sum()
+    tpr = np.r_[0.0, np.cumsum(hits)[last_of_value] / hits.sum()]
+    fpr = np.r_[0.0, np.cumsum(~hits)[last_of_value] / (~hits).sum()]
+    return fpr, tpr
+
+
+def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
+    """The largest gap between the cumulative score distributions of defaulters and of
+    the others: max(TPR - FPR) over every threshold."""
+    fpr, tpr = roc_points(y, p)
     return float(np.max(tpr - fpr))
 
 
@@ -113,6 +119,24 @@ def beta_cdf(x: float, a: float, b: float) -> float:
         if abs(c * d - 1.0) < 1e-15:
             break
     return math.exp(log_front) * fraction / a
+
+
+def beta_quantile(q: float, a: float, b: float) -> float:
+    """The x with I_x(a, b) = q, by bisection of `beta_cdf` (to 1e-13)."""
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if beta_cdf(middle, a, b) < q:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def jeffreys_interval(defaults: int, customers: int, level: float = 0.95) -> tuple[float, float]:
+    """The Jeffreys interval of a default rate: Beta(D + 1/2, N - D + 1/2) quantiles."""
+    a, b, tail = defaults + 0.5, customers - defaults + 0.5, (1 - level) / 2
+    return beta_quantile(tail, a, b), beta_quantile(1 - tail, a, b)
 
 
 def jeffreys_p(defaults: int, customers: int, pd: float) -> float:

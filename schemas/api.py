@@ -338,6 +338,9 @@ class PerformanceBand(BaseModel):
     status: BandStatus = Field(
         description="red below 0.01, amber below 0.05, green otherwise (of jeffreys_p)."
     )
+    jeffreys_interval: tuple[float, float] = Field(
+        description="95% Jeffreys interval of observed_rate."
+    )
 
 
 class PerformanceFigures(BaseModel):
@@ -382,5 +385,9 @@ class PerformanceReport(PerformanceFigures):
     training: HeldOutMetrics = Field(description="The version's held-out figures at training.")
     roc_auc_change: float | None = Field(description="roc_auc - training.roc_auc.")
     bands: list[PerformanceBand]
+    roc_curve: list[tuple[float, float]] = Field(
+        description="(false positive rate, true positive rate) points of the ROC curve, at "
+        "most 201, for plotting; empty unless both outcomes occur."
+    )
     by_month: list[MonthPerformance]
     estimated: EstimatedPerformance

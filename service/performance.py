@@ -16,10 +16,12 @@ from model_store.metrics import (
     brier,
     expected_auc,
     expected_calibration_error,
+    jeffreys_interval,
     jeffreys_p,
     ks_statistic,
     log_loss,
     roc_auc,
+    roc_points,
 )
 from model_store.scoring import assign_grades
 from schemas.api import (
@@ -68,6 +70,16 @@ def figures(y: np.ndarray, p: np.ndarray) -> PerformanceFigures:
     )
 
 
+CURVE_POINTS: Final = 201
+
+
+def _curve(y: np.ndarray, p: np.ndarray) -> list[tuple[float, float]]:
+    """The ROC curve, thinned to at most CURVE_POINTS points (its ends kept)."""
+    fpr, tpr = roc_points(y, p)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(CURVE_POINTS, len(fpr))).round().astype(int))
+    return list(zip(fpr[keep].tolist(), tpr[keep].tolist(), strict=True))
+
+
 def _bands(y: np.ndarray, p: np.ndarray, manifest: ModelManifest) -> list[PerformanceBand]:
     if manifest.master_scale is not None:
         which = assign_grades(p, manifest.master_scale)
@@ -89,6 +101,7 @@ def _bands(y: np.ndarray, p: np.ndarray, manifest: ModelManifest) -> list[Perfor
                 mean_probability=mean_probability,
                 jeffreys_p=test,
                 status=_status(test),
+                jeffreys_interval=jeffreys_interval(defaults, count),
             )
         )
     return bands
@@ -139,6 +152,7 @@ def measure_performance(
         training=manifest.metrics,
         roc_auc_change=change,
         bands=_bands(y, p, manifest),
+        roc_curve=_curve(y, p) if overall.roc_auc is not None else [],
         by_month=by_month,
         estimated=EstimatedPerformance(
             decisions=len(probabilities),

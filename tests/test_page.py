@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -394,3 +395,50 @@ def test_the_monitoring_tab_plots_drift_as_the_api_measures_it(page: Page, base_
     assert caption == f"limit_bal: PSI {limit['psi']:.3f}, {limit['status']}"
     assert expected["model_version"] in page.inner_text("#drift-status")
     screenshot(page, "6-monitoring")
+
+
+def test_the_performance_tab_draws_what_the_api_measures(page: Page, base_url: str) -> None:
+    """Real customers of the data set scored through the API and outcomes posted for them;
+    the tab's figures, grades and curves are the API's."""
+    _, bodies = customers_from_data(2_000, seed=41)
+    scored = httpx.post(
+        f"{base_url}/predict/batch",
+        json={"customers": bodies},
+        headers={"X-Request-ID": "performance-tab"},
+        timeout=60,
+    )
+    assert scored.status_code == 200
+    probabilities = [p["probability"] for p in scored.json()["predictions"]]
+    # Outcomes that follow the probabilities, so the grades are told apart.
+    labels = (np.random.default_rng(8).random(len(bodies)) < np.array(probabilities)).tolist()
+    items = [
+        {"request_id": "performance-tab", "position": i, "defaulted": bool(label),
+         "observed_at": "2027-01-31T00:00:00Z"}
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
+    sent = httpx.post(f"{base_url}/outcomes", json={"outcomes": items}, timeout=60)
+    assert sent.status_code == 200, sent.text
+    page.click("#tab-performance")
+    page.wait_for_selector("#performance:not([hidden])", timeout=60_000)
+    expected = httpx.get(f"{base_url}/monitoring/performance", timeout=60).json()
+    assert page.inner_text('[data-figure="roc_auc"]') == f"{expected['roc_auc']:.4f}"
+    assert page.inner_text('[data-figure="gini"]') == f"{expected['gini']:.4f}"
+    assert page.inner_text('[data-figure="ks"]') == f"{expected['ks']:.4f}"
+    shown = page.eval_on_selector_all(
+        "#performance-band-table tbody tr",
+        "rows => rows.map(r => [Number(r.dataset.band), r.dataset.status])",
+    )
+    assert shown == [[b["band"], b["status"]] for b in expected["bands"]]
+    dots = page.eval_on_selector_all(
+        "#performance-bands circle", "nodes => nodes.map(n => n.dataset.status)"
+    )
+    assert dots == [b["status"] for b in expected["bands"]]
+    assert len(page.query_selector_all("#performance-bands line.interval")) == len(dots)
+    points = page.get_attribute("#performance-roc polyline", "data-points")
+    assert int(points) == len(expected["roc_curve"]) > 2
+    months = page.eval_on_selector_all(
+        "#performance-months rect.month", "nodes => nodes.map(n => Number(n.dataset.rocAuc))"
+    )
+    assert months == [m["roc_auc"] for m in expected["by_month"]]
+    assert expected["model_version"] in page.inner_text("#performance-status")
+    screenshot(page, "7-performance")

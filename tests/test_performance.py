@@ -137,3 +137,67 @@ async def test_realized_figures_equal_scikit_learns_and_a_worse_grade_turns_red(
         exposed = (await client.get("/metrics")).text
         assert "credit_default_realized_roc_auc{" in exposed
         assert f'credit_default_band_status{{band="{busiest}"' in exposed
+
+
+@pytest.mark.slow
+async def test_end_to_end_the_data_sets_true_labels_give_scikit_learns_figures(
+    real_store, real_manifest, data_path, tmp_path
+) -> None:
+    """The data set's 24,000 rows scored through the API, their true labels posted as
+    outcomes: the figures are scikit-learn's. Then one grade's labels change so that its
+    default rate doubles: that grade turns red, the others keep their status."""
+    import pandas as pd
+
+    from schemas.features import DATASET_COLUMNS, FEATURE_NAMES
+    from tests.support.data import as_bodies
+
+    frame = pd.read_csv(data_path)
+    bodies = as_bodies(
+        frame[list(DATASET_COLUMNS)].rename(columns=DATASET_COLUMNS)[list(FEATURE_NAMES)]
+    )
+    y = frame["default.payment.next.month"].to_numpy()
+    settings = ServiceSettings(
+        model_store_dir=real_store, decision_log_url=f"sqlite:///{tmp_path / 'log.db'}"
+    )
+    async with asgi_client(settings) as client:
+        p = np.array(await _score(client, bodies, "uci"))
+        await _post(client, "uci", y)
+        report = (await client.get("/monitoring/performance")).json()
+        print(
+            f"realized ROC AUC {report['roc_auc']:.6f} (scikit-learn {roc_auc_score(y, p):.6f}), "
+            f"Brier {report['brier']:.6f} ({brier_score_loss(y, p):.6f}), "
+            f"log loss {report['log_loss']:.6f} ({log_loss(y, p):.6f}), KS {report['ks']:.4f}"
+        )
+        assert report["with_outcome"] == report["decisions"] == len(y)
+        assert abs(report["roc_auc"] - roc_auc_score(y, p)) <= EXACT
+        assert abs(report["brier"] - brier_score_loss(y, p)) <= EXACT
+        assert abs(report["log_loss"] - log_loss(y, p)) <= EXACT
+        fpr, tpr, _ = roc_curve(y, p)
+        assert abs(report["ks"] - np.max(tpr - fpr)) <= EXACT
+        grades = assign_grades(p, real_manifest.master_scale)
+        for band in report["bands"]:
+            members = grades == band["band"]
+            d, n = int(y[members].sum()), int(members.sum())
+            expected = beta.cdf(p[members].mean(), d + 0.5, n - d + 0.5)
+            assert abs(band["jeffreys_p"] - expected) <= EXACT
+        before = {band["band"]: band["status"] for band in report["bands"]}
+        print("statuses:", before)
+
+        # The grade of the most customers that is not red yet: its default rate doubles.
+        chosen = max(
+            (b for b in report["bands"] if b["status"] != "red" and b["observed_rate"] < 0.5),
+            key=lambda b: b["count"],
+        )["band"]
+        members = np.flatnonzero(grades == chosen)
+        repaid = members[y[members] == 0]
+        worse = y.copy()
+        worse[repaid[: int(y[members].sum())]] = 1
+        await _post(client, "uci", worse, correction=True)
+        after = {
+            b["band"]: b["status"]
+            for b in (await client.get("/monitoring/performance")).json()["bands"]
+        }
+        assert after[chosen] == "red"
+        assert {b: s for b, s in after.items() if b != chosen} == {
+            b: s for b, s in before.items() if b != chosen
+        }

@@ -458,6 +458,98 @@ async function showDrift() {
   $("drift").hidden = false;
 }
 
+// ---- performance ---------------------------------------------------------------------
+
+function plotFrame(svg, title) {
+  svg.replaceChildren(svgElement("title", {}, title));
+  svg.append(svgElement("rect", { class: "frame", x: "20", y: "10", width: "210", height: "210" }));
+  svg.append(svgElement("line", { class: "diagonal", x1: "20", y1: "220", x2: "230", y2: "10" }));
+}
+
+const plotX = (v) => 20 + 210 * v;
+const plotY = (v) => 220 - 210 * v;
+
+function drawRoc(curve) {
+  const svg = $("performance-roc");
+  plotFrame(svg, "ROC curve of the decisions with outcomes");
+  const points = curve.map(([fpr, tpr]) => `${plotX(fpr).toFixed(2)},${plotY(tpr).toFixed(2)}`).join(" ");
+  svg.append(svgElement("polyline", { class: "roc", points, "data-points": String(curve.length) }));
+}
+
+function drawBands(bands) {
+  const svg = $("performance-bands");
+  plotFrame(svg, "Observed default rate against mean PD by grade, with 95% Jeffreys intervals");
+  const rows = $("performance-band-table").querySelector("tbody");
+  rows.replaceChildren();
+  for (const band of bands) {
+    const [low, high] = band.jeffreys_interval;
+    const x = plotX(band.mean_probability);
+    svg.append(svgElement("line", { class: `interval ${band.status}`, x1: String(x), x2: String(x), y1: String(plotY(low)), y2: String(plotY(high)) }));
+    const dot = svgElement("circle", {
+      class: `band ${band.status}`, cx: String(x), cy: String(plotY(band.observed_rate)), r: "3.5",
+      "data-band": String(band.band), "data-status": band.status,
+    });
+    dot.append(svgElement("title", {}, `grade ${band.band}: observed ${formatPercent(band.observed_rate)}, mean PD ${formatPercent(band.mean_probability)} (${band.status})`));
+    svg.append(dot);
+    const row = element("tr", { "data-band": String(band.band), "data-status": band.status });
+    for (const cell of [band.band, band.count, band.defaults, formatPercent(band.observed_rate), formatPercent(band.mean_probability), band.jeffreys_p.toPrecision(3), band.status]) {
+      row.append(element("td", {}, String(cell)));
+    }
+    rows.append(row);
+  }
+}
+
+function drawMonths(months) {
+  const svg = $("performance-months");
+  svg.replaceChildren(svgElement("title", {}, "ROC AUC by month of decision"));
+  const width = 280 / Math.max(months.length, 1);
+  months.forEach((month, i) => {
+    const auc = month.roc_auc;
+    const x = 30 + i * width;
+    if (auc !== null) {
+      const height = 120 * auc;
+      const bar = svgElement("rect", { class: "month", x: String(x + 2), y: String(140 - height), width: String(width - 4), height: String(height), "data-month": month.month, "data-roc-auc": String(auc) });
+      bar.append(svgElement("title", {}, `${month.month}: ROC AUC ${auc.toFixed(4)} over ${month.with_outcome} decisions`));
+      svg.append(bar);
+      svg.append(svgElement("text", { class: "axis", x: String(x + 2), y: String(136 - height) }, auc.toFixed(3)));
+    }
+    svg.append(svgElement("text", { class: "axis", x: String(x + 2), y: "154" }, month.month));
+  });
+}
+
+async function showPerformance() {
+  const status = $("performance-status");
+  const errorBox = $("performance-error");
+  errorBox.hidden = true;
+  status.textContent = "Measuring performance…";
+  const response = await fetch("/monitoring/performance");
+  const body = await response.json();
+  status.textContent = "";
+  if (!response.ok) {
+    $("performance").hidden = true;
+    showProblem(errorBox, body);
+    return;
+  }
+  status.textContent = `Model ${body.model_version}: ${body.with_outcome.toLocaleString("en")} of ${body.decisions.toLocaleString("en")} decisions have an outcome.`;
+  const figures = [
+    ["ROC AUC", body.roc_auc === null ? "–" : body.roc_auc.toFixed(4), "roc_auc"],
+    ["Gini", body.gini === null ? "–" : body.gini.toFixed(4), "gini"],
+    ["KS", body.ks === null ? "–" : body.ks.toFixed(4), "ks"],
+    ["Brier", body.brier.toFixed(4), "brier"],
+    ["Default rate", formatPercent(body.default_rate), "default_rate"],
+    ["Expected ROC AUC (estimate)", body.estimated.roc_auc.toFixed(4), "estimated_roc_auc"],
+  ];
+  $("performance-summary").replaceChildren(...figures.map(([label, value, key]) => {
+    const item = element("div", {});
+    item.append(element("dt", {}, label), element("dd", { "data-figure": key }, value));
+    return item;
+  }));
+  drawRoc(body.roc_curve);
+  drawBands(body.bands);
+  drawMonths(body.by_month);
+  $("performance").hidden = false;
+}
+
 // ---- tabs -----------------------------------------------------------------------------
 
 function selectTab(tab) {
@@ -513,6 +605,8 @@ async function start() {
   $("customer-form").addEventListener("submit", submitCustomer);
   $("batch-form").addEventListener("submit", submitBatch);
   $("drift-refresh").addEventListener("click", showDrift);
+  $("performance-refresh").addEventListener("click", showPerformance);
+  $("tab-performance").addEventListener("click", showPerformance);
   $("tab-monitoring").addEventListener("click", showDrift);
   $("submit").disabled = false;
   status.textContent = `Enter a customer's ${state.fields.length} features, or fill in an example.`;

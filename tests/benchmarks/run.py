@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ import httpx
 import numpy as np
 import onnxruntime
 import sklearn
+from sqlalchemy import insert
 
 from model_store import ModelStore
-from model_store.runtime import CompiledModel
+from model_store.runtime import CompiledModel, Predictor
 from model_store.settings import StoreSettings
 from schemas.features import FEATURE_NAMES
+from service.decisions import DecisionBatch, DecisionStore
+from service.decisions.tables import outcomes
 from tests.support import PROJECT_ROOT
 from tests.support.data import customers_from_data
 from tests.support.postgres import postgres_cluster
@@ -378,7 +382,7 @@ def main() -> int:
             rows = bench_decision_log(
                 args.store, bodies, bodies_file, seconds, 3 if args.quick else 7
             )
-            print("\n".join(render_decision_log(rows)))
+            print("\n".join([*render_decision_log(rows), *render_outcomes(rows)]))
             return 0
 
         log("1/7 in-process single row")
@@ -529,8 +533,86 @@ def bench_decision_log(
                         response.raise_for_status()
 
                     batch_ms = median_ms(timed(round_trip, repeat + 1)[1:])
-            results[name] = {"c16": c16, "c1": c1, "batch_ms": batch_ms}
+                    outcomes_ms = None if name == "off" else _outcomes_ms(client, payload, repeat)
+            results[name] = {"c16": c16, "c1": c1, "batch_ms": batch_ms, "outcomes_ms": outcomes_ms}
+        results["performance"] = _performance_over(targets["sqlite"], store_dir, 1_000_000)
     return results
+
+
+def _outcomes_ms(client: httpx.Client, payload: bytes, repeat: int) -> float:
+    """Median round trip of POST /outcomes with 10,000 new outcomes, one for each customer
+    of a 10,000-row batch scored just before under a known request id."""
+    samples = []
+    for attempt in range(repeat):
+        request_id = f"bench-outcomes-{attempt}"
+        scored = client.post(
+            "/predict/batch",
+            content=payload,
+            headers={"content-type": "application/json", "x-request-id": request_id},
+        )
+        scored.raise_for_status()
+        items = [
+            {"request_id": request_id, "position": i, "defaulted": i % 5 == 0,
+             "observed_at": "2027-01-31T00:00:00Z"}
+            for i in range(10_000)
+        ]  # fmt: skip
+        body = json.dumps({"outcomes": items}).encode()
+        started = time.perf_counter()
+        sent = client.post("/outcomes", content=body, headers={"content-type": "application/json"})
+        samples.append(time.perf_counter() - started)
+        sent.raise_for_status()
+        assert sent.json() == {"recorded": 10_000, "unchanged": 0}, sent.text
+    return median_ms(samples)
+
+
+def _performance_over(target: str, store_dir: Path, decisions: int) -> dict[str, Any]:
+    """GET /monitoring/performance over `decisions` decisions with outcomes of one
+    version, written straight into a fresh SQLite log (scoring a million customers over
+    HTTP first would only measure scoring again)."""
+    path = Path(target.removeprefix("sqlite:///")).with_name("performance.sqlite3")
+    url = f"sqlite:///{path}"
+    store = DecisionStore(url, 60)
+    predictor = Predictor(ModelStore(store_dir).load("production"), threads=1)
+    X, _ = customers_from_data(10_000, seed=9)
+    scored = predictor.score(X)
+    labels = (np.random.default_rng(0).random(len(X)) < scored.probabilities).tolist()
+    started = time.perf_counter()
+    try:
+        store.migrate()
+        for part in range(decisions // len(X)):
+            batch = DecisionBatch.of(
+                scored, f"perf-{part}", "/predict/batch", None, datetime.now(UTC)
+            )
+            store.write([batch])
+            with store.engine.begin() as connection:
+                connection.execute(
+                    insert(outcomes),
+                    [
+                        {"request_id": f"perf-{part}", "position": i, "defaulted": label,
+                         "observed_at": datetime(2027, 1, 31, tzinfo=UTC),
+                         "recorded_at": datetime.now(UTC), "correction": False, "key_id": None}
+                        for i, label in enumerate(labels)
+                    ],
+                )  # fmt: skip
+    finally:
+        store.close()
+    filled = time.perf_counter() - started
+    port = free_port()
+    env = {"MODEL_STORE_DIR": str(store_dir), "PORT": str(port), "LOG_LEVEL": "warning",
+           "DECISION_LOG_URL": url}  # fmt: skip
+    with (
+        serve([sys.executable, "-m", "service"], port, "/health/ready", env=env),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client,
+    ):
+
+        def measure() -> None:
+            report = client.get("/monitoring/performance")
+            report.raise_for_status()
+            assert report.json()["with_outcome"] == decisions
+
+        ms = median_ms(timed(measure, 3))
+    path.unlink(missing_ok=True)
+    return {"decisions": decisions, "ms": ms, "fill_s": filled}
 
 
 def render_decision_log(d: dict[str, dict[str, Any]]) -> list[str]:
@@ -547,6 +629,18 @@ def render_decision_log(d: dict[str, dict[str, Any]]) -> list[str]:
             f"| 7 | decision log on {label}: /predict, concurrency 16 | {on['c16']['rps']:.0f} req/s, p50 {on['c16']['p50_ms']:.2f} ms (concurrency 1: p50 {on['c1']['p50_ms']:.2f} ms) | log off {off['c16']['rps']:.0f} req/s, p50 {off['c16']['p50_ms']:.2f} ms (concurrency 1: p50 {off['c1']['p50_ms']:.2f} ms) | {rps_ratio:.2f}x the req/s | >= 0.7x: {_met(rps_ratio >= 0.7)} |",
             f"| 7 | decision log on {label}: 10,000-row /predict/batch round trip, median | {on['batch_ms']:.0f} ms (one bulk write) | log off {off['batch_ms']:.0f} ms | {batch_ratio:.2f}x the time | <= 1.5x: {_met(batch_ratio <= 1.5)} |",
         ]
+    return rows
+
+
+def render_outcomes(d: dict[str, dict[str, Any]]) -> list[str]:
+    rows = [
+        f"| 8 | POST /outcomes, 10,000 new outcomes, round trip, median ({label}) | {d[name]['outcomes_ms']:.0f} ms | | | <= 1 s: {_met(d[name]['outcomes_ms'] <= 1000)} |"
+        for name, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL 15"))
+    ]
+    perf = d["performance"]
+    rows.append(
+        f"| 8 | GET /monitoring/performance over {perf['decisions']:,} decisions with outcomes (SQLite), median | {perf['ms']:.0f} ms | | | <= 5 s: {_met(perf['ms'] <= 5000)} |"
+    )
     return rows
 
 
@@ -587,6 +681,7 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
         f"| 6b | exact TreeSHAP, {e['rows']:,} rows in one call | {e['ours_all_s']:.1f} s on {e['threads']} threads ({e['ours_1_all_s']:.1f} s on one) | shap {e['shap_all_s']:.1f} s | {all_ratio:.1f}x faster ({e['shap_all_s'] / e['ours_1_all_s']:.1f}x on one thread) | >= 5x: {_met(all_ratio >= 5)}; largest difference from shap {e['max_difference']:.1e} (<= 1e-6: {_met(e['max_difference'] <= 1e-6)}) |",
         f"| 6c | HTTP /predict?explain=true, concurrency 1, p50 / p99 | {r['explain_c1']['p50_ms']:.2f} / {r['explain_c1']['p99_ms']:.2f} ms, {r['explain_c1']['rps']:.0f} req/s | /predict without explain {r['service_c1']['p50_ms']:.3f} ms | | |",
         *render_decision_log(r["decision_log"]),
+        *render_outcomes(r["decision_log"]),
     ]
     per_core = f["spark"]["rows_per_s"] / 2
     book, cores = 50_000_000, 10 * 16
