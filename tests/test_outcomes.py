@@ -196,37 +196,39 @@ async def test_the_file_import_applies_the_same_rules_and_writes_rejects(
         decisions_cli(["--url", log_url, "outcomes", "import", str(source)])
 
 
-def test_the_outcomes_migration_keeps_every_record(tmp_path: Path) -> None:
-    """A database at revision 0002 that holds decisions, migrated: every record the same."""
-    from alembic import command
+def test_the_outcomes_migration_keeps_every_record(decision_log_url: str) -> None:
+    """A database at revision 0002 that holds decisions, migrated: every record the same
+    (on SQLite and on PostgreSQL)."""
+    from datetime import UTC, datetime
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    store = DecisionStore(url, 5)
+    from alembic import command
+    from sqlalchemy import insert
+
+    from service.decisions.tables import decisions
+
+    store = DecisionStore(decision_log_url, 5)
     try:
         config = store._alembic()
         with store.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "0002")
-        columns = ", ".join(["request_id", "position", "decided_at", "route", "key_id",
-                             "model_version", "threshold", *FEATURE_NAMES, "probability",
-                             "decision", "score", "grade", "reasons"])  # fmt: skip
-        inputs = [float(EXAMPLE_CUSTOMER[name]) for name in FEATURE_NAMES]
+        inputs = {name: EXAMPLE_CUSTOMER[name] for name in FEATURE_NAMES}
         rows = [
-            (f"old-{i // 3}", i % 3, "2026-12-01 12:00:00.000000", "/predict/batch", None, "v1",
-             0.25, *inputs, 0.05 * (i + 1), i % 2 == 0, 600 - i, 1 + i % 4, '["RECENT_DELAY"]')
+            {"request_id": f"old-{i // 3}", "position": i % 3,
+             "decided_at": datetime(2026, 12, 1, 12, tzinfo=UTC), "route": "/predict/batch",
+             "key_id": None, "model_version": "v1", "threshold": 0.25, **inputs,
+             "probability": 0.05 * (i + 1) / 16, "decision": i % 2 == 0, "score": 600 - i,
+             "grade": 1 + i % 4, "reasons": '["RECENT_DELAY"]'}
             for i in range(300)
         ]  # fmt: skip
-        raw = store.engine.raw_connection()
-        raw.cursor().executemany(
-            f"INSERT INTO decisions ({columns}) VALUES ({', '.join('?' * len(rows[0]))})", rows
-        )
-        raw.commit()
-        raw.close()
+        with store.engine.begin() as connection:
+            connection.execute(insert(decisions), rows)
         before, _ = store.page(limit=1000)
         assert store.revision() == ("0002", "0003")
         store.migrate()
         assert store.revision() == ("0003", "0003")
         after, _ = store.page(limit=1000)
+        print(f"records before {len(before)}, after {len(after)}")
         assert len(after) == len(before) == 300
         assert after == before
         for k in range(100):

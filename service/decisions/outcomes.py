@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, insert, or_, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from schemas.api import OutcomeItem
 from service.decisions.tables import decisions, outcomes
 
 # pg_advisory_xact_lock key of outcome writers (the migrations use another).
 _OUTCOMES_LOCK: Final = 0x6F7574636F6D65
-# Decisions looked up per query: well under every backend's bound-parameter limit.
+# Request ids looked up per query: well under every backend's bound-parameter limit.
 _LOOKUP_CHUNK: Final = 500
 
 
@@ -56,16 +56,18 @@ def _same(item: OutcomeItem, row: Any) -> bool:
 
 
 def _keys_in(connection: Connection, table: Any, keys: list[tuple[str, int]]) -> list[Any]:
+    """The rows of `table` for these (request id, position) keys: looked up by request id,
+    which is indexed (a batch's customers share one), and kept by position here."""
+    wanted = set(keys)
+    request_ids = sorted({request_id for request_id, _ in keys})
+    columns = [table.c.request_id, table.c.position]
+    if table is outcomes:
+        columns += [table.c.id, table.c.defaulted, table.c.observed_at]
     rows = []
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start : start + _LOOKUP_CHUNK]
-        condition = or_(
-            *(and_(table.c.request_id == rid, table.c.position == pos) for rid, pos in chunk)
-        )
-        columns = [table.c.request_id, table.c.position]
-        if table is outcomes:
-            columns += [table.c.id, table.c.defaulted, table.c.observed_at]
-        rows += connection.execute(select(*columns).where(condition)).all()
+    for start in range(0, len(request_ids), _LOOKUP_CHUNK):
+        chunk = request_ids[start : start + _LOOKUP_CHUNK]
+        found = connection.execute(select(*columns).where(table.c.request_id.in_(chunk)))
+        rows += [row for row in found if (row.request_id, row.position) in wanted]
     return rows
 
 
