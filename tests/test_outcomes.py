@@ -294,3 +294,36 @@ async def test_the_loop_closes_export_with_outcomes_train_serve(
         answer = await client.post("/predict", json=EXAMPLE_CUSTOMER)
         assert answer.status_code == 200
         assert answer.json()["model_version"] == manifest.version
+
+
+async def test_the_file_import_reads_parquet_too(
+    synthetic_store: Path, log_url: str, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    settings = ServiceSettings(
+        model_store_dir=synthetic_store, decision_log_url=log_url, api_keys=KEYS
+    )
+    async with asgi_client(settings) as client:
+        await _decide(client)
+    source = tmp_path / "outcomes.parquet"
+    pd.DataFrame(
+        {
+            "request_id": ["app-1", "book-1", "ghost"],
+            "position": [0, 2, 0],
+            "defaulted": [True, False, True],
+            "observed_at": pd.to_datetime(["2027-01-31T00:00:00Z"] * 3, utc=True),
+        }
+    ).to_parquet(source, index=False)
+    assert decisions_cli(["--url", log_url, "outcomes", "import", str(source)]) == 1
+    with (tmp_path / "outcomes.rejects.csv").open() as handle:
+        [reject] = list(csv.DictReader(handle))
+    assert (reject["row"], reject["request_id"]) == ("3", "ghost")
+    assert reject["error"].startswith("decision_not_found")
+    store = DecisionStore(log_url, 5)
+    try:
+        [app1] = store.by_request("app-1")
+        assert app1["outcome"]["defaulted"] is True
+        assert app1["outcome"]["observed_at"].isoformat().startswith("2027-01-31T00:00:00")
+    finally:
+        store.close()
