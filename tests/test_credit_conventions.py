@@ -268,15 +268,10 @@ def test_no_monotone_trains_an_unconstrained_version_and_says_so() -> None:
 
 
 def test_the_migration_to_score_and_grade_keeps_every_record(tmp_path: Path) -> None:
-    from alembic import command
-
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     store = DecisionStore(url, 5)
     try:
-        config = store._alembic()
-        with store.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+        store.migrate("0001")
         inputs = {name: float(EXAMPLE_CUSTOMER[name]) for name in FEATURE_NAMES}
         columns = ", ".join(["request_id", "position", "decided_at", "route", "key_id",
                              "model_version", "threshold", *FEATURE_NAMES, "probability",

@@ -201,17 +201,13 @@ def test_the_outcomes_migration_keeps_every_record(decision_log_url: str) -> Non
     (on SQLite and on PostgreSQL)."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import insert
 
     from service.decisions.tables import decisions
 
     store = DecisionStore(decision_log_url, 5)
     try:
-        config = store._alembic()
-        with store.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0002")
+        store.migrate("0002")
         inputs = {name: EXAMPLE_CUSTOMER[name] for name in FEATURE_NAMES}
         rows = [
             {"request_id": f"old-{i // 3}", "position": i % 3,

@@ -157,8 +157,9 @@ class DecisionStore:
         config.set_main_option("script_location", str(MIGRATIONS))
         return config
 
-    def migrate(self) -> None:
-        """Bring the tables to the newest revision (a no-op when they are there)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the tables to `revision`, the newest by default (a no-op when they are
+        there); an older one is for testing that a migration keeps every record."""
         config = self._alembic()
         with self.engine.begin() as connection:
             if self.backend == "postgresql":
@@ -166,7 +167,7 @@ class DecisionStore:
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                 )
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def revision(self) -> tuple[str | None, str | None]:
         """(the database's revision, the newest this code knows)."""

@@ -5,13 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 
 from schemas.api import REQUEST_ID_PATTERN, DecisionList, DecisionRecord, FieldError
 from service.decisions import DecisionLogDisabledError, DecisionStore
 from service.decisions.store import decode_cursor, encode_cursor
 from service.errors import PROBLEM_PREFIX, ServiceError, ValidationFailedError, problem_responses
-from service.routes.deps import Decisions
+from service.routes.deps import Decisions, SinceQuery, UntilQuery
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(prefix="/decisions", tags=["decisions"])
@@ -40,14 +39,8 @@ LOOKUP_ERRORS = (UnauthorizedError, ForbiddenError, DecisionLogDisabledError)
 )
 async def list_decisions(
     store: Store,
-    since: Annotated[
-        AwareDatetime | None,
-        Query(description="Only decisions at or after this time (ISO 8601, with a zone)."),
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None,
-        Query(description="Only decisions before this time (ISO 8601, with a zone)."),
-    ] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     model_version: Annotated[
         str | None, Query(min_length=1, max_length=64, description="Only this model version.")
     ] = None,

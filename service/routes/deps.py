@@ -7,6 +7,7 @@ hand-off that costs more than scoring a row.
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import AwareDatetime
 
 from service.dataplane import DataPlane
 from service.decisions import DecisionLog
@@ -45,6 +46,15 @@ VersionQuery = Annotated[
             "(404 problem if it is unknown)."
         ),
     ),
+]
+
+SinceQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="Only decisions at or after this time (ISO 8601, with a zone)."),
+]
+UntilQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="Only decisions before this time (ISO 8601, with a zone)."),
 ]
 
 ExplainQuery = Annotated[

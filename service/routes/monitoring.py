@@ -7,7 +7,6 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import AwareDatetime
 
 from schemas.api import DriftReport, PerformanceReport
 from service.errors import problem_responses
@@ -15,7 +14,7 @@ from service.metrics import exposition
 from service.monitoring import DriftUnavailableError, measure_drift
 from service.performance import PerformanceUnavailableError, measure_performance
 from service.registry import ModelNotFoundError, ModelUnavailableError
-from service.routes.deps import Decisions, Registry, Settings
+from service.routes.deps import Decisions, Registry, Settings, SinceQuery, UntilQuery
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(tags=["monitoring"])
@@ -92,14 +91,8 @@ async def performance(
         str | None,
         Query(min_length=1, max_length=64, description="A version or alias; the served one."),
     ] = None,
-    since: Annotated[
-        AwareDatetime | None,
-        Query(description="Only decisions at or after this time (ISO 8601, with a zone)."),
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None,
-        Query(description="Only decisions before this time (ISO 8601, with a zone)."),
-    ] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> PerformanceReport:
     """The decisions of a version that have outcomes (POST /outcomes), on the
     probabilities answered: ROC AUC, Gini, KS, Brier, log loss and ECE, the change of
