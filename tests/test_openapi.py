@@ -24,3 +24,14 @@ def test_every_error_response_is_documented_as_a_problem() -> None:
                     )
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["components"]["schemas"]["Problem"]["properties"]["errors"]
+
+
+def test_every_reference_in_the_document_resolves() -> None:
+    """A body the strict reader parses is documented by reference (`openapi_extra`); the
+    schema it names must be among the components, or the viewers fail to render."""
+    document = json.loads(render())
+    text = json.dumps(document)
+    names = set(document["components"]["schemas"])
+    prefix = '"$ref": "#/components/schemas/'
+    referenced = {part.split('"')[0] for part in text.split(prefix)[1:]}
+    assert referenced <= names, referenced - names
