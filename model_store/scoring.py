@@ -3,10 +3,9 @@ a decision, score points and a grade, each applied here alone.
 
 Every path that scores customers (`/predict`, `/predict/batch`, the decision log, the
 metrics, the local and Spark portfolio engines) takes its probabilities, decisions,
-points, grades and reasons from a `Scored` made by `Predictor.score`, so the rule
-`probability >= threshold`, the points formula, the grade boundaries and the choice of a
-customer's principal reasons exist once, and two paths can never disagree about the same
-customer.
+points, grades and reasons from a `Scored` made by `Predictor.score`, so the decision
+rule (`decide`), the points formula, the grade boundaries and the choice of a customer's
+principal reasons exist once, and two paths can never disagree about the same customer.
 """
 
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ def decide(probabilities: np.ndarray, threshold: float) -> np.ndarray:
     the threshold to float32 for a float32 array, and a customer exactly between the two
     roundings would be decided differently by different paths.
     """
-    return np.asarray(probabilities, dtype=np.float64) >= np.float64(threshold)
+    threshold = np.float64(threshold)
+    return np.asarray(probabilities, dtype=np.float64) >= threshold
 
 
 def score_points(probabilities: np.ndarray, scaling: ScoreScaling) -> np.ndarray:
