@@ -11,3 +11,11 @@ class VersionNotFoundError(ModelStoreError):
 
 class ChecksumMismatchError(ModelStoreError):
     """An artifact differs from what was saved (tampered with or corrupted)."""
+
+
+class HistoryTamperedError(ModelStoreError):
+    """The promotion history fails its checks: a line was edited, removed or added."""
+
+
+class ApprovalRequiredError(ModelStoreError):
+    """Four eyes: a promotion needs someone else's approval of that version first."""

@@ -24,3 +24,10 @@ class StoreSettings(BaseSettings):
     model_version: str = Field(
         DEFAULT_ALIAS, description="Version id or alias served (or scored) when none is named."
     )
+    promotion_requires_approval: bool = Field(
+        False,
+        description="Four eyes: a promotion is refused unless someone other than the promoter "
+        "approved that version for that alias first (python -m model_store approve). "
+        "Rollbacks need no approval; every move is recorded in the store's promotion history "
+        "either way.",
+    )

@@ -264,7 +264,7 @@ async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
 
     store = ModelStore(tmp_path / "other-sklearn")
     saved = store.save(artifacts, build)
-    store.promote(saved.version)
+    store.promote(saved.version, by="tests", reason="a version from another scikit-learn")
     async with asgi_client(ServiceSettings(model_store_dir=store.root)) as client:
         answer = (await client.post("/predict", json=EXAMPLE_CUSTOMER)).json()
         details = (await client.get("/models/production")).json()

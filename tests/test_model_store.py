@@ -1,5 +1,7 @@
-"""The model store: immutable versions, atomic writes, checked loads, promote and rollback."""
+"""The model store: immutable versions, atomic writes, checked loads, promote and rollback,
+and the hash-chained promotion history with four eyes."""
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -9,14 +11,18 @@ from pathlib import Path
 import pytest
 
 from model_store import (
+    ApprovalRequiredError,
     ChecksumMismatchError,
+    HistoryEntry,
+    HistoryTamperedError,
     ModelStore,
     ModelStoreError,
     VersionNotFoundError,
     sha256_of,
 )
 from model_store.__main__ import main as store_cli
-from model_store.manifest import ModelManifest
+from model_store.history import GENESIS_HASH
+from model_store.manifest import ModelManifest, ReportArtifact
 from model_store.settings import StoreSettings
 from model_store.store import VERSION_PATTERN
 from tests.support.models import fake_artifacts, manifest_builder
@@ -145,20 +151,27 @@ def test_promote_and_rollback_move_the_alias(store: ModelStore) -> None:
     v3 = store.save(fake_artifacts(2), manifest_builder()).version
     with pytest.raises(VersionNotFoundError, match="not set"):
         store.resolve("production")
-    store.promote(v1)
-    store.promote(v2)
-    store.promote(v3)
+    for version in (v1, v2, v3):
+        store.promote(version, by="alice", reason="better")
     assert store.resolve("production") == v3
     assert store.load("production").version == v3
     assert store.aliases() == {"production": v3}
-    assert store.rollback() == v2
-    assert store.rollback() == v1
+    assert store.rollback(by="bob", reason="incident").to_version == v2
+    assert store.rollback(by="bob", reason="incident").to_version == v1
     assert store.resolve("production") == v1
     with pytest.raises(ModelStoreError, match="no earlier version"):
-        store.rollback()
-    store.promote(v1)  # promoting the current target again changes nothing
+        store.rollback(by="bob", reason="incident")
+    alias_file = store.root / "aliases" / "production.json"
+    before = (alias_file.read_bytes(), _history_bytes(store))
+    # Promoting the current target again changes nothing and records nothing: it answers
+    # with the entry that set the alias.
+    again = store.promote(v1, by="carol", reason="again")
+    assert (again.action, again.actor, again.to_version) == ("rollback", "bob", v1)
+    assert (alias_file.read_bytes(), _history_bytes(store)) == before
     assert store.resolve("production") == v1
+    assert json.loads(alias_file.read_text())["entry_hash"] == again.hash
     assert not list((store.root / "aliases").glob(".*.tmp"))
+    assert not list((store.root / "history").glob(".*.tmp"))
 
 
 def test_unknown_versions_and_aliases_are_clear_errors(store: ModelStore) -> None:
@@ -168,7 +181,7 @@ def test_unknown_versions_and_aliases_are_clear_errors(store: ModelStore) -> Non
     with pytest.raises(VersionNotFoundError, match="neither a version id nor an alias"):
         store.resolve("../../etc/passwd")
     with pytest.raises(VersionNotFoundError):
-        store.promote("20990101T000000000000Z-abcdef")
+        store.promote("20990101T000000000000Z-abcdef", by="alice", reason="better")
 
 
 def test_store_cli_lists_promotes_and_rolls_back(
@@ -177,9 +190,10 @@ def test_store_cli_lists_promotes_and_rolls_back(
     v1 = store.save(fake_artifacts(0), manifest_builder()).version
     v2 = store.save(fake_artifacts(1), manifest_builder()).version
     root = str(store.root)
-    assert store_cli(["--store", root, "promote", v1]) == 0
-    assert store_cli(["--store", root, "promote", v2]) == 0
-    assert store_cli(["--store", root, "rollback"]) == 0
+    actor = ["--by", "alice", "--reason", "better"]
+    assert store_cli(["--store", root, "promote", v1, *actor]) == 0
+    assert store_cli(["--store", root, "promote", v2, *actor]) == 0
+    assert store_cli(["--store", root, "rollback", *actor]) == 0
     assert store_cli(["--store", root, "list"]) == 0
     assert store_cli(["--store", root, "show", "nope-not-here"]) == 1
     out, err = capsys.readouterr()
@@ -235,3 +249,317 @@ def test_every_entry_point_reads_the_store_settings_from_one_definition(
         assert settings().model_version == defaults.model_version
     monkeypatch.setenv("MODEL_STORE_DIR", str(tmp_path))
     assert {ServiceSettings().model_store_dir, TrainSettings().model_store_dir} == {tmp_path}
+
+
+# -- the promotion history -------------------------------------------------------------------
+
+
+def _history_bytes(store: ModelStore) -> dict[str, bytes]:
+    directory = store.root / "history"
+    return (
+        {p.name: p.read_bytes() for p in sorted(directory.iterdir())} if directory.is_dir() else {}
+    )
+
+
+def _with_report(seed: int = 0) -> tuple[dict[str, bytes], object]:
+    artifacts = {**fake_artifacts(seed), "report.html": f"<html>report {seed}</html>".encode()}
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        report = ReportArtifact(file="report.html", sha256=checksums["report.html"])
+        return manifest_builder(report=report)(version, checksums)
+
+    return artifacts, build
+
+
+def _three_moves(store: ModelStore) -> tuple[str, str]:
+    v1 = store.save(*_with_report(0)).version
+    v2 = store.save(*_with_report(1)).version
+    store.promote(v1, by="alice", reason="first model")
+    store.approve(v2, by="bob", reason="read the report")
+    store.promote(v2, by="alice", reason="beats v1", comparison={"roc_auc": [0.71, 0.74]})
+    return v1, v2
+
+
+def test_every_move_is_on_a_verified_chain(store: ModelStore) -> None:
+    assert store.history() == []
+    v1, v2 = _three_moves(store)
+    entries = store.history()
+    assert [(e.sequence, e.action, e.actor, e.from_version, e.to_version) for e in entries] == [
+        (1, "promote", "alice", None, v1),
+        (2, "approve", "bob", v1, v2),
+        (3, "promote", "alice", v1, v2),
+    ]
+    assert entries[0].previous_hash == GENESIS_HASH
+    for before, entry in itertools.pairwise(entries):
+        assert entry.previous_hash == before.hash
+    for entry in entries:
+        assert entry.hash == entry.computed_hash()
+        assert entry.at.utcoffset().total_seconds() == 0
+    assert entries[2].comparison == {"roc_auc": [0.71, 0.74]}
+    assert entries[2].report_sha256 == store.get(v2).artifact_checksums()["report.html"]
+    assert entries[0].report_sha256 == sha256_of(store.root / v1 / "report.html")
+    head = json.loads((store.root / "history" / "head.json").read_text())
+    assert head == {"entries": 3, "hash": entries[2].hash}
+    alias = json.loads((store.root / "aliases" / "production.json").read_text())
+    assert alias["entry_hash"] == entries[2].hash
+    assert alias["history"] == [v1]
+    lines = (store.root / "history" / "entries.jsonl").read_text().splitlines()
+    assert [HistoryEntry.model_validate_json(line) for line in lines] == entries
+
+
+def test_a_version_without_a_report_records_no_report_checksum(store: ModelStore) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    assert store.promote(version, by="alice", reason="first").report_sha256 is None
+
+
+def _edit_reason(store: ModelStore) -> None:
+    path = store.root / "history" / "entries.jsonl"
+    path.write_text(path.read_text().replace('"reason":"beats v1"', '"reason":"beats v1!"'))
+
+
+def _delete_middle_line(store: ModelStore) -> None:
+    path = store.root / "history" / "entries.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[2])
+
+
+def _truncate_tail(store: ModelStore) -> None:
+    path = store.root / "history" / "entries.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+
+def _remove_head(store: ModelStore) -> None:
+    (store.root / "history" / "head.json").unlink()
+
+
+def _forge_head(store: ModelStore) -> None:
+    head = store.root / "history" / "head.json"
+    head.write_text(json.dumps({"entries": 3, "hash": "f" * 64}))
+
+
+def _remove_entries(store: ModelStore) -> None:
+    (store.root / "history" / "entries.jsonl").unlink()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (_edit_reason, r"line 3 \(sequence 3\): its hash does not match its content"),
+        (_delete_middle_line, r"line 2 \(sequence 3\): expected sequence 2"),
+        (_truncate_tail, r"head\.json records 3 entries but entries\.jsonl holds 2"),
+        (_remove_head, r"head\.json is missing"),
+        (_forge_head, r"head\.json's hash does not match the last entry's \(sequence 3\)"),
+        (_remove_entries, r"entries\.jsonl is missing"),
+    ],
+)
+def test_a_tampered_history_is_detected_and_refuses_promotions(
+    store: ModelStore, tamper, message: str
+) -> None:
+    v1, v2 = _three_moves(store)
+    store.history()  # intact before
+    tamper(store)
+    with pytest.raises(HistoryTamperedError, match=message):
+        store.history()
+    alias_file = store.root / "aliases" / "production.json"
+    before = (alias_file.read_bytes(), _history_bytes(store))
+    with pytest.raises(HistoryTamperedError):
+        store.promote(v1, by="alice", reason="back")
+    with pytest.raises(HistoryTamperedError):
+        store.approve(v1, by="bob", reason="fine")
+    with pytest.raises(HistoryTamperedError):
+        store.rollback(by="alice", reason="back")
+    assert (alias_file.read_bytes(), _history_bytes(store)) == before
+    assert store.resolve("production") == v2
+
+
+def test_a_rebuilt_line_with_a_recomputed_hash_still_breaks_the_chain(store: ModelStore) -> None:
+    _three_moves(store)
+    path = store.root / "history" / "entries.jsonl"
+    lines = path.read_text().splitlines()
+    forged = HistoryEntry.model_validate_json(lines[1]).model_copy(update={"actor": "mallory"})
+    forged = forged.model_copy(update={"hash": forged.computed_hash()})
+    lines[1] = forged.model_dump_json()
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(HistoryTamperedError, match=r"line 3 .*previous_hash does not match"):
+        store.history()
+
+
+def test_four_eyes_refuses_an_unapproved_promotion_and_changes_nothing(store: ModelStore) -> None:
+    v1 = store.save(*_with_report(0)).version
+    v2 = store.save(*_with_report(1)).version
+    store.promote(v1, by="alice", reason="first model")
+    alias_file = store.root / "aliases" / "production.json"
+    before = (alias_file.read_bytes(), _history_bytes(store))
+    with pytest.raises(ApprovalRequiredError, match="needs an approval"):
+        store.promote(v2, by="alice", reason="better", requires_approval=True)
+    assert (alias_file.read_bytes(), _history_bytes(store)) == before
+    assert store.resolve("production") == v1
+
+
+def test_four_eyes_does_not_count_a_self_approval(store: ModelStore) -> None:
+    v1 = store.save(*_with_report(0)).version
+    v2 = store.save(*_with_report(1)).version
+    store.promote(v1, by="alice", reason="first model")
+    store.approve(v2, by="alice", reason="I like it")
+    before = _history_bytes(store)
+    with pytest.raises(ApprovalRequiredError, match="promoter's own"):
+        store.promote(v2, by=" Alice ", reason="better", requires_approval=True)
+    assert _history_bytes(store) == before
+    assert store.resolve("production") == v1
+
+
+def test_four_eyes_accepts_another_persons_approval_once(store: ModelStore) -> None:
+    v1 = store.save(*_with_report(0)).version
+    v2 = store.save(*_with_report(1)).version
+    store.promote(v1, by="alice", reason="first model")
+    store.approve(v2, by="bob", reason="read the report")
+    with pytest.raises(ApprovalRequiredError):  # approved for production, not for staging
+        store.promote(v2, "staging", by="alice", reason="try", requires_approval=True)
+    entry = store.promote(v2, by="alice", reason="better", requires_approval=True)
+    assert (entry.action, entry.actor, entry.from_version, entry.to_version) == (
+        "promote",
+        "alice",
+        v1,
+        v2,
+    )
+    assert store.resolve("production") == v2
+    # The approval is used up by the move: after production moves again, promoting v2 once
+    # more needs a fresh approval.
+    store.rollback(by="alice", reason="incident")
+    with pytest.raises(ApprovalRequiredError, match=r"since 'production' last changed"):
+        store.promote(v2, by="alice", reason="fixed", requires_approval=True)
+    store.approve(v2, by="bob", reason="fix checked")
+    store.promote(v2, by="alice", reason="fixed", requires_approval=True)
+    assert store.resolve("production") == v2
+
+
+def test_rollback_needs_no_approval_and_is_recorded(store: ModelStore) -> None:
+    v1, v2 = _three_moves(store)
+    entry = store.rollback(by="carol", reason="approval rate halved")
+    assert (entry.action, entry.actor, entry.reason) == (
+        "rollback",
+        "carol",
+        "approval rate halved",
+    )
+    assert (entry.from_version, entry.to_version) == (v2, v1)
+    assert entry.report_sha256 == store.get(v1).artifact_checksums()["report.html"]
+    assert store.history()[-1] == entry
+    assert store.resolve("production") == v1
+
+
+@pytest.mark.parametrize(("by", "reason", "missing"), [("", "x", "by"), ("alice", "  ", "reason")])
+def test_every_move_names_who_and_why(
+    store: ModelStore, by: str, reason: str, missing: str
+) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    with pytest.raises(ModelStoreError, match=f"^{missing} is missing"):
+        store.promote(version, by=by, reason=reason)
+    with pytest.raises(ModelStoreError, match=f"^{missing} is missing"):
+        store.approve(version, by=by, reason=reason)
+    with pytest.raises(ModelStoreError, match=f"^{missing} is missing"):
+        store.rollback(by=by, reason=reason)
+    assert store.aliases() == {}
+    assert store.history() == []
+
+
+def test_history_is_a_reserved_name(store: ModelStore) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    with pytest.raises(ModelStoreError, match="reserved"):
+        store.promote(version, "history", by="alice", reason="why not")
+    with pytest.raises(VersionNotFoundError, match="reserved"):
+        store.resolve("history")
+    assert not (store.root / "aliases" / "history.json").exists()
+
+
+def test_an_export_is_recorded_in_the_target_store(store: ModelStore, tmp_path: Path) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    target = tmp_path / "image-store"
+    store.export(version, target, serving_only=True)
+    (entry,) = ModelStore(target).history()
+    assert (entry.action, entry.to_version) == ("promote", version)
+    assert entry.actor
+    assert entry.reason == f"exported from {store.root} (serving files only)"
+    assert store.history() == []  # the source store did not move
+
+
+def test_training_saves_but_does_not_promote_without_approval(store: ModelStore) -> None:
+    from train.training import promote_trained
+
+    v1 = store.save(fake_artifacts(0), manifest_builder()).version
+    assert promote_trained(store, v1, "production", requires_approval=False) is None
+    assert store.history()[0].actor.startswith("python -m train (")
+    v2 = store.save(fake_artifacts(1), manifest_builder()).version
+    refusal = promote_trained(store, v2, "production", requires_approval=True)
+    assert refusal is not None
+    assert f"python -m model_store approve {v2}" in refusal
+    assert store.resolve("production") == v1
+
+
+def test_store_cli_needs_who_and_why_and_prints_the_history(
+    store: ModelStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = store.save(fake_artifacts(0), manifest_builder()).version
+    v2 = store.save(fake_artifacts(1), manifest_builder()).version
+    root = str(store.root)
+    with pytest.raises(SystemExit) as refused:
+        store_cli(["--store", root, "promote", v1, "--reason", "better"])
+    assert refused.value.code == 2
+    with pytest.raises(SystemExit) as refused:
+        store_cli(["--store", root, "rollback", "--by", "alice"])
+    assert refused.value.code == 2
+    assert store.aliases() == {}
+    assert store_cli(["--store", root, "promote", v1, "--by", "alice", "--reason", "first"]) == 0
+    monkeypatch.setenv("PROMOTION_REQUIRES_APPROVAL", "true")
+    assert store_cli(["--store", root, "promote", v2, "--by", "alice", "--reason", "next"]) == 1
+    assert "needs an approval" in capsys.readouterr().err
+    assert store_cli(["--store", root, "approve", v2, "--by", "bob", "--reason", "ok"]) == 0
+    assert store_cli(["--store", root, "promote", v2, "--by", "alice", "--reason", "next"]) == 0
+    capsys.readouterr()
+    assert store_cli(["--store", root, "history"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    entries = store.history()
+    assert len(out) == 1 + 3 + 1  # header, three entries, head
+    day, time = f"{entries[0].at:%Y-%m-%d %H:%M:%S}".split()
+    assert out[1].split() == [
+        "1",
+        day,
+        time,
+        "promote",
+        "production",
+        "-",
+        "->",
+        v1,
+        "alice",
+        "first",
+    ]
+    assert out[2].split()[3:] == ["approve", "production", v1, "->", v2, "bob", "ok"]
+    assert out[3].split()[3:] == ["promote", "production", v1, "->", v2, "alice", "next"]
+    assert out[-1] == f"head: 3 entries, hash {entries[-1].hash} (verified)"
+    assert store_cli(["--store", root, "history", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [HistoryEntry.model_validate_json(line) for line in lines] == entries
+    _truncate_tail(store)
+    assert store_cli(["--store", root, "history"]) == 1
+    assert "fails its check" in capsys.readouterr().err
+
+
+def test_an_alias_set_before_the_history_gets_on_the_record(store: ModelStore) -> None:
+    version = store.save(fake_artifacts(), manifest_builder()).version
+    (store.root / "aliases").mkdir()
+    legacy = {"version": version, "promoted_at": "2026-01-01T00:00:00+00:00", "history": []}
+    (store.root / "aliases" / "production.json").write_text(json.dumps(legacy))
+    assert store.history() == []
+    entry = store.promote(version, by="alice", reason="on the record")
+    assert (entry.sequence, entry.from_version, entry.to_version) == (1, version, version)
+    assert store.promote(version, by="alice", reason="again") == entry  # now a no-op
+    assert store.history() == [entry]
+    assert store.resolve("production") == version
+
+
+def test_a_missing_store_has_an_empty_history_and_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ModelStore(tmp_path / "never-created").history() == []
+    assert store_cli(["--store", str(tmp_path / "never-created"), "history"]) == 0
+    assert capsys.readouterr().out == "no promotions recorded\n"
+    assert not (tmp_path / "never-created").exists()

@@ -98,7 +98,7 @@ def three_versions(
     for seed in ("1", "2", "3"):
         train_small(store, data_path, "--seed", seed, "--no-promote")
     versions = sorted(m.version for m in ModelStore(store).list())
-    ModelStore(store).promote(versions[0])
+    ModelStore(store).promote(versions[0], by="tests", reason="first version")
     return store, versions
 
 
@@ -109,7 +109,9 @@ def test_promotion_under_load_is_picked_up_with_no_failed_or_mixed_answers(
     store = ModelStore(store_dir)
     expected = {v1: offline(store, v1), v2: offline(store, v2)}
     with service_process(store_dir, workers=2) as (base, _):
-        promoter = threading.Timer(2.0, lambda: store.promote(v2))
+        promoter = threading.Timer(
+            2.0, lambda: store.promote(v2, by="tests", reason="hot-swap under load")
+        )
         promoter.start()
         promoted_at = time.monotonic() + 2.0
         load = run_load(base, seconds=6.0, threads=4)
@@ -119,7 +121,7 @@ def test_promotion_under_load_is_picked_up_with_no_failed_or_mixed_answers(
         tampered = store_dir / v3 / "model.onnx"
         tampered.chmod(0o600)
         tampered.write_bytes(tampered.read_bytes()[:-16] + b"\0" * 16)
-        store.promote(v3)
+        store.promote(v3, by="tests", reason="a tampered version")
         reload = httpx.post(f"{base}/admin/reload", timeout=10)
         after_tamper = run_load(base, seconds=2.0, threads=2)
 
@@ -143,7 +145,7 @@ def test_a_worker_killed_under_load_is_replaced_with_bounded_failures(
     three_versions: tuple[Path, list[str]],
 ) -> None:
     store_dir, (v1, *_) = three_versions
-    ModelStore(store_dir).promote(v1)
+    ModelStore(store_dir).promote(v1, by="tests", reason="back to the first version")
     threads = 6
     with service_process(store_dir, workers=2) as (base, process):
         before = worker_pids(process.pid)

@@ -14,7 +14,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from model_store import ModelStore
+from model_store import ApprovalRequiredError, ModelStore
 from model_store.drift import reference_bins
 from model_store.explainer import TreeExplainer, explainer_bytes
 from model_store.manifest import (
@@ -35,12 +35,13 @@ from model_store.manifest import (
     ScoreScaling,
 )
 from model_store.runtime import ENGINE, CompiledModel
-from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE
+from model_store.settings import StoreSettings
+from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE, os_user
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from train.artifacts import library_versions, pipeline_bytes
 from train.calibration import NO_CALIBRATION, SERVED_RULE, compare_calibrators
 from train.config import TrainingConfig
-from train.console import metrics_table, progress, report
+from train.console import console, metrics_table, progress, report
 from train.crossval import out_of_fold, stratified_folds
 from train.data import Dataset, holdout_split, subsample
 from train.evaluation import THRESHOLD_RULE, evaluate, max_f1_threshold
@@ -442,10 +443,42 @@ def train_and_save(
         REPORT_FILE: report,
     }
     manifest = store.save(artifacts, build_manifest)
+    refusal = None
     if promote_to:
-        store.promote(manifest.version, promote_to)
-    print_summary(manifest, store_dir, promote_to)
+        refusal = promote_trained(
+            store, manifest.version, promote_to, StoreSettings().promotion_requires_approval
+        )
+    print_summary(manifest, store_dir, "(not promoted: needs approval)" if refusal else promote_to)
+    if refusal:
+        console.print(refusal, highlight=False)
     return manifest
+
+
+def promote_trained(
+    store: ModelStore, version: str, alias: str, requires_approval: bool
+) -> str | None:
+    """Promote a version training just saved, on the record; None once it is promoted.
+
+    Where promotions need someone else's approval (PROMOTION_REQUIRES_APPROVAL) a new
+    version has none, so it stays saved and unpromoted, and training still succeeds: the
+    answer then says so and how to get it approved and promoted."""
+    try:
+        store.promote(
+            version,
+            alias,
+            by=f"python -m train ({os_user()})",
+            reason=f"promoted by training (--promote {alias})",
+            requires_approval=requires_approval,
+        )
+    except ApprovalRequiredError:
+        return (
+            f"[yellow]version {version} is saved but {alias} was not moved:[/] promotions "
+            "need someone else's approval (PROMOTION_REQUIRES_APPROVAL). Someone other than "
+            f"the promoter runs `python -m model_store approve {version} --alias {alias} "
+            "--by NAME --reason TEXT`, then the promoter runs `python -m model_store promote "
+            f"{version} --alias {alias} --by NAME --reason TEXT`."
+        )
+    return None
 
 
 def print_summary(manifest: ModelManifest, store_dir: Path, promoted_to: str | None) -> None:
