@@ -201,6 +201,24 @@ def synthetic_store() -> Path:
     )
 
 
+def challenger_store() -> Path:
+    """The synthetic store plus a second version, trained the same way on other synthetic
+    rows with another seed and aliased `challenger`: a champion and a challenger that
+    disagree about some customers, for the shadow and split tests."""
+    champion = synthetic_store()
+    digest = hashlib.sha256(champion.name.encode())
+    digest.update(b"challenger: seed + 1")
+
+    def build(directory: Path) -> None:
+        shutil.copytree(champion, directory)
+        config = load_config().model_copy(update=SYNTHETIC_CONFIG_UPDATE)
+        options = TrainOptions(seed=SYNTHETIC_SEED + 1, quick=True)
+        dataset = synthetic_dataset(seed=SYNTHETIC_SEED + 1)
+        train_and_save(dataset, config, options, directory, promote_to="challenger")
+
+    return cached_store(f"challenger-{digest.hexdigest()[:16]}", build)
+
+
 # -- training runs on the real data ----------------------------------------------------------
 
 
@@ -241,7 +259,7 @@ def store_without_reasons(source: Path, target: Path) -> ModelStore:
         return old.model_copy(update=update)
 
     copy = ModelStore(target)
-    copy.promote(copy.save(artifacts, build).version)
+    copy.promote(copy.save(artifacts, build).version, by="tests", reason="a store without reasons")
     return copy
 
 
