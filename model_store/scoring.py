@@ -70,6 +70,14 @@ class ReasonScores:
         by_reason = contributions_by_reason(contributions, model_inputs)
         return cls(base=base, by_reason=by_reason, principal=top_reasons(by_reason))
 
+    def take(self, rows: np.ndarray) -> "ReasonScores":
+        """The same reasons for the rows at `rows` (indexes), in that order."""
+        return ReasonScores(
+            base=self.base,
+            by_reason=self.by_reason[rows],
+            principal=[self.principal[i] for i in rows.tolist()],
+        )
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -85,6 +93,19 @@ class Scored:
 
     def __len__(self) -> int:
         return len(self.probabilities)
+
+    def take(self, rows: np.ndarray) -> "Scored":
+        """The same version's results for the rows at `rows` (indexes), in that order: how
+        a live split hands each arm its customers without scoring anyone twice."""
+        return Scored(
+            version=self.version,
+            threshold=self.threshold,
+            inputs=self.inputs[rows],
+            probabilities=self.probabilities[rows],
+            reasons=None if self.reasons is None else self.reasons.take(rows),
+            scaling=self.scaling,
+            scale=self.scale,
+        )
 
     @cached_property
     def defaults(self) -> np.ndarray:

@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Annotated, Final, Literal, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from model_store.drift import DriftStatus
@@ -80,6 +81,10 @@ class Prediction(BaseModel):
     explanation: Explanation | None = Field(default=None, description=EXPLANATION_DESCRIPTION)
 
 
+# A subject key (X-Subject-ID, `subject_ids`): what a live split hashes to place a customer.
+SUBJECT_ID_PATTERN: Final = r"^[A-Za-z0-9._:\-]{1,128}$"
+
+
 class BatchRequest(BaseModel):
     """Up to 10,000 customers scored in one call; all are valid or none is scored."""
 
@@ -90,6 +95,24 @@ class BatchRequest(BaseModel):
     )
 
     customers: list[CustomerFeatures] = Field(min_length=1, max_length=MAX_BATCH_SIZE)
+    subject_ids: list[Annotated[str, Field(pattern=SUBJECT_ID_PATTERN)]] | None = Field(
+        default=None,
+        description="One subject key per customer, in the same order (e.g. account numbers), "
+        "read only with a live split (CHALLENGER_SHARE) to keep each customer in one arm; "
+        "without them, the request id and the customer's position are used. Never recorded.",
+    )
+
+    @field_validator("subject_ids")
+    @classmethod
+    def _one_per_customer(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        customers = info.data.get("customers")
+        if value is not None and customers is not None and len(value) != len(customers):
+            raise PydanticCustomError(
+                "length_mismatch",
+                "subject_ids must hold one key per customer: {given} for {customers}",
+                {"given": len(value), "customers": len(customers)},
+            )
+        return value
 
 
 # A typed dict rather than a model: 10,000 of them are validated and serialised by
@@ -105,6 +128,21 @@ class ScoredCustomer(TypedDict):
     grade: NotRequired[Annotated[int, Field(description=GRADE_DESCRIPTION)]]
     reasons: NotRequired[Annotated[list[Reason], Field(description=REASONS_DESCRIPTION)]]
     explanation: NotRequired[Annotated[Explanation, Field(description=EXPLANATION_DESCRIPTION)]]
+    model_version: NotRequired[
+        Annotated[
+            str,
+            Field(
+                description="Only for a customer the challenger decided (a live split, "
+                "CHALLENGER_SHARE): its version, in place of the batch's."
+            ),
+        ]
+    ]
+    threshold: NotRequired[
+        Annotated[
+            Probability,
+            Field(description="Only with `model_version`: that version's threshold."),
+        ]
+    ]
 
 
 class BatchPrediction(BaseModel):
@@ -141,9 +179,32 @@ class ModelList(BaseModel):
     models: list[ModelSummary] = Field(description="Stored versions, newest first.")
 
 
+class ShadowHealth(BaseModel):
+    """One SHADOW_MODELS entry in this worker: shadows never make the service unready."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    ref: str = Field(description="The entry as SHADOW_MODELS names it.")
+    model_version: str | None = Field(description="The version it scores with (null: none).")
+    shadowing: bool = Field(description="True while it scores every customer in shadow.")
+    problem: str | None = Field(
+        default=None, description="Why it cannot load its current target (absent: it can)."
+    )
+    failures: int = Field(description="Requests it failed to score since this worker started.")
+    last_failure: str | None = Field(
+        default=None, description="When it last failed, and with what error (absent: never)."
+    )
+
+
 class Health(BaseModel):
     status: str = Field(examples=["ready"])
     model_version: str | None = None
+
+
+class Readiness(Health):
+    shadows: list[ShadowHealth] | None = Field(
+        default=None, description="Only with SHADOW_MODELS: each shadow's state."
+    )
 
 
 class ReloadResult(BaseModel):
@@ -244,6 +305,26 @@ class RecordedOutcome(BaseModel):
     )
 
 
+Arm = Literal["champion", "challenger"]
+ShadowRole = Literal["shadow", "champion"]
+
+
+class ShadowScore(BaseModel):
+    """How another version scored the same customer, recorded beside the decision and
+    never answered: a SHADOW_MODELS version (`shadow`), or the champion for a customer the
+    challenger decided (`champion`)."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    role: ShadowRole
+    probability: Probability
+    default: bool = Field(description="The decision that version would have made.")
+    score: int | None
+    grade: int | None = Field(description="Null for a version without a master scale.")
+    reasons: list[str] | None = Field(description="When the request asked for reasons.")
+
+
 class DecisionRecord(BaseModel):
     """One customer's decision as the decision log holds it."""
 
@@ -279,6 +360,16 @@ class DecisionRecord(BaseModel):
     )
     earlier_outcomes: list[RecordedOutcome] = Field(
         default_factory=list, description="Outcomes that corrections replaced, oldest first."
+    )
+    arm: Arm | None = Field(
+        default=None,
+        description="With a live split (CHALLENGER_SHARE): the arm whose version decided "
+        "(null without a split).",
+    )
+    shadows: list[ShadowScore] = Field(
+        default_factory=list,
+        description="Every other version's score of this customer (GET /decisions/{request_id} "
+        "only; empty on pages).",
     )
 
 
@@ -391,3 +482,80 @@ class PerformanceReport(PerformanceFigures):
     )
     by_month: list[MonthPerformance]
     estimated: EstimatedPerformance
+
+
+class SwapSet(BaseModel):
+    """The champion's decisions against a challenger's, customer by customer. Declined
+    means predicted to default (`default` true)."""
+
+    both_approve: int
+    swap_in: int = Field(description="Declined by the champion, approved by the challenger.")
+    swap_out: int = Field(description="Approved by the champion, declined by the challenger.")
+    both_decline: int
+
+
+class SwapDefaultRates(BaseModel):
+    """The observed default rate of each cell of the swap set (null for an empty cell)."""
+
+    both_approve: float | None
+    swap_in: float | None
+    swap_out: float | None
+    both_decline: float | None
+
+
+class VersionPerformance(PerformanceFigures):
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str
+    roc_curve: list[tuple[float, float]] = Field(
+        description="(false positive rate, true positive rate), at most 201 points."
+    )
+
+
+class ChallengerOutcomes(BaseModel):
+    """The same customers, those with an outcome: both versions measured on them."""
+
+    customers: int = Field(description="Customers of the comparison that have an outcome.")
+    default_rate: SwapDefaultRates
+    champion: VersionPerformance
+    challenger: VersionPerformance
+    roc_auc_difference: float | None = Field(
+        description="The challenger's ROC AUC minus the champion's."
+    )
+    delong_p_value: float | None = Field(
+        description="DeLong's test that the two ROC AUCs are equal, on these customers (two-"
+        "sided; null unless each outcome occurs at least twice)."
+    )
+
+
+class ChallengerComparison(BaseModel):
+    """A champion and one other version, over the customers both scored."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    champion_version: str
+    challenger_version: str
+    customers: int
+    agreement: float = Field(description="Share of customers given the same decision.")
+    swap: SwapSet
+    psi: float = Field(
+        description="Population stability of the challenger's probabilities against the "
+        "champion's, on the champion's deciles."
+    )
+    psi_status: DriftStatus
+    spearman: float | None = Field(
+        description="Spearman's rank correlation of the two probabilities (null if either "
+        "is constant)."
+    )
+    outcomes: ChallengerOutcomes | None = Field(
+        description="Only when some of these customers have outcomes (POST /outcomes)."
+    )
+
+
+class ChallengerReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    comparisons: list[ChallengerComparison] = Field(
+        description="One per (champion, other version) pair that scored the same customers, "
+        "the most customers first; empty when no shadow scored anyone in the window."
+    )

@@ -1,5 +1,6 @@
-"""The API's answers, made from a `Scored`: nothing here scores or decides, it only
-shapes, so `/predict`, `/predict/batch` and the decision log report the same values.
+"""The API's answers, made from a `Decided` (each part's `Scored`): nothing here scores or
+decides, it only shapes, so `/predict`, `/predict/batch` and the decision log report the
+same values. Shadow scores never reach an answer.
 
 Values are taken with `tolist()`, which turns float32 and float64 alike into the Python
 floats pydantic-core serialises, the same bits for a customer on every route.
@@ -10,24 +11,48 @@ from typing import Any
 from model_store.scoring import REASON_CODES, ReasonScores, Scored
 from schemas.api import BatchPrediction, Explanation, Prediction, Reason
 from schemas.reasons import REASONS
+from service.decided import Decided, Part
 
 
-def prediction(scored: Scored) -> Prediction:
-    """The answer of `/predict`: `scored` holds one customer."""
-    [customer] = _customers(scored)
-    return Prediction(**customer, threshold=scored.threshold, model_version=scored.version)
+def prediction(decided: Decided) -> Prediction:
+    """The answer of `/predict`: one customer, decided by one version."""
+    [part] = decided.parts
+    [customer] = _customers(part.scored)
+    return Prediction(
+        **customer, threshold=part.scored.threshold, model_version=part.scored.version
+    )
 
 
-def batch_prediction(scored: Scored) -> BatchPrediction:
-    """The answer of `/predict/batch`, in the customers' order."""
+def batch_prediction(decided: Decided) -> BatchPrediction:
+    """The answer of `/predict/batch`, in the customers' order, under the champion's
+    version and threshold; a customer another version decided (a live split) names that
+    version and its threshold."""
+    champion = decided.champion
+    [first, *_] = decided.parts
+    if len(decided.parts) == 1 and first.positions is None and first.scored is champion:
+        predictions = _customers(champion)
+    else:
+        predictions = [{}] * decided.count
+        for part in decided.parts:
+            customers = _customers(part.scored)
+            if part.scored.version != champion.version:
+                for customer in customers:
+                    customer["model_version"] = part.scored.version
+                    customer["threshold"] = part.scored.threshold
+            for position, customer in zip(_places(part), customers, strict=True):
+                predictions[position] = customer
     return BatchPrediction.model_validate(
         {
-            "model_version": scored.version,
-            "threshold": scored.threshold,
-            "count": len(scored),
-            "predictions": _customers(scored),
+            "model_version": champion.version,
+            "threshold": champion.threshold,
+            "count": decided.count,
+            "predictions": predictions,
         }
     )
+
+
+def _places(part: Part) -> list[int]:
+    return list(range(len(part.scored))) if part.positions is None else part.positions.tolist()
 
 
 def _customers(scored: Scored) -> list[dict[str, Any]]:

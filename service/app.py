@@ -65,6 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.model_version,
         settings.model_cache_size,
         settings.scoring_threads,
+        settings.shadow_refs,
     )
     decision_log = open_decision_log(
         settings.decision_log_target,
@@ -102,7 +103,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
-    app.state.plane = DataPlane(registry, decision_log)
+    app.state.plane = DataPlane(registry, decision_log, settings.challenger_share)
     app.state.api_keys = settings.api_key_entries  # parsed once, read per request
     install_problem_handler(app)
     # Added innermost first: CORS, limits, memory release, access log, request id,
@@ -112,7 +113,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "X-Request-ID",
+                "X-Subject-ID",
+            ],
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(

@@ -9,24 +9,28 @@ what the route should not have to:
   compiled forest answers in tens of microseconds, less than a hand-off to the thread
   pool costs); anything larger or with reasons runs in the pool, so a long batch never
   stalls the other requests, the in-flight bound or the time limit;
+- which other versions score the same customers for the record (SHADOW_MODELS), and
+  with a live split (CHALLENGER_SHARE) which customers the challenger decides;
 - what is observed: once the decisions are on record, the metrics count them and the
   request context carries the version and the number of customers for the access line.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from model_store.runtime import Predictor
-from model_store.scoring import Scored
 from schemas.features import CustomerFeatures, feature_matrix
 from service.context import RequestContext
+from service.decided import Decided
 from service.decisions import DecisionBatch, DecisionLog
+from service.decisions.records import ShadowBatch
 from service.errors import PROBLEM_PREFIX, ServiceError
 from service.metrics import observe_scored
 from service.registry import ModelRegistry
+from service.split import challenger_rows
 
 
 class ExplanationUnavailableError(ServiceError):
@@ -37,44 +41,78 @@ class ExplanationUnavailableError(ServiceError):
 
 
 class DataPlane:
-    """Scores customers with the right version on the right thread, and puts the
-    decisions on record before anything is answered."""
+    """Scores customers with the right version on the right thread, with the shadows and
+    the live split, and puts the decisions on record before anything is answered."""
 
-    def __init__(self, registry: ModelRegistry, decisions: DecisionLog) -> None:
+    def __init__(
+        self, registry: ModelRegistry, decisions: DecisionLog, challenger_share: float = 0.0
+    ) -> None:
         self.registry = registry
         self.decisions = decisions
+        self.challenger_share = challenger_share
 
     async def score_one(
-        self, customer: CustomerFeatures, version: str | None, explain: bool
-    ) -> Scored:
-        """One customer, for `/predict`."""
+        self, customer: CustomerFeatures, version: str | None, explain: bool, subject: str
+    ) -> Decided:
+        """One customer, for `/predict`; `subject` places them in an arm of a live split."""
         predictor = await self._predictor(version)
         rows = np.array([customer.as_row()])
+        split = self._splits(version)
         if explain:
-            return await run_in_threadpool(_score, predictor, rows, explain)
-        return _score(predictor, rows, explain)
+            return await run_in_threadpool(
+                self._decide, predictor, rows, explain, lambda: [subject], split
+            )
+        return self._decide(predictor, rows, explain, lambda: [subject], split)
 
     async def score_many(
-        self, customers: Sequence[CustomerFeatures], version: str | None, explain: bool
-    ) -> Scored:
-        """A batch, in the thread pool whatever its size, for `/predict/batch`."""
+        self,
+        customers: Sequence[CustomerFeatures],
+        version: str | None,
+        explain: bool,
+        subjects: Callable[[], Sequence[str]],
+    ) -> Decided:
+        """A batch, in the thread pool whatever its size, for `/predict/batch`; `subjects`
+        gives each customer's subject key (asked only with a live split)."""
         predictor = await self._predictor(version)
-        return await run_in_threadpool(_score_customers, predictor, customers, explain)
+        return await run_in_threadpool(
+            self._decide_customers, predictor, customers, explain, subjects, self._splits(version)
+        )
 
-    async def record(self, context: RequestContext, scored: Scored) -> None:
-        """Put every decision of `scored` on record (DecisionLogUnavailableError, a 503,
-        when that fails), then count them and tell the access line about them."""
+    async def record(self, context: RequestContext, decided: Decided) -> None:
+        """Put every decision and shadow score of `decided` on record, in one transaction
+        (DecisionLogUnavailableError, a 503, when that fails), then count them and tell the
+        access line about them."""
+        decided_at = datetime.now(UTC)
+        shadows = tuple(
+            ShadowBatch.of(shadow.scored, shadow.role, shadow.positions)
+            for shadow in decided.shadows
+        )
         await self.decisions.record(
-            DecisionBatch.of(
-                scored, context.request_id, context.path, context.key_id, datetime.now(UTC)
+            *(
+                DecisionBatch.of(
+                    part.scored,
+                    context.request_id,
+                    context.path,
+                    context.key_id,
+                    decided_at,
+                    arm=part.arm,
+                    positions=part.positions,
+                    shadows=shadows if first else (),
+                )
+                for first, part in zip((True, False), decided.parts, strict=False)
             )
         )
-        if len(scored) == 1:
-            observe_scored(scored)
-        else:  # a histogram observation per customer: thousands are not for the event loop
-            await run_in_threadpool(observe_scored, scored)
-        context.model_version = scored.version
-        context.customers = len(scored)
+        for part in decided.parts:
+            if len(part.scored) == 1:
+                observe_scored(part.scored)
+            else:  # a histogram observation per customer: thousands are not for the loop
+                await run_in_threadpool(observe_scored, part.scored)
+        context.model_version = ",".join(part.scored.version for part in decided.parts)
+        context.customers = decided.count
+
+    def _splits(self, version: str | None) -> bool:
+        """A live split applies to requests that name no version."""
+        return self.challenger_share > 0 and version is None
 
     async def _predictor(self, version: str | None) -> Predictor:
         if version is None:  # the served version: already in memory
@@ -82,17 +120,45 @@ class DataPlane:
         # Naming a version reads the store (and may load it): never on the event loop.
         return await run_in_threadpool(self.registry.get, version)
 
+    def _decide_customers(
+        self,
+        predictor: Predictor,
+        customers: Sequence[CustomerFeatures],
+        explain: bool,
+        subjects: Callable[[], Sequence[str]],
+        split: bool,
+    ) -> Decided:
+        return self._decide(predictor, feature_matrix(customers), explain, subjects, split)
 
-def _score(predictor: Predictor, rows: np.ndarray, explain: bool) -> Scored:
-    if explain and not predictor.explains:
-        raise ExplanationUnavailableError(
-            f"model version {predictor.version} has no explainer (it was trained before "
-            "reason codes); ask without `explain`, or score with a newer version"
+    def _decide(
+        self,
+        predictor: Predictor,
+        rows: np.ndarray,
+        explain: bool,
+        subjects: Callable[[], Sequence[str]],
+        split: bool,
+    ) -> Decided:
+        """The served (or named) version's scores, each shadow's, and with a live split
+        the arms. A challenger that cannot score leaves its customers to the champion."""
+        if explain and not predictor.explains:
+            raise ExplanationUnavailableError(
+                f"model version {predictor.version} has no explainer (it was trained before "
+                "reason codes); ask without `explain`, or score with a newer version"
+            )
+        scored = predictor.score(rows, explain)
+        shadows = self.registry.shadows
+        if not shadows:
+            return Decided.unsplit(scored, [])
+        others = shadows.score(rows, explain, decided_by=scored.version)
+        if not split:
+            return Decided.unsplit(scored, others)
+        challenger = shadows.challenger
+        theirs = next(
+            (s for s in others if challenger is not None and s.version == challenger.version),
+            None,
         )
-    return predictor.score(rows, explain)
-
-
-def _score_customers(
-    predictor: Predictor, customers: Sequence[CustomerFeatures], explain: bool
-) -> Scored:
-    return _score(predictor, feature_matrix(customers), explain)
+        if theirs is None:
+            return Decided.unsplit(scored, others, arm="champion")
+        others.remove(theirs)
+        by_challenger = challenger_rows(subjects(), self.challenger_share)
+        return Decided.split(scored, theirs, others, by_challenger)

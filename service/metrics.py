@@ -92,6 +92,18 @@ BAND_STATUS = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+SHADOW_CUSTOMERS = Counter(
+    "credit_default_shadow_customers_total",
+    "Customers scored in shadow (recorded, never answered), by SHADOW_MODELS entry.",
+    ["shadow"],
+)
+SHADOW_FAILURES = Counter(
+    "credit_default_shadow_failures_total",
+    "Shadow versions that could not load (stage=load) or failed to score a request "
+    "(stage=score), by SHADOW_MODELS entry; no answer depends on them.",
+    ["shadow", "stage"],
+)
+
 
 def observe_scored(scored: Scored) -> None:
     """Count a request's customers by decision, and their probabilities."""

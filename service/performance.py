@@ -73,7 +73,7 @@ def figures(y: np.ndarray, p: np.ndarray) -> PerformanceFigures:
 CURVE_POINTS: Final = 201
 
 
-def _curve(y: np.ndarray, p: np.ndarray) -> list[tuple[float, float]]:
+def roc_curve(y: np.ndarray, p: np.ndarray) -> list[tuple[float, float]]:
     """The ROC curve, thinned to at most CURVE_POINTS points (its ends kept)."""
     fpr, tpr = roc_points(y, p)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(CURVE_POINTS, len(fpr))).round().astype(int))
@@ -152,7 +152,7 @@ def measure_performance(
         training=manifest.metrics,
         roc_auc_change=change,
         bands=_bands(y, p, manifest),
-        roc_curve=_curve(y, p) if overall.roc_auc is not None else [],
+        roc_curve=roc_curve(y, p) if overall.roc_auc is not None else [],
         by_month=by_month,
         estimated=EstimatedPerformance(
             decisions=len(probabilities),

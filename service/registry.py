@@ -4,9 +4,9 @@ MODEL_VERSION, keeps a few other versions for requests that name one, and says w
 none can serve. Nothing here unpickles: a version serves from its checksummed ONNX bytes
 and manifest.
 
-Every version reaches memory through `_load`, the one path that loads, checks, counts
-and logs, whether at start-up, on `POST /admin/reload`, from the watcher or for
-`?version=`.
+Every version reaches memory through `load_version`, the one path that loads, checks,
+counts and logs, whether at start-up, on `POST /admin/reload`, from the watcher, for
+`?version=` or as a shadow (SHADOW_MODELS, service.shadows).
 """
 
 import asyncio
@@ -26,6 +26,7 @@ from model_store import (
 from model_store.runtime import Predictor
 from service.errors import PROBLEM_PREFIX, ServiceError
 from service.metrics import MODEL_LOADS
+from service.shadows import ShadowSet
 
 log = logging.getLogger("service.models")
 
@@ -72,7 +73,12 @@ class ModelRegistry:
     """The served model plus a small LRU cache of other versions."""
 
     def __init__(
-        self, store: ModelStore, default_ref: str, cache_size: int, threads: int = 0
+        self,
+        store: ModelStore,
+        default_ref: str,
+        cache_size: int,
+        threads: int = 0,
+        shadow_refs: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.threads = threads
@@ -82,12 +88,13 @@ class ModelRegistry:
         self.not_ready_reason = "the model has not been loaded yet"
         self._others: OrderedDict[str, Predictor] = OrderedDict()
         self._lock = threading.Lock()
+        self.shadows = ShadowSet(shadow_refs, self.load_version, store.resolve, public_reason)
 
     @property
     def serving_version(self) -> str | None:
         return self.default.version if self.default is not None else None
 
-    def _load(self, version: str) -> Predictor:
+    def load_version(self, version: str) -> Predictor:
         """The one way a version reaches memory: loaded with every byte checked against
         its manifest, counted in credit_default_model_loads_total and logged, whether it
         was loaded or refused. Raises the store's error on refusal."""
@@ -102,7 +109,9 @@ class ModelRegistry:
         return predictor
 
     def load_default(self) -> None:
-        """Load the served version; on failure stay up, not ready, and say why."""
+        """Load the served version and the shadows; on failure stay up, not ready, and say
+        why (a shadow that cannot load never makes the service unready)."""
+        self.shadows.refresh()
         if not self.store.list():
             self.not_ready_reason = (
                 "the model store holds no model versions; train one with `python -m train` "
@@ -111,7 +120,7 @@ class ModelRegistry:
             log.warning("not ready: %s", self.not_ready_reason)
             return
         try:
-            self.default = self._load(self.default_ref)
+            self.default = self.load_version(self.default_ref)
         except ModelStoreError as error:
             self.not_ready_reason = public_reason(self.default_ref, error)
             if isinstance(error, VersionNotFoundError):
@@ -147,7 +156,7 @@ class ModelRegistry:
         if target == previous:
             return previous, target
         try:
-            predictor = self._load(target)
+            predictor = self.load_version(target)
         except VersionNotFoundError as error:
             raise ModelNotFoundError(error) from error
         except ModelStoreError as error:
@@ -160,11 +169,14 @@ class ModelRegistry:
 
     async def watch(self, every: float) -> None:
         """Hot-swap whenever MODEL_VERSION starts naming another version (a promotion),
-        checking every `every` seconds until cancelled. A target that fails its checks is
-        not tried again until the alias moves on."""
+        and each shadow whenever its alias moves, checking every `every` seconds until
+        cancelled. A target that fails its checks is not tried again until the alias moves
+        on."""
         refused: str | None = None
         while True:
             await asyncio.sleep(every)
+            if self.shadows:
+                await run_in_threadpool(self.shadows.refresh)
             try:
                 target = await run_in_threadpool(self.target)
             except ServiceError:
@@ -211,7 +223,7 @@ class ModelRegistry:
                 self._others.move_to_end(resolved)
                 return cached
             try:
-                predictor = self._load(resolved)
+                predictor = self.load_version(resolved)
             except ModelStoreError as error:
                 raise ModelUnavailableError(public_reason(resolved, error)) from error
             self._others[resolved] = predictor

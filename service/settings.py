@@ -10,6 +10,7 @@ from typing import Final, Literal
 from pydantic import Field, field_validator, model_validator
 
 from model_store.settings import StoreSettings
+from model_store.store import ALIAS_PATTERN, VERSION_PATTERN
 from service.keys import ApiKeyEntry, parse_api_keys
 
 DEFAULT_DECISION_LOG_FILE: Final = "decisions.sqlite3"
@@ -87,6 +88,22 @@ class ServiceSettings(StoreSettings):
         "and hot-swaps to it (0: only on POST /admin/reload).",
     )
 
+    # -- champion and challengers -------------------------------------------------------------
+    shadow_models: str = Field(
+        "",
+        description="Comma-separated versions or aliases (e.g. `challenger`) that score every "
+        "customer of /predict and /predict/batch in shadow, recorded beside each decision and "
+        "never answered; an alias's moves are followed like MODEL_VERSION's. Empty: none.",
+    )
+    challenger_share: float = Field(
+        0.0,
+        ge=0.0,
+        le=50.0,
+        description="Percentage of customers (0 to 50) decided by the challenger, the first of "
+        "SHADOW_MODELS, assigned by a stable hash of X-Subject-ID (`subject_ids` in a batch; "
+        "the request id without it); the champion then scores them in shadow. 0: off.",
+    )
+
     # -- monitoring ------------------------------------------------------------------------------
     drift_window: int = Field(
         5000,
@@ -101,6 +118,33 @@ class ServiceSettings(StoreSettings):
     def _keys(cls, value: str) -> str:
         parse_api_keys(value)  # raises ValueError naming the broken rule
         return value
+
+    @field_validator("shadow_models")
+    @classmethod
+    def _shadows(cls, value: str) -> str:
+        refs = [ref.strip() for ref in value.split(",") if ref.strip()]
+        for ref in refs:
+            if not (VERSION_PATTERN.match(ref) or ALIAS_PATTERN.match(ref)):
+                raise ValueError(f"SHADOW_MODELS: {ref!r} is neither a version id nor an alias")
+        if len(set(refs)) != len(refs):
+            raise ValueError("SHADOW_MODELS names a version or alias twice")
+        return value
+
+    @model_validator(mode="after")
+    def _challenger_needs_a_shadow(self) -> "ServiceSettings":
+        if self.challenger_share > 0 and not self.shadow_refs:
+            raise ValueError(
+                "CHALLENGER_SHARE is above 0 but SHADOW_MODELS is empty: the challenger is the "
+                "first of SHADOW_MODELS"
+            )
+        if self.model_version in self.shadow_refs:
+            raise ValueError("SHADOW_MODELS names MODEL_VERSION, the champion itself")
+        return self
+
+    @property
+    def shadow_refs(self) -> tuple[str, ...]:
+        """SHADOW_MODELS as a tuple of versions and aliases, in the order given."""
+        return tuple(ref.strip() for ref in self.shadow_models.split(",") if ref.strip())
 
     @model_validator(mode="after")
     def _keys_where_required(self) -> "ServiceSettings":

@@ -77,6 +77,12 @@ def synthetic_store() -> Path:
 
 
 @pytest.fixture(scope="session")
+def challenger_store() -> Path:
+    """The synthetic store with a second version aliased `challenger`. Tests only read it."""
+    return models.challenger_store()
+
+
+@pytest.fixture(scope="session")
 def synthetic_manifest(synthetic_store: Path) -> ModelManifest:
     return ModelStore(synthetic_store).get("production")
 

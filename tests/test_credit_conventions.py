@@ -287,9 +287,9 @@ def test_the_migration_to_score_and_grade_keeps_every_record(tmp_path: Path) -> 
         )
         raw.commit()
         raw.close()
-        assert store.revision() == ("0001", "0003")
+        assert store.revision() == ("0001", "0004")
         store.migrate()
-        assert store.revision() == ("0003", "0003")
+        assert store.revision() == ("0004", "0004")
         records = store.by_request("old-1")
         assert [r["probability"] for r in records] == [0.1, 0.2, 0.1 * 3]
         assert [r["default"] for r in records] == [False, False, True]

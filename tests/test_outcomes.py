@@ -196,19 +196,31 @@ async def test_the_file_import_applies_the_same_rules_and_writes_rejects(
         decisions_cli(["--url", log_url, "outcomes", "import", str(source)])
 
 
-def test_the_outcomes_migration_keeps_every_record(decision_log_url: str) -> None:
-    """A database at revision 0002 that holds decisions, migrated: every record the same
-    (on SQLite and on PostgreSQL)."""
+def test_the_outcomes_and_challenger_migrations_keep_every_record(
+    decision_log_url: str,
+) -> None:
+    """A database at revision 0002 that holds decisions, migrated one revision at a time
+    to the newest: after each step every record is the same, column for column (on SQLite
+    and on PostgreSQL), and the outcomes recorded at 0003 survive 0004."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import insert
+    from sqlalchemy import text
 
-    from service.decisions.tables import decisions
+    from schemas.api import OutcomeItem
 
     store = DecisionStore(decision_log_url, 5)
+
+    def table(name: str) -> list[dict[str, object]]:
+        with store.engine.connect() as connection:
+            query = text(f"SELECT * FROM {name} ORDER BY id")
+            return [dict(row) for row in connection.execute(query).mappings()]
+
     try:
         store.migrate("0002")
         inputs = {name: EXAMPLE_CUSTOMER[name] for name in FEATURE_NAMES}
+        columns = ["request_id", "position", "decided_at", "route", "key_id", "model_version",
+                   "threshold", *FEATURE_NAMES, "probability", "decision", "score", "grade",
+                   "reasons"]  # fmt: skip
         rows = [
             {"request_id": f"old-{i // 3}", "position": i % 3,
              "decided_at": datetime(2026, 12, 1, 12, tzinfo=UTC), "route": "/predict/batch",
@@ -218,19 +230,46 @@ def test_the_outcomes_migration_keeps_every_record(decision_log_url: str) -> Non
             for i in range(300)
         ]  # fmt: skip
         with store.engine.begin() as connection:
-            connection.execute(insert(decisions), rows)
-        before, _ = store.page(limit=1000)
-        assert store.revision() == ("0002", "0003")
+            connection.execute(
+                text(
+                    f"INSERT INTO decisions ({', '.join(columns)}) "
+                    f"VALUES ({', '.join(':' + c for c in columns)})"
+                ),
+                rows,
+            )
+        before = table("decisions")
+        assert len(before) == 300
+        assert store.revision() == ("0002", "0004")
+        store.migrate("0003")
+        assert table("decisions") == before
+        applied = store.record_outcomes(
+            [
+                OutcomeItem(
+                    request_id="old-0",
+                    position=1,
+                    defaulted=True,
+                    observed_at=datetime(2026, 12, 2, tzinfo=UTC),
+                )
+            ],
+            key_id=None,
+        )
+        assert applied.recorded == 1
+        outcomes_before = table("outcomes")
         store.migrate()
-        assert store.revision() == ("0003", "0003")
-        after, _ = store.page(limit=1000)
+        assert store.revision() == ("0004", "0004")
+        after = table("decisions")
         print(f"records before {len(before)}, after {len(after)}")
-        assert len(after) == len(before) == 300
-        assert after == before
+        assert [{k: v for k, v in row.items() if k != "arm"} for row in after] == before
+        assert all(row["arm"] is None for row in after)
+        assert table("outcomes") == outcomes_before
+        assert table("shadow_scores") == []
         for k in range(100):
             records = store.by_request(f"old-{k}")
-            assert [{**r, "outcome": None} for r in records] == records
-            assert all(r["earlier_outcomes"] == [] for r in records)
+            assert [r["probability"] for r in records] == [
+                rows[3 * k + i]["probability"] for i in range(3)
+            ]
+            assert all(r["shadows"] == [] and r["arm"] is None for r in records)
+        assert store.by_request("old-0")[1]["outcome"]["defaulted"] is True
     finally:
         store.close()
 

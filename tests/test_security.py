@@ -391,6 +391,7 @@ PROTECTED = {
     ),
     # After /outcomes above: by then the probe's decision has an outcome to measure.
     ("GET", "/monitoring/performance"): ("/monitoring/performance", None, "metrics"),
+    ("GET", "/monitoring/challengers"): ("/monitoring/challengers", None, "metrics"),
 }
 
 

@@ -29,7 +29,7 @@ from service.settings import ServiceSettings
 TARGET_COLUMN = "default.payment.next.month"  # the data set's name for the outcome
 EXPORT_COLUMNS = (
     "id", "request_id", "position", "decided_at", "route", "key_id", "model_version",
-    "threshold", *FEATURE_NAMES, "probability", "default", "score", "grade", "reasons",
+    "threshold", *FEATURE_NAMES, "probability", "default", "score", "grade", "reasons", "arm",
 )  # fmt: skip
 
 
@@ -59,7 +59,7 @@ def _parquet_schema() -> Any:
         "decided_at": pa.timestamp("us", tz="UTC"), "route": pa.string(), "key_id": pa.string(),
         "model_version": pa.string(), "threshold": pa.float64(), **numeric,
         "probability": pa.float64(), "default": pa.bool_(), "score": pa.int64(),
-        "grade": pa.int64(), "reasons": pa.string(),
+        "grade": pa.int64(), "reasons": pa.string(), "arm": pa.string(),
     }  # fmt: skip
     return pa.schema([(column, types[column]) for column in EXPORT_COLUMNS])
 

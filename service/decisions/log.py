@@ -66,8 +66,9 @@ class DecisionLog(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def record(self, batch: DecisionBatch) -> None:
-        """Return once `batch` is on record; DecisionLogUnavailableError otherwise."""
+    async def record(self, *batches: DecisionBatch) -> None:
+        """Return once every batch (one request's) is on record, in one transaction;
+        DecisionLogUnavailableError otherwise."""
 
     def reader(self) -> DecisionStore:
         """The store to read records from; DecisionLogDisabledError when none are kept."""
@@ -81,7 +82,7 @@ class GroupCommitLog:
         self.retry_seconds = retry_seconds
         self.retention_days = retention_days
         self._executor = self._new_executor()
-        self._pending: list[tuple[DecisionBatch, asyncio.Future[None]]] = []
+        self._pending: list[tuple[tuple[DecisionBatch, ...], asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._unavailable: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,14 +132,14 @@ class GroupCommitLog:
             max_workers=self.store.concurrent_writes + 1, thread_name_prefix="decision-log"
         )
 
-    async def record(self, batch: DecisionBatch) -> None:
-        """Return once the batch's records are committed; raise the 503 problem otherwise."""
+    async def record(self, *batches: DecisionBatch) -> None:
+        """Return once the batches' records are committed; raise the 503 problem otherwise."""
         if self._unavailable is not None:
             raise DecisionLogUnavailableError(
                 f"Decisions cannot be recorded now: {self._unavailable}."
             )
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((batch, done))
+        self._pending.append((batches, done))
         self._wakeup.set()
         await done
 
@@ -162,12 +163,16 @@ class GroupCommitLog:
                 commit.cancel()
 
     async def _commit(
-        self, group: list[tuple[DecisionBatch, asyncio.Future[None]]], slots: asyncio.Semaphore
+        self,
+        group: list[tuple[tuple[DecisionBatch, ...], asyncio.Future[None]]],
+        slots: asyncio.Semaphore,
     ) -> None:
         started = time.perf_counter()
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.store.write, [batch for batch, _ in group]
+                self._executor,
+                self.store.write,
+                [batch for batches, _ in group for batch in batches],
             )
         except DecisionStoreError as error:
             LOG_FAILURES.inc()
@@ -221,7 +226,8 @@ class GroupCommitLog:
 
 
 def _settle(
-    group: Sequence[tuple[DecisionBatch, asyncio.Future[None]]], error: Exception | None
+    group: Sequence[tuple[tuple[DecisionBatch, ...], asyncio.Future[None]]],
+    error: Exception | None,
 ) -> None:
     for _, done in group:
         if done.done():  # the request went away (timeout, disconnect) while it waited
@@ -243,7 +249,7 @@ class NoDecisionLog:
     async def stop(self) -> None:
         return None
 
-    async def record(self, batch: DecisionBatch) -> None:
+    async def record(self, *batches: DecisionBatch) -> None:
         return None
 
     def reader(self) -> DecisionStore:

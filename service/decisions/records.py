@@ -1,6 +1,8 @@
-"""What one request puts on record: a `DecisionBatch`, made from the request's `Scored`
-by the data plane and turned into table rows by the store, column-wise so a 10,000-row
-batch costs little. The decisions are the scoring call's own: nothing here decides."""
+"""What one request puts on record: a `DecisionBatch` for the customers each version
+decided (one without a live split), each made from that version's `Scored` by the data
+plane and turned into table rows by the store, column-wise so a 10,000-row batch costs
+little, and a `ShadowBatch` for every other version that scored them. The decisions are
+the scoring call's own: nothing here decides."""
 
 import json
 from collections.abc import Sequence
@@ -21,8 +23,68 @@ _IS_INTEGER: Final = [name in INTEGER_INPUTS for name in FEATURE_NAMES]
 # The order of a row's values, for INSERT and COPY alike.
 RECORD_COLUMNS: Final = (
     "request_id", "position", "decided_at", "route", "key_id", "model_version", "threshold",
-    *FEATURE_NAMES, "probability", "decision", "score", "grade", "reasons",
+    *FEATURE_NAMES, "probability", "decision", "score", "grade", "reasons", "arm",
 )  # fmt: skip
+SHADOW_COLUMNS: Final = (
+    "request_id", "position", "model_version", "role", "probability", "decision", "score",
+    "grade", "reasons",
+)  # fmt: skip
+
+
+def _positions(positions: np.ndarray | None, count: int) -> list[int]:
+    return list(range(count)) if positions is None else positions.tolist()
+
+
+def _reason_lists(scored: Scored) -> list[str | None]:
+    if scored.reasons is None:
+        return [None] * len(scored)
+    return [json.dumps(list(codes)) for codes in scored.reasons.codes]
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowBatch:
+    """How one more version scored customers of a request: recorded, never answered."""
+
+    model_version: str
+    role: str  # shadow: a SHADOW_MODELS version; champion: the champion, for the
+    # customers the challenger decided
+    positions: Sequence[int]  # each row's customer's place in its request
+    probabilities: Sequence[float]
+    defaults: Sequence[bool]
+    scores: Sequence[int]
+    grades: Sequence[int | None]
+    reasons: Sequence[str | None]  # JSON lists of codes; None when not computed
+
+    @classmethod
+    def of(cls, scored: Scored, role: str, positions: np.ndarray | None) -> "ShadowBatch":
+        """The shadow record of `scored`, whose rows are the customers at `positions`
+        (None: every customer, in order)."""
+        count = len(scored)
+        return cls(
+            model_version=scored.version,
+            role=role,
+            positions=_positions(positions, count),
+            probabilities=scored.probabilities.tolist(),
+            defaults=scored.defaults.tolist(),
+            scores=scored.points.tolist(),
+            grades=[None] * count if scored.grades is None else scored.grades.tolist(),
+            reasons=_reason_lists(scored),
+        )
+
+    def rows(self, request_id: str) -> list[tuple[Any, ...]]:
+        """The rows in SHADOW_COLUMNS order."""
+        return [
+            (request_id, position, self.model_version, self.role, *values)
+            for position, *values in zip(
+                self.positions,
+                self.probabilities,
+                self.defaults,
+                self.scores,
+                self.grades,
+                self.reasons,
+                strict=True,
+            )
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +103,26 @@ class DecisionBatch:
     scores: Sequence[int]  # the score points answered
     grades: Sequence[int] | None  # the grades answered; None without a master scale
     reasons: Sequence[Sequence[str]] | None  # None when reasons were not computed
+    # With a live split: the arm these customers are in, and their places in the request
+    # (None: every customer, in order).
+    arm: str | None = None
+    positions: Sequence[int] | None = None
+    shadows: tuple[ShadowBatch, ...] = ()  # the other versions' scores, same transaction
 
     @classmethod
     def of(
-        cls, scored: Scored, request_id: str, route: str, key_id: str | None, decided_at: datetime
+        cls,
+        scored: Scored,
+        request_id: str,
+        route: str,
+        key_id: str | None,
+        decided_at: datetime,
+        arm: str | None = None,
+        positions: np.ndarray | None = None,
+        shadows: tuple[ShadowBatch, ...] = (),
     ) -> "DecisionBatch":
-        """The record of an answer made from `scored`."""
+        """The record of an answer made from `scored`, whose rows are the customers at
+        `positions`."""
         return cls(
             request_id=request_id,
             route=route,
@@ -60,7 +136,14 @@ class DecisionBatch:
             scores=scored.points.tolist(),
             grades=None if scored.grades is None else scored.grades.tolist(),
             reasons=None if scored.reasons is None else scored.reasons.codes,
+            arm=arm,
+            positions=None if positions is None else positions.tolist(),
+            shadows=shadows,
         )
+
+    def shadow_rows(self) -> list[tuple[Any, ...]]:
+        """Every shadow score of the batch, in SHADOW_COLUMNS order."""
+        return [row for shadow in self.shadows for row in shadow.rows(self.request_id)]
 
     def __len__(self) -> int:
         return len(self.probabilities)
@@ -75,10 +158,12 @@ class DecisionBatch:
             [score] = self.scores
             grade = None if self.grades is None else self.grades[0]
             reasons = None if self.reasons is None else json.dumps(list(self.reasons[0]))
+            position = 0 if self.positions is None else self.positions[0]
             return [
                 (
-                    self.request_id, 0, decided_at, self.route, self.key_id, self.model_version,
-                    self.threshold, *values, probability, default, score, grade, reasons,
+                    self.request_id, position, decided_at, self.route, self.key_id,
+                    self.model_version, self.threshold, *values, probability, default, score,
+                    grade, reasons, self.arm,
                 )
             ]  # fmt: skip
         columns: list[Any] = [None] * len(FEATURE_NAMES)
@@ -96,14 +181,16 @@ class DecisionBatch:
         )
         threshold = self.threshold
         grades = [None] * count if self.grades is None else self.grades
+        arm = self.arm
+        positions = range(count) if self.positions is None else self.positions
         return [
             (
                 self.request_id, position, decided_at, self.route, self.key_id,
                 self.model_version, threshold, *values, probability, default, score, grade,
-                reason,
+                reason, arm,
             )
-            for position, (values, probability, default, score, grade, reason) in enumerate(
-                zip(
+            for position, values, probability, default, score, grade, reason in zip(
+                    positions,
                     zip(*columns, strict=True),
                     self.probabilities,
                     self.defaults,
@@ -111,6 +198,5 @@ class DecisionBatch:
                     grades,
                     reasons,
                     strict=True,
-                )
             )
         ]  # fmt: skip

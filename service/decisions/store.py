@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -35,8 +35,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,8 +52,8 @@ from service.decisions.outcomes import (
     outcome_history,
     record_outcomes,
 )
-from service.decisions.records import RECORD_COLUMNS, DecisionBatch
-from service.decisions.tables import decisions, heartbeat, outcomes
+from service.decisions.records import RECORD_COLUMNS, SHADOW_COLUMNS, DecisionBatch
+from service.decisions.tables import decisions, heartbeat, outcomes, shadow_scores
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 # Any constant, the same in every worker: PostgreSQL serialises concurrent migrations on it.
@@ -60,12 +62,17 @@ _POSTGRES_TYPES: Final = {
     String: "text", Text: "text", Integer: "int4", Float: "float8",
     DateTime: "timestamptz", Boolean: "bool",
 }  # fmt: skip
-_COPY_TYPES: Final = [
-    next(
-        name for kind, name in _POSTGRES_TYPES.items() if isinstance(decisions.c[column].type, kind)
-    )
-    for column in RECORD_COLUMNS
-]
+
+
+def _copy_types(table: Any, columns: Sequence[str]) -> list[str]:
+    return [
+        next(name for kind, name in _POSTGRES_TYPES.items() if isinstance(table.c[c].type, kind))
+        for c in columns
+    ]
+
+
+_COPY_TYPES: Final = _copy_types(decisions, RECORD_COLUMNS)
+_SHADOW_TYPES: Final = _copy_types(shadow_scores, SHADOW_COLUMNS)
 
 
 class DecisionStoreError(Exception):
@@ -198,32 +205,36 @@ class DecisionStore:
                     # two round trips fewer than BEGIN ... COMMIT around it.
                     connection.driver_connection.autocommit = True
             cursor = connection.cursor()
+            shadows = [row for batch in batches for row in batch.shadow_rows()]
             try:
                 if self.backend == "sqlite":
-                    placeholders = ", ".join("?" * len(RECORD_COLUMNS))
-                    statement = (
-                        f"INSERT INTO decisions ({', '.join(RECORD_COLUMNS)}) "
-                        f"VALUES ({placeholders})"
-                    )
                     rows = [
                         row
                         for batch in batches
                         for row in batch.rows(_sqlite_time(batch.decided_at))
                     ]
-                    cursor.executemany(statement, rows)
-                else:
-                    statement = (
-                        f"COPY decisions ({', '.join(RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                    )
-                    with cursor.copy(statement) as copy:
-                        # Binary, with the types named up front: psycopg then formats each
-                        # row in C, three times as fast as letting it guess per value.
-                        copy.set_types(_COPY_TYPES)
-                        for batch in batches:
-                            for row in batch.rows(batch.decided_at):
-                                copy.write_row(row)
-                if self.backend == "sqlite":
+                    cursor.executemany(_insert("decisions", RECORD_COLUMNS), rows)
+                    if shadows:
+                        cursor.executemany(_insert("shadow_scores", SHADOW_COLUMNS), shadows)
                     connection.commit()
+                else:
+                    # With shadow scores, two COPYs: one transaction around both, so a
+                    # decision is never on record without them.
+                    together = (
+                        connection.driver_connection.transaction()
+                        if shadows
+                        else contextlib.nullcontext()
+                    )
+                    with together:
+                        _copy(
+                            cursor,
+                            "decisions",
+                            RECORD_COLUMNS,
+                            _COPY_TYPES,
+                            (row for batch in batches for row in batch.rows(batch.decided_at)),
+                        )
+                        if shadows:
+                            _copy(cursor, "shadow_scores", SHADOW_COLUMNS, _SHADOW_TYPES, shadows)
             finally:
                 cursor.close()
         except Exception as error:
@@ -247,10 +258,21 @@ class DecisionStore:
 
     def purge(self, older_than: datetime) -> int:
         """Delete records decided before `older_than`; returns how many."""
+        expired = decisions.c.decided_at < _bound(older_than)
         with self.engine.begin() as connection:
-            result = connection.execute(
-                delete(decisions).where(decisions.c.decided_at < _bound(older_than))
+            # A decision's shadow scores go with it: they are part of its record.
+            connection.execute(
+                delete(shadow_scores).where(
+                    select(decisions.c.id)
+                    .where(
+                        (decisions.c.request_id == shadow_scores.c.request_id)
+                        & (decisions.c.position == shadow_scores.c.position)
+                        & expired
+                    )
+                    .exists()
+                )
             )
+            result = connection.execute(delete(decisions).where(expired))
             return result.rowcount
 
     # -- reads ---------------------------------------------------------------------------------
@@ -258,13 +280,26 @@ class DecisionStore:
     def by_request(self, request_id: str) -> list[dict[str, Any]]:
         """The request's records in order, each with its outcome and the outcomes that
         corrections replaced."""
+        # In the request's order: a split request's arms are written as two batches.
         query = (
-            select(decisions).where(decisions.c.request_id == request_id).order_by(decisions.c.id)
+            select(decisions)
+            .where(decisions.c.request_id == request_id)
+            .order_by(decisions.c.position, decisions.c.id)
         )
         with self.engine.connect() as connection:
             records = [_record(row._mapping) for row in connection.execute(query)]
             history = outcome_history(connection, request_id) if records else {}
+            shadows: dict[int, list[dict[str, Any]]] = {}
+            if records:
+                query = (
+                    select(shadow_scores)
+                    .where(shadow_scores.c.request_id == request_id)
+                    .order_by(shadow_scores.c.id)
+                )
+                for row in connection.execute(query):
+                    shadows.setdefault(row.position, []).append(_shadow(row._mapping))
         for record in records:
+            record["shadows"] = shadows.get(record["position"], [])
             *earlier, current = history.get(record["position"], [None])
             record["outcome"] = current
             record["earlier_outcomes"] = earlier
@@ -329,11 +364,7 @@ class DecisionStore:
         """Every decision of one version in the window: the probability answered, the
         current outcome (1, 0, or NaN without one) and the month decided (YYYY-MM, UTC),
         in record order, for realized performance."""
-        latest = (
-            select(outcomes.c.request_id, outcomes.c.position, func.max(outcomes.c.id).label("id"))
-            .group_by(outcomes.c.request_id, outcomes.c.position)
-            .subquery()
-        )
+        latest = self._latest_outcomes()
         month = (
             func.substr(decisions.c.decided_at, 1, 7)
             if self.backend == "sqlite"
@@ -363,6 +394,76 @@ class DecisionStore:
             count=len(rows),
         )
         return probabilities, defaulted, [r[2] for r in rows]
+
+    def challenger_pairs(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[tuple[Any, ...]]:
+        """For every customer decided in the window, one row per other version that scored
+        them: (champion version, other version, then the champion's probability, decision
+        and points, the other's three, and the current outcome or None). The champion is
+        the deciding version, or for a customer the challenger decided, the champion that
+        scored them in shadow."""
+        d, latest = decisions, self._latest_outcomes()
+        other, champion = shadow_scores.alias("other"), shadow_scores.alias("champion")
+
+        def beside(scores: Any, role: str) -> Any:
+            return (
+                (scores.c.request_id == d.c.request_id)
+                & (scores.c.position == d.c.position)
+                & (scores.c.role == role)
+            )
+
+        def scores(of: Any) -> list[Any]:
+            return [of.c.probability, of.c.decision, of.c.score]
+
+        key = [d.c.request_id, d.c.position]
+        by_champion = (
+            select(d.c.model_version, other.c.model_version, *scores(d), *scores(other), *key)
+            .join(other, beside(other, "shadow"))
+            .where(or_(d.c.arm.is_(None), d.c.arm == "champion"))
+        )
+        by_challenger = (
+            select(champion.c.model_version, d.c.model_version, *scores(champion), *scores(d), *key)
+            .join(champion, beside(champion, "champion"))
+            .where(d.c.arm == "challenger")
+        )
+        beside_challenger = (
+            select(
+                champion.c.model_version, other.c.model_version, *scores(champion),
+                *scores(other), *key,
+            )
+            .join(champion, beside(champion, "champion"))
+            .join(other, beside(other, "shadow"))
+            .where(d.c.arm == "challenger")
+        )  # fmt: skip
+        window = []
+        if since is not None:
+            window.append(d.c.decided_at >= _bound(since))
+        if until is not None:
+            window.append(d.c.decided_at < _bound(until))
+        pairs = union_all(
+            *(query.where(*window) for query in (by_champion, by_challenger, beside_challenger))
+        ).subquery()
+        query = (
+            select(*list(pairs.c)[:8], outcomes.c.defaulted)
+            .select_from(pairs)
+            .outerjoin(
+                latest,
+                (latest.c.request_id == pairs.c.request_id)
+                & (latest.c.position == pairs.c.position),
+            )
+            .outerjoin(outcomes, outcomes.c.id == latest.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(query)]
+
+    def _latest_outcomes(self) -> Any:
+        """Each decision's newest outcome row id: its current outcome."""
+        return (
+            select(outcomes.c.request_id, outcomes.c.position, func.max(outcomes.c.id).label("id"))
+            .group_by(outcomes.c.request_id, outcomes.c.position)
+            .subquery()
+        )
 
     def iterate_with_outcomes(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """The records that have an outcome, each with `defaulted` and `observed_at` of
@@ -403,6 +504,22 @@ class DecisionStore:
         self.engine.dispose()
 
 
+def _insert(table: str, columns: Sequence[str]) -> str:
+    placeholders = ", ".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+
+
+def _copy(
+    cursor: Any, table: str, columns: Sequence[str], types: list[str], rows: Iterable[Any]
+) -> None:
+    """Rows into `table` by one binary COPY, the types named up front: psycopg then
+    formats each row in C, three times as fast as letting it guess per value."""
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
 def _discard(connection: Any) -> None:
     """Close a writer's connection for good (it failed, or the store is closing)."""
     with contextlib.suppress(Exception):  # already broken: nothing more to learn
@@ -434,6 +551,19 @@ def _record(row: Any) -> dict[str, Any]:
         "model_version": row["model_version"],
         "threshold": row["threshold"],
         "customer": {name: row[name] for name in FEATURE_NAMES},
+        "probability": row["probability"],
+        "default": bool(row["decision"]),
+        "score": row["score"],
+        "grade": row["grade"],
+        "reasons": None if row["reasons"] is None else json.loads(row["reasons"]),
+        "arm": row["arm"],
+    }
+
+
+def _shadow(row: Any) -> dict[str, Any]:
+    return {
+        "model_version": row["model_version"],
+        "role": row["role"],
         "probability": row["probability"],
         "default": bool(row["decision"]),
         "score": row["score"],

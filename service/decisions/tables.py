@@ -49,6 +49,8 @@ decisions = Table(
     Column("score", Integer, nullable=True),  # NULL for records made before score points
     Column("grade", Integer, nullable=True),  # NULL before grades, or without a scale
     Column("reasons", Text, nullable=True),  # JSON list of codes; NULL when not computed
+    # With a live split, who decided: champion or challenger; NULL without a split.
+    Column("arm", String(16), nullable=True),
     Index("ix_decisions_request_id", "request_id"),
     Index("ix_decisions_decided_at", "decided_at"),
     Index("ix_decisions_model_version", "model_version"),
@@ -69,6 +71,26 @@ outcomes = Table(
     Column("correction", Boolean(create_constraint=False), nullable=False),
     Column("key_id", String(64), nullable=True),  # who sent it; None without keys
     Index("ix_outcomes_decision", "request_id", "position"),
+)
+
+# How every other version scored a decided customer, in the same transaction as the
+# decision: the shadow versions (role `shadow`) and, for a customer the challenger
+# decided, the champion (role `champion`). Never answered; compared by
+# GET /monitoring/challengers.
+shadow_scores = Table(
+    "shadow_scores",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(128), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("probability", Float(53), nullable=False),
+    Column("decision", Boolean(create_constraint=False), nullable=False),
+    Column("score", Integer, nullable=True),
+    Column("grade", Integer, nullable=True),  # NULL for a version without a master scale
+    Column("reasons", Text, nullable=True),  # JSON list of codes; NULL when not computed
+    Index("ix_shadow_scores_decision", "request_id", "position"),
 )
 
 # One row, rewritten by each worker's health probe: a real committed write, so "the log

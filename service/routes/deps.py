@@ -6,9 +6,10 @@ hand-off that costs more than scoring a row.
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from pydantic import AwareDatetime
 
+from schemas.api import SUBJECT_ID_PATTERN
 from service.dataplane import DataPlane
 from service.decisions import DecisionLog
 from service.registry import ModelRegistry
@@ -64,6 +65,19 @@ ExplainQuery = Annotated[
             "Add `reasons` (up to 4 reason codes that raised the risk, largest first) and "
             "`explanation` (base + every reason's exact TreeSHAP contribution = probability) "
             "to each answer. The probability is the same either way."
+        ),
+    ),
+]
+
+SubjectHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Subject-ID",
+        pattern=SUBJECT_ID_PATTERN,
+        description=(
+            "The customer's subject key (e.g. the account number), read only with a live "
+            "split (CHALLENGER_SHARE): its hash keeps the customer in one arm on every "
+            "request. Without it the request id is used. Never recorded."
         ),
     ),
 ]

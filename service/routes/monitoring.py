@@ -1,5 +1,6 @@
-"""GET /metrics (Prometheus text), GET /monitoring/drift and GET /monitoring/performance:
-for operations and model owners, behind the `metrics` scope when keys are configured."""
+"""GET /metrics (Prometheus text), GET /monitoring/drift, GET /monitoring/performance and
+GET /monitoring/challengers: for operations and model owners, behind the `metrics` scope
+when keys are configured."""
 
 import contextlib
 import time
@@ -8,7 +9,9 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from schemas.api import DriftReport, PerformanceReport
+from schemas.api import ChallengerReport, DriftReport, PerformanceReport
+from service.challengers import compare_challengers
+from service.decisions import DecisionLogDisabledError
 from service.errors import problem_responses
 from service.metrics import exposition
 from service.monitoring import DriftUnavailableError, measure_drift
@@ -106,3 +109,20 @@ async def performance(
     else:
         manifest = await run_in_threadpool(registry.manifest, model_version)
     return await run_in_threadpool(measure_performance, decisions, manifest, since, until)
+
+
+@router.get(
+    "/monitoring/challengers",
+    operation_id="getChallengers",
+    summary="Champion against challengers, on the same customers",
+    responses=problem_responses(UnauthorizedError, ForbiddenError, DecisionLogDisabledError),
+)
+async def challengers(
+    decisions: Decisions, since: SinceQuery = None, until: UntilQuery = None
+) -> ChallengerReport:
+    """For each version that scored the champion's customers in shadow (SHADOW_MODELS) or
+    decided some of them (CHALLENGER_SHARE): agreement, the swap set, the PSI and Spearman
+    correlation of the two probabilities and, where outcomes exist, each cell's default
+    rate and both versions' ROC AUC, Gini, KS and Brier on the same customers, with
+    DeLong's test of the AUC difference."""
+    return await run_in_threadpool(compare_challengers, decisions, since, until)

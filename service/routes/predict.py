@@ -18,7 +18,7 @@ from service.decisions import DecisionLogUnavailableError
 from service.errors import ValidationFailedError, problem_responses
 from service.middleware.limits import BodyTooLargeError, OverloadedError, RequestTimeoutError
 from service.registry import ModelNotFoundError, ModelUnavailableError
-from service.routes.deps import ExplainQuery, Plane, VersionQuery
+from service.routes.deps import ExplainQuery, Plane, SubjectHeader, VersionQuery
 from service.security import ForbiddenError, UnauthorizedError
 
 router = APIRouter(tags=["prediction"])
@@ -55,13 +55,14 @@ async def predict(
     context: Context,
     version: VersionQuery = None,
     explain: ExplainQuery = False,
+    subject: SubjectHeader = None,
 ) -> Prediction:
     """Probability that the customer defaults on next month's payment, and the decision at
     the model's saved threshold; with `explain=true`, the principal reasons too. Answered
     once the decision is on record."""
-    scored = await plane.score_one(customer, version, explain)
-    await plane.record(context, scored)
-    return prediction(scored)
+    decided = await plane.score_one(customer, version, explain, subject or context.request_id)
+    await plane.record(context, decided)
+    return prediction(decided)
 
 
 @router.post(
@@ -83,7 +84,15 @@ async def predict_batch(
     is scored and each error names `customers[i].field`. With `explain=true`, each
     prediction carries its reasons (about 6 ms per customer per core). Answered once every
     customer's decision is on record, in one write."""
-    scored = await plane.score_many(batch.customers, version, explain)
-    await plane.record(context, scored)
+    decided = await plane.score_many(
+        batch.customers,
+        version,
+        explain,
+        lambda: (
+            batch.subject_ids
+            or [f"{context.request_id}:{position}" for position in range(len(batch.customers))]
+        ),
+    )
+    await plane.record(context, decided)
     # Thousands of answers are validated off the event loop.
-    return await run_in_threadpool(batch_prediction, scored)
+    return await run_in_threadpool(batch_prediction, decided)

@@ -1,0 +1,406 @@
+"""Champion and challengers: shadow scoring on live traffic, the live split, and the
+comparison of the two over the decision log's own rows.
+
+The store holds two synthetic versions (`production` and `challenger`) trained on
+different rows with different seeds, so they disagree about some customers.
+"""
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from scipy.stats import spearmanr
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from model_store import ModelStore
+from model_store.drift import bin_shares, psi, reference_bins
+from service.app import create_app
+from service.settings import ServiceSettings
+from service.split import challenger_rows
+from tests.support.models import synthetic_customers
+from tests.support.servers import asgi_client, assert_problem, free_port
+
+pytestmark = pytest.mark.anyio
+
+CUSTOMERS = 300
+
+
+def settings(store: Path, log: Path, **extra: Any) -> ServiceSettings:
+    return ServiceSettings(
+        **{"model_store_dir": store, "decision_log_url": f"sqlite:///{log}",
+           "model_watch_seconds": 0, **extra}  # fmt: skip
+    )
+
+
+@pytest.fixture(scope="module")
+def customers() -> list[dict[str, Any]]:
+    return synthetic_customers(CUSTOMERS, seed=20)[1]
+
+
+def versions(store: Path) -> tuple[str, str]:
+    model_store = ModelStore(store)
+    return model_store.resolve("production"), model_store.resolve("challenger")
+
+
+# -- shadow scoring ---------------------------------------------------------------------------
+
+
+async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    champion, challenger = versions(challenger_store)
+    answers: dict[str, list[bytes]] = {}
+    for name, extra in (("none", {}), ("shadow", {"shadow_models": "challenger"})):
+        async with asgi_client(settings(challenger_store, tmp_path / f"{name}.db", **extra)) as c:
+            answers[name] = [
+                (await c.post("/predict", json=customers[0])).content,
+                (await c.post("/predict?explain=true", json=customers[1])).content,
+                (await c.post("/predict/batch", json={"customers": customers})).content,
+                (
+                    await c.post("/predict/batch?explain=true", json={"customers": customers[:20]})
+                ).content,
+            ]
+            if name == "shadow":
+                await c.post("/predict/batch", json={"customers": customers}, headers=rid("b-1"))
+                await c.post("/predict?explain=true", json=customers[1], headers=rid("one-1"))
+                direct = (
+                    await c.post(
+                        "/predict/batch?version=challenger", json={"customers": customers}
+                    )
+                ).json()["predictions"]
+                direct_one = (
+                    await c.post("/predict?version=challenger&explain=true", json=customers[1])
+                ).json()
+                records = (await c.get("/decisions/b-1")).json()
+                [one] = (await c.get("/decisions/one-1")).json()
+                ready = (await c.get("/health/ready")).json()
+    assert answers["shadow"] == answers["none"]  # bit for bit, reasons included
+    assert json.loads(answers["shadow"][2])["model_version"] == champion
+    assert len(records) == CUSTOMERS
+    for record, theirs in zip(records, direct, strict=True):
+        assert record["model_version"] == champion and record["arm"] is None
+        [shadow] = record["shadows"]
+        assert shadow["model_version"] == challenger and shadow["role"] == "shadow"
+        assert shadow["probability"] == theirs["probability"]  # the same bits
+        assert (shadow["default"], shadow["score"], shadow["grade"]) == (
+            theirs["default"],
+            theirs["score"],
+            theirs["grade"],
+        )
+        assert shadow["reasons"] is None  # not asked for
+    [shadow] = one["shadows"]
+    assert shadow["reasons"] == [r["code"] for r in direct_one["reasons"]]
+    disagree = sum(r["default"] != r["shadows"][0]["default"] for r in records)
+    print(f"the two versions disagree about {disagree} of {CUSTOMERS} customers")
+    assert disagree > 0  # otherwise the comparison tests below would prove little
+    assert ready["shadows"] == [  # no problem, no failure
+        {"ref": "challenger", "model_version": challenger, "shadowing": True, "failures": 0}
+    ]
+
+
+def rid(request_id: str) -> dict[str, str]:
+    return {"X-Request-ID": request_id}
+
+
+async def test_a_shadow_that_cannot_load_leaves_the_service_ready(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    extra = {"shadow_models": "challenger,nobody-set-this"}
+    async with asgi_client(settings(challenger_store, tmp_path / "log.db", **extra)) as client:
+        ready = await client.get("/health/ready")
+        answer = await client.post("/predict", json=customers[0], headers=rid("x-1"))
+        metrics = (await client.get("/metrics")).text
+        [record] = (await client.get("/decisions/x-1")).json()
+    assert ready.status_code == 200
+    states = {s["ref"]: s for s in ready.json()["shadows"]}
+    assert states["challenger"]["shadowing"] is True
+    assert states["nobody-set-this"]["shadowing"] is False
+    assert "alias 'nobody-set-this' is not set" in states["nobody-set-this"]["problem"]
+    assert answer.status_code == 200
+    assert [s["model_version"] for s in record["shadows"]] == [versions(challenger_store)[1]]
+    assert 'credit_default_shadow_failures_total{shadow="nobody-set-this",stage="load"}' in metrics
+
+
+async def test_a_shadow_alias_move_is_followed_by_the_watcher(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """SHADOW_MODELS=next names nothing at first; once `next` is promoted, the watcher
+    loads it and the next decision carries its score."""
+    store = tmp_path / "store"
+    import shutil
+
+    shutil.copytree(challenger_store, store)
+    _, challenger = versions(store)
+    extra = {"shadow_models": "next", "model_watch_seconds": 0.1}
+    async with asgi_client(settings(store, tmp_path / "log.db", **extra)) as client:
+        await client.post("/predict", json=customers[0], headers=rid("before"))
+        ModelStore(store).promote(challenger, "next", by="tests", reason="a shadow arrives")
+        for _ in range(100):
+            shadows = (await client.get("/health/ready")).json()["shadows"]
+            if shadows[0]["shadowing"]:
+                break
+            await asyncio.sleep(0.05)
+        await client.post("/predict", json=customers[0], headers=rid("after"))
+        [before] = (await client.get("/decisions/before")).json()
+        [after] = (await client.get("/decisions/after")).json()
+    assert before["shadows"] == []
+    assert [s["model_version"] for s in after["shadows"]] == [challenger]
+
+
+class _Failing:
+    """A predictor's stand-in whose every score raises, as a broken runtime would."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.version = predictor.version
+        self.explains = predictor.explains
+
+    def score(self, rows: np.ndarray, explain: bool = False) -> Any:
+        raise RuntimeError("the shadow's runtime broke")
+
+
+@pytest.fixture
+def live_server(challenger_store: Path, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """uvicorn serving the app on 127.0.0.1 in this process, with the challenger shadowing,
+    so a test can break the shadow while traffic flows."""
+    app = create_app(settings(challenger_store, tmp_path / "log.db", shadow_models="challenger"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_shadow_that_fails_mid_load_costs_no_answer(
+    live_server: tuple[str, Any], customers: list[dict[str, Any]]
+) -> None:
+    """Four threads send 600 requests over real HTTP; after the first 200 the shadow's
+    runtime starts raising. Every request is answered 200 with the bits it gets without a
+    shadow, the failures are counted, and the service stays ready."""
+    base, app = live_server
+    with httpx.Client(base_url=base) as client:
+        expected = [client.post("/predict", json=c).content for c in customers[:50]]
+    shadows = app.state.plane.registry.shadows
+    sent, statuses, mismatches = [0], [], []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for i in range(150):
+                k = (worker * 150 + i) % 50
+                answer = client.post("/predict", json=customers[k])
+                with lock:
+                    sent[0] += 1
+                    if sent[0] == 200:  # the shadow breaks mid-load
+                        state = shadows._states[0]
+                        state.predictor = _Failing(state.predictor)
+                    statuses.append(answer.status_code)
+                    if answer.content != expected[k]:
+                        mismatches.append(k)
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with httpx.Client(base_url=base) as client:
+        ready = client.get("/health/ready")
+        metrics = client.get("/metrics").text
+    failed = next(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('credit_default_shadow_failures_total{shadow="challenger",stage="score"}')
+    )
+    print(f"{len(statuses)} answered, {failed:.0f} shadow failures")
+    assert statuses == [200] * 600 and not mismatches
+    assert 350 <= failed <= 400  # every request after the break, and none before
+    assert ready.status_code == 200
+    [state] = ready.json()["shadows"]
+    assert state["failures"] == failed and "RuntimeError" in state["last_failure"]
+
+
+# -- the live split ---------------------------------------------------------------------------
+
+
+async def test_the_live_split_keeps_each_customer_in_one_arm(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    champion, challenger = versions(challenger_store)
+    subjects = [f"acct-{i:06d}" for i in range(CUSTOMERS)]
+    arms = challenger_rows(subjects, 30.0)
+    extra = {"shadow_models": "challenger", "challenger_share": 30.0}
+    async with asgi_client(settings(challenger_store, tmp_path / "log.db", **extra)) as client:
+        singles = []
+        for i, (customer, subject) in enumerate(zip(customers, subjects, strict=True)):
+            answer = await client.post(
+                "/predict", json=customer, headers={"X-Subject-ID": subject, **rid(f"s-{i}")}
+            )
+            singles.append(answer.json())
+        again = (
+            await client.post("/predict", json=customers[7], headers={"X-Subject-ID": subjects[7]})
+        ).json()
+        batch = (
+            await client.post(
+                "/predict/batch",
+                json={"customers": customers, "subject_ids": subjects},
+                headers=rid("split-batch"),
+            )
+        ).json()
+        direct = {
+            ref: (
+                await client.post(f"/predict/batch?version={ref}", json={"customers": customers})
+            ).json()["predictions"]
+            for ref in ("production", "challenger")
+        }
+        records = (await client.get("/decisions/split-batch")).json()
+        one = [(await client.get(f"/decisions/s-{i}")).json()[0] for i in range(20)]
+    share = arms.mean()
+    print(f"challenger's share of {CUSTOMERS} customers: {share:.3f} (asked 0.30)")
+    assert 0.2 < share < 0.4
+    assert again == singles[7]
+    assert batch["model_version"] == champion
+    for i, (single, item, record) in enumerate(zip(singles, batch["predictions"], records)):
+        version = challenger if arms[i] else champion
+        ref = "challenger" if arms[i] else "production"
+        assert single["model_version"] == version
+        assert single["probability"] == item["probability"] == direct[ref][i]["probability"]
+        assert item.get("model_version", champion) == version
+        assert ("threshold" in item) == bool(arms[i])
+        assert record["position"] == i and record["model_version"] == version
+        assert record["arm"] == ("challenger" if arms[i] else "champion")
+        [shadow] = record["shadows"]
+        assert shadow["role"] == ("champion" if arms[i] else "shadow")
+        other = "production" if arms[i] else "challenger"
+        assert shadow["probability"] == direct[other][i]["probability"]  # both arms, both scores
+    assert [r["arm"] for r in one] == ["challenger" if a else "champion" for a in arms[:20]]
+
+
+async def test_subject_keys_are_checked(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    extra = {"shadow_models": "challenger", "challenger_share": 10.0}
+    async with asgi_client(settings(challenger_store, tmp_path / "log.db", **extra)) as client:
+        short = await client.post(
+            "/predict/batch", json={"customers": customers[:3], "subject_ids": ["a", "b"]}
+        )
+        bad = await client.post("/predict", json=customers[0], headers={"X-Subject-ID": "a b"})
+    body = assert_problem(short, 422)
+    assert [(e["field"], e["type"]) for e in body["errors"]] == [("subject_ids", "length_mismatch")]
+    body = assert_problem(bad, 422)
+    assert [e["type"] for e in body["errors"]] == ["string_pattern_mismatch"]
+    assert "x-subject-id" in body["errors"][0]["field"].lower()
+
+
+def test_a_challenger_share_needs_a_challenger(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SHADOW_MODELS is empty"):
+        ServiceSettings(model_store_dir=tmp_path, challenger_share=10)
+    with pytest.raises(ValueError, match="less than or equal to 50"):
+        ServiceSettings(model_store_dir=tmp_path, shadow_models="challenger", challenger_share=60)
+    with pytest.raises(ValueError, match="the champion itself"):
+        ServiceSettings(model_store_dir=tmp_path, shadow_models="production")
+
+
+# -- the comparison ---------------------------------------------------------------------------
+
+
+async def test_the_comparison_equals_a_reference_over_the_logs_own_rows(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Traffic under a 40% split, outcomes for most customers, then GET
+    /monitoring/challengers against the same figures computed here from GET /decisions
+    with numpy, scipy and scikit-learn."""
+    extra = {"shadow_models": "challenger", "challenger_share": 40.0}
+    rng = np.random.default_rng(5)
+    async with asgi_client(settings(challenger_store, tmp_path / "log.db", **extra)) as client:
+        for part in range(3):
+            chunk = customers[part * 100 : (part + 1) * 100]
+            await client.post(
+                "/predict/batch",
+                json={"customers": chunk, "subject_ids": [f"c-{part}-{i}" for i in range(100)]},
+                headers=rid(f"r-{part}"),
+            )
+        records = [
+            r
+            for part in range(3)
+            for r in (await client.get(f"/decisions/r-{part}")).json()
+        ]
+        labelled = [r for r in records if rng.random() < 0.8]
+        outcomes = [
+            {
+                "request_id": r["request_id"],
+                "position": r["position"],
+                "defaulted": bool(rng.random() < 0.3 + 0.5 * r["probability"]),
+                "observed_at": "2026-12-02T00:00:00Z",
+            }
+            for r in labelled
+        ]
+        assert (await client.post("/outcomes", json={"outcomes": outcomes})).status_code == 200
+        report = (await client.get("/monitoring/challengers")).json()
+        empty = (await client.get("/monitoring/challengers?until=2000-01-01T00:00:00Z")).json()
+    assert empty["comparisons"] == []
+    [comparison] = report["comparisons"]
+    champion, challenger = versions(challenger_store)
+    assert (comparison["champion_version"], comparison["challenger_version"]) == (
+        champion,
+        challenger,
+    )
+    # The reference: each customer's champion and challenger scores, from the records.
+    pairs = []
+    for r in records:
+        [shadow] = r["shadows"]
+        mine = (r["probability"], r["default"])
+        theirs = (shadow["probability"], shadow["default"])
+        pairs.append((theirs, mine) if r["arm"] == "challenger" else (mine, theirs))
+    outcome_of = {(o["request_id"], o["position"]): o["defaulted"] for o in outcomes}
+    p_a = np.array([a[0] for a, _ in pairs])
+    p_b = np.array([b[0] for _, b in pairs])
+    d_a = np.array([a[1] for a, _ in pairs])
+    d_b = np.array([b[1] for _, b in pairs])
+    assert comparison["customers"] == len(records) == CUSTOMERS
+    assert comparison["agreement"] == pytest.approx(np.mean(d_a == d_b), abs=1e-12)
+    assert comparison["swap"] == {
+        "both_approve": int(np.sum(~d_a & ~d_b)),
+        "swap_in": int(np.sum(d_a & ~d_b)),
+        "swap_out": int(np.sum(~d_a & d_b)),
+        "both_decline": int(np.sum(d_a & d_b)),
+    }
+    bins = reference_bins(p_a, integer=False)
+    assert comparison["psi"] == pytest.approx(psi(np.array(bins.shares), bin_shares(p_b, bins)))
+    assert comparison["spearman"] == pytest.approx(spearmanr(p_a, p_b).statistic, abs=1e-12)
+    keys = [(r["request_id"], r["position"]) for r in records]
+    known = np.array([k in outcome_of for k in keys])
+    y = np.array([outcome_of.get(k, False) for k in keys], dtype=int)[known]
+    measured = comparison["outcomes"]
+    assert measured["customers"] == len(outcomes) == int(known.sum())
+    for version, p in (("champion", p_a[known]), ("challenger", p_b[known])):
+        assert measured[version]["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert measured[version]["gini"] == pytest.approx(2 * roc_auc_score(y, p) - 1, abs=1e-12)
+        assert measured[version]["brier"] == pytest.approx(brier_score_loss(y, p), abs=1e-12)
+    assert measured["roc_auc_difference"] == pytest.approx(
+        roc_auc_score(y, p_b[known]) - roc_auc_score(y, p_a[known]), abs=1e-12
+    )
+    assert 0 < measured["delong_p_value"] <= 1
+    cells = {
+        "swap_in": (d_a & ~d_b)[known],
+        "swap_out": (~d_a & d_b)[known],
+        "both_approve": (~d_a & ~d_b)[known],
+        "both_decline": (d_a & d_b)[known],
+    }
+    for name, cell in cells.items():
+        rate = measured["default_rate"][name]
+        assert rate == (pytest.approx(y[cell].mean(), abs=1e-12) if cell.any() else None)
+    print(json.dumps({k: v for k, v in comparison.items() if k != "outcomes"}, indent=1))
