@@ -8,6 +8,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from model_store.drift import DriftStatus
+from model_store.history import HistoryEntry
 from model_store.manifest import HeldOutMetrics, ModelManifest
 from schemas.features import EXAMPLE_CUSTOMER, CustomerFeatures
 
@@ -558,4 +559,24 @@ class ChallengerReport(BaseModel):
     comparisons: list[ChallengerComparison] = Field(
         description="One per (champion, other version) pair that scored the same customers, "
         "the most customers first; empty when no shadow scored anyone in the window."
+    )
+
+
+class PromotionRequest(BaseModel):
+    """Why a version should serve (or is approved to), for the promotion history."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = Field(min_length=1, max_length=2000, description="Recorded with the entry.")
+    alias: str = Field(
+        default="production", pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="The alias moved."
+    )
+
+
+class PromotionHistory(BaseModel):
+    """Every promotion, approval and rollback, oldest first, its chain checked."""
+
+    entries: list[HistoryEntry]
+    head: str | None = Field(
+        description="The last entry's hash: keep a copy elsewhere to detect a rebuilt history."
     )

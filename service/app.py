@@ -38,6 +38,7 @@ from service.routes import (
     outcomes,
     page,
     predict,
+    promotions,
     reasons,
 )
 from service.security import authenticated, requires
@@ -52,6 +53,7 @@ ROUTER_SCOPES: tuple[tuple[Any, Scope], ...] = (
     (models, "models:read"),
     (reasons, "models:read"),
     (admin, "admin"),
+    (promotions, "admin"),
     (decisions, "audit"),
     (monitoring, "metrics"),
     (outcomes, "outcomes"),

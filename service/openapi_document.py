@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from schemas.api import BatchRequest, OutcomesRequest, Problem
+from schemas.api import BatchRequest, OutcomesRequest, Problem, PromotionRequest
 from schemas.features import CustomerFeatures
 from service.errors import ValidationFailedError, problem_responses
 
@@ -51,7 +51,7 @@ def document(app: FastAPI) -> dict[str, Any]:
                 operation["responses"]["422"] = problem_422
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
-        for model in (Problem, CustomerFeatures, BatchRequest, OutcomesRequest):
+        for model in (Problem, CustomerFeatures, BatchRequest, OutcomesRequest, PromotionRequest):
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in model_schema.pop("$defs", {}).items():
                 components.setdefault(name, definition)

@@ -125,7 +125,8 @@ class ModelRegistry:
             self.not_ready_reason = public_reason(self.default_ref, error)
             if isinstance(error, VersionNotFoundError):
                 self.not_ready_reason += (
-                    "; promote a version with `python -m model_store promote <version>`"
+                    "; promote a version with `python -m model_store promote <version> "
+                    "--by NAME --reason TEXT`"
                 )
             return
         log.info("serving model %s (from %r)", self.default.version, self.default_ref)

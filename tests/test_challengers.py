@@ -23,6 +23,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from model_store import ModelStore
 from model_store.drift import bin_shares, psi, reference_bins
 from service.app import create_app
+from service.keys import new_key
 from service.settings import ServiceSettings
 from service.split import challenger_rows
 from tests.support.models import synthetic_customers
@@ -35,8 +36,12 @@ CUSTOMERS = 300
 
 def settings(store: Path, log: Path, **extra: Any) -> ServiceSettings:
     return ServiceSettings(
-        **{"model_store_dir": store, "decision_log_url": f"sqlite:///{log}",
-           "model_watch_seconds": 0, **extra}  # fmt: skip
+        **{
+            "model_store_dir": store,
+            "decision_log_url": f"sqlite:///{log}",
+            "model_watch_seconds": 0,
+            **extra,
+        }
     )
 
 
@@ -72,9 +77,7 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
                 await c.post("/predict/batch", json={"customers": customers}, headers=rid("b-1"))
                 await c.post("/predict?explain=true", json=customers[1], headers=rid("one-1"))
                 direct = (
-                    await c.post(
-                        "/predict/batch?version=challenger", json={"customers": customers}
-                    )
+                    await c.post("/predict/batch?version=challenger", json={"customers": customers})
                 ).json()["predictions"]
                 direct_one = (
                     await c.post("/predict?version=challenger&explain=true", json=customers[1])
@@ -86,9 +89,11 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
     assert json.loads(answers["shadow"][2])["model_version"] == champion
     assert len(records) == CUSTOMERS
     for record, theirs in zip(records, direct, strict=True):
-        assert record["model_version"] == champion and record["arm"] is None
+        assert record["model_version"] == champion
+        assert record["arm"] is None
         [shadow] = record["shadows"]
-        assert shadow["model_version"] == challenger and shadow["role"] == "shadow"
+        assert shadow["model_version"] == challenger
+        assert shadow["role"] == "shadow"
         assert shadow["probability"] == theirs["probability"]  # the same bits
         assert (shadow["default"], shadow["score"], shadow["grade"]) == (
             theirs["default"],
@@ -223,14 +228,18 @@ def test_a_shadow_that_fails_mid_load_costs_no_answer(
     failed = next(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith('credit_default_shadow_failures_total{shadow="challenger",stage="score"}')
+        if line.startswith(
+            'credit_default_shadow_failures_total{shadow="challenger",stage="score"}'
+        )
     )
     print(f"{len(statuses)} answered, {failed:.0f} shadow failures")
-    assert statuses == [200] * 600 and not mismatches
+    assert statuses == [200] * 600
+    assert not mismatches
     assert 350 <= failed <= 400  # every request after the break, and none before
     assert ready.status_code == 200
     [state] = ready.json()["shadows"]
-    assert state["failures"] == failed and "RuntimeError" in state["last_failure"]
+    assert state["failures"] == failed
+    assert "RuntimeError" in state["last_failure"]
 
 
 # -- the live split ---------------------------------------------------------------------------
@@ -273,14 +282,17 @@ async def test_the_live_split_keeps_each_customer_in_one_arm(
     assert 0.2 < share < 0.4
     assert again == singles[7]
     assert batch["model_version"] == champion
-    for i, (single, item, record) in enumerate(zip(singles, batch["predictions"], records)):
+    for i, (single, item, record) in enumerate(
+        zip(singles, batch["predictions"], records, strict=True)
+    ):
         version = challenger if arms[i] else champion
         ref = "challenger" if arms[i] else "production"
         assert single["model_version"] == version
         assert single["probability"] == item["probability"] == direct[ref][i]["probability"]
         assert item.get("model_version", champion) == version
         assert ("threshold" in item) == bool(arms[i])
-        assert record["position"] == i and record["model_version"] == version
+        assert record["position"] == i
+        assert record["model_version"] == version
         assert record["arm"] == ("challenger" if arms[i] else "champion")
         [shadow] = record["shadows"]
         assert shadow["role"] == ("champion" if arms[i] else "shadow")
@@ -334,9 +346,7 @@ async def test_the_comparison_equals_a_reference_over_the_logs_own_rows(
                 headers=rid(f"r-{part}"),
             )
         records = [
-            r
-            for part in range(3)
-            for r in (await client.get(f"/decisions/r-{part}")).json()
+            r for part in range(3) for r in (await client.get(f"/decisions/r-{part}")).json()
         ]
         labelled = [r for r in records if rng.random() < 0.8]
         outcomes = [
@@ -404,3 +414,110 @@ async def test_the_comparison_equals_a_reference_over_the_logs_own_rows(
         rate = measured["default_rate"][name]
         assert rate == (pytest.approx(y[cell].mean(), abs=1e-12) if cell.any() else None)
     print(json.dumps({k: v for k, v in comparison.items() if k != "outcomes"}, indent=1))
+
+
+# -- promotions on the record, over HTTP ------------------------------------------------------
+
+ALICE, ALICE_DIGEST = new_key()
+BOB, BOB_DIGEST = new_key()
+READER, READER_DIGEST = new_key()
+KEYS = json.dumps(
+    [
+        {"id": "alice", "digest": ALICE_DIGEST, "scopes": ["admin", "score", "outcomes"]},
+        {"id": "bob", "digest": BOB_DIGEST, "scopes": ["admin"]},
+        {"id": "reader", "digest": READER_DIGEST, "scopes": ["models:read", "metrics"]},
+    ]
+)
+
+
+def key(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def test_four_eyes_over_http_with_the_comparison_on_the_record(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Alice's promotion is refused until someone else approves, and the refusal changes
+    nothing; her own approval does not count; Bob's promotion after her approval serves
+    at once and records the comparison the decision log held at that moment."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(challenger_store, store)
+    champion, challenger = versions(store)
+    history_dir = store / "history"
+    extra = {
+        "shadow_models": "challenger",
+        "api_keys": KEYS,
+        "promotion_requires_approval": True,
+    }
+
+    def files() -> dict[str, bytes]:
+        paths = [store / "aliases" / "production.json", *sorted(history_dir.glob("*"))]
+        return {p.name: p.read_bytes() for p in paths}
+
+    async with asgi_client(settings(store, tmp_path / "log.db", **extra)) as client:
+        scored = await client.post(
+            "/predict/batch", json={"customers": customers[:100]}, headers=key(ALICE)
+        )
+        assert scored.status_code == 200
+        body = {"reason": "the challenger ranks better on last quarter's customers"}
+        before = files()
+        refused = await client.post(f"/models/{challenger}/promote", json=body, headers=key(ALICE))
+        assert_problem(refused, 409)
+        assert refused.json()["type"].endswith("approval-required")
+        assert files() == before  # nothing changed
+        approved = await client.post(
+            f"/models/{challenger}/approve", json={"reason": "report read"}, headers=key(ALICE)
+        )
+        assert approved.status_code == 200
+        assert approved.json()["actor"] == "api key alice"
+        own = await client.post(f"/models/{challenger}/promote", json=body, headers=key(ALICE))
+        assert_problem(own, 409)  # her own approval is not a second pair of eyes
+        accepted = await client.post(f"/models/{challenger}/promote", json=body, headers=key(BOB))
+        assert accepted.status_code == 200
+        ready = (await client.get("/health/ready")).json()
+        history = (await client.get("/models/history", headers=key(READER))).json()
+        forbidden = await client.post(
+            f"/models/{challenger}/promote", json=body, headers=key(READER)
+        )
+    assert_problem(forbidden, 403)
+    entry = accepted.json()
+    assert (entry["action"], entry["actor"], entry["alias"]) == (
+        "promote",
+        "api key bob",
+        "production",
+    )
+    assert (entry["from_version"], entry["to_version"]) == (champion, challenger)
+    assert entry["reason"] == body["reason"]
+    assert (
+        entry["report_sha256"]
+        == ModelStore(store).get(challenger).artifact_checksums()["report.html"]
+    )
+    assert entry["comparison"]["customers"] == 100
+    assert entry["comparison"]["champion_version"] == champion
+    assert ready["model_version"] == challenger  # this worker serves it at once
+    actions = [(e["action"], e["actor"]) for e in history["entries"]]
+    assert actions[-2:] == [("approve", "api key alice"), ("promote", "api key bob")]
+    assert history["head"] == entry["hash"]
+    # An edited history is detected and shown as such.
+    entries = history_dir / "entries.jsonl"
+    entries.write_text(entries.read_text().replace("report read", "report skimmed"))
+    async with asgi_client(settings(store, tmp_path / "log.db", **extra)) as client:
+        tampered = await client.get("/models/history", headers=key(READER))
+        blocked = await client.post(
+            f"/models/{champion}/approve", json={"reason": "back"}, headers=key(BOB)
+        )
+    assert_problem(tampered, 409)
+    assert tampered.json()["type"].endswith("history-tampered")
+    assert_problem(blocked, 409)
+
+
+async def test_without_keys_nobody_can_be_named_so_http_does_not_promote(
+    challenger_store: Path, tmp_path: Path
+) -> None:
+    async with asgi_client(settings(challenger_store, tmp_path / "log.db")) as client:
+        answer = await client.post("/models/challenger/promote", json={"reason": "why not"})
+    assert_problem(answer, 403)
+    assert answer.json()["type"].endswith("actor-required")
+    assert not (challenger_store / "history" / "entries.jsonl").read_text().count("why not")

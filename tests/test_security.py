@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -392,14 +393,29 @@ PROTECTED = {
     # After /outcomes above: by then the probe's decision has an outcome to measure.
     ("GET", "/monitoring/performance"): ("/monitoring/performance", None, "metrics"),
     ("GET", "/monitoring/challengers"): ("/monitoring/challengers", None, "metrics"),
+    ("GET", "/models/history"): ("/models/history", None, "models:read"),
+    # On the test's own copy of the store: production promoted to the version it names
+    # (recorded once, as the alias predates the history), and an approval for an unset alias.
+    ("POST", "/models/{version}/promote"): (
+        "/models/production/promote",
+        {"reason": "scope probe"},
+        "admin",
+    ),
+    ("POST", "/models/{version}/approve"): (
+        "/models/production/approve",
+        {"reason": "scope probe", "alias": "next"},
+        "admin",
+    ),
 }
 
 
 async def test_every_protected_operation_against_every_scope(
     synthetic_store: Path, tmp_path: Path
 ) -> None:
+    store = tmp_path / "store"  # promotions write: never to the shared store
+    shutil.copytree(synthetic_store, store)
     settings = ServiceSettings(
-        model_store_dir=synthetic_store,
+        model_store_dir=store,
         api_keys=SCOPED_API_KEYS,
         decision_log_url=f"sqlite:///{tmp_path / 'decisions.sqlite3'}",
     )

@@ -1,12 +1,13 @@
-"""GET /models and GET /models/{version}: what is stored and what is served."""
+"""GET /models, GET /models/history and GET /models/{version}: what is stored, what is
+served, and who promoted what."""
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from model_store import ModelStoreError
+from model_store import HistoryTamperedError, ModelStoreError
 from model_store.runtime import ENGINE
-from schemas.api import ModelDetails, ModelList, ModelSummary
+from schemas.api import ModelDetails, ModelList, ModelSummary, PromotionHistory
 from service.errors import PROBLEM_PREFIX, ServiceError, problem_responses
 from service.registry import ModelNotFoundError, ModelUnavailableError, public_reason
 from service.routes.deps import Registry
@@ -20,6 +21,16 @@ class ReportNotFoundError(ServiceError):
     type = PROBLEM_PREFIX + "report-not-found"
     title = "Model report not found"
     description = "The version was trained before model reports, or was exported without it."
+
+
+class PromotionHistoryTamperedError(ServiceError):
+    status = 409
+    type = PROBLEM_PREFIX + "history-tampered"
+    title = "Promotion history failed its check"
+    description = (
+        "The promotion history's hash chain is broken (an entry edited, removed or cut off): "
+        "it is not shown, and no promotion is accepted until an operator repairs it."
+    )
 
 
 @router.get(
@@ -46,6 +57,23 @@ def list_models(registry: Registry) -> ModelList:
             for m in registry.store.list()
         ],
     )
+
+
+@router.get(
+    "/models/history",
+    operation_id="getPromotionHistory",
+    summary="Who promoted, approved and rolled back what, and why",
+    responses=problem_responses(UnauthorizedError, ForbiddenError, PromotionHistoryTamperedError),
+)
+async def promotion_history(registry: Registry) -> PromotionHistory:
+    """The store's append-only promotion history, oldest first: actor, time, alias, from
+    and to versions, reason, the report's SHA-256 and the challenger comparison at that
+    moment. Its hash chain is checked first; an edited or truncated history is a 409."""
+    try:
+        entries = await run_in_threadpool(registry.store.history)
+    except HistoryTamperedError as error:
+        raise PromotionHistoryTamperedError(str(error)) from error
+    return PromotionHistory(entries=entries, head=entries[-1].hash if entries else None)
 
 
 @router.get(
