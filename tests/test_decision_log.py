@@ -19,7 +19,8 @@ from alembic.migration import MigrationContext
 from model_store.scoring import decide
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
-from service.decisions import DecisionBatch, DecisionStore
+from service.decisions import DecisionBatch, DecisionStore, DecisionStoreError
+from service.decisions.records import ShadowBatch
 from service.decisions.tables import metadata
 from service.settings import ServiceSettings
 from tests.support import PROJECT_ROOT
@@ -395,3 +396,56 @@ async def test_concurrent_requests_share_one_commit(
         assert max(groups) > 1
         page = (await client.get("/decisions", params={"limit": 100})).json()
         assert {r["request_id"] for r in page["decisions"]} == {f"group-{i}" for i in range(32)}
+
+
+def _with_shadow(request_id: str, when: datetime, shadow_version: str = "v2") -> DecisionBatch:
+    rows, _ = synthetic_customers(3, seed=4)
+    probabilities = [0.1, 0.5, 0.25]
+    return DecisionBatch(
+        request_id=request_id, route="/predict/batch", key_id=None, decided_at=when,
+        model_version="v1", threshold=0.3, inputs=rows, probabilities=probabilities,
+        defaults=decide(np.array(probabilities), 0.3).tolist(), scores=[660, 540, 580],
+        grades=None, reasons=None,
+        shadows=(
+            ShadowBatch(
+                model_version=shadow_version, role="shadow", positions=[0, 1, 2],
+                probabilities=[0.2, 0.45, 0.35], defaults=[False, True, True],
+                scores=[640, 545, 560], grades=[2, 5, 4], reasons=[None, '["A"]', None],
+            ),
+        ),
+    )  # fmt: skip
+
+
+def test_shadow_scores_share_their_decisions_transaction_and_purge(decision_log_url: str) -> None:
+    """On both backends: shadow scores come back beside their decisions; a write whose
+    shadow rows cannot be written leaves no decision either; a purge takes both."""
+    from sqlalchemy import text
+
+    store = DecisionStore(decision_log_url, 5)
+    try:
+        store.migrate()
+        store.write([_with_shadow("kept", datetime.now(UTC))])
+        store.write([_with_shadow("old", datetime.now(UTC) - timedelta(days=40))])
+        records = store.by_request("kept")
+        assert [[s["probability"] for s in r["shadows"]] for r in records] == [
+            [0.2],
+            [0.45],
+            [0.35],
+        ]
+        assert records[1]["shadows"][0] == {
+            "model_version": "v2", "role": "shadow", "probability": 0.45, "default": True,
+            "score": 545, "grade": 5, "reasons": ["A"],
+        }  # fmt: skip
+        assert store.purge(datetime.now(UTC) - timedelta(days=30)) == 3
+        with store.engine.connect() as connection:
+            left = connection.execute(text("SELECT DISTINCT request_id FROM shadow_scores"))
+            assert [row[0] for row in left] == ["kept"]
+        # Shadow rows that cannot be written (their table gone) fail the whole write: the
+        # decisions must not be on record without them.
+        with store.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE shadow_scores RENAME TO shadow_scores_away"))
+        with pytest.raises(DecisionStoreError):
+            store.write([_with_shadow("lost", datetime.now(UTC))])
+        assert store.by_request("lost") == []
+    finally:
+        store.close()

@@ -366,6 +366,9 @@ def main() -> int:
     parser.add_argument(
         "--only-decision-log", action="store_true", help="row 7 alone, printed, not written"
     )
+    parser.add_argument(
+        "--only-shadow", action="store_true", help="row 9 alone, printed, not written"
+    )
     args = parser.parse_args()
     seconds = 3 if args.quick else 10
     store = ModelStore(args.store)
@@ -383,6 +386,10 @@ def main() -> int:
                 args.store, bodies, bodies_file, seconds, 3 if args.quick else 7
             )
             print("\n".join([*render_decision_log(rows), *render_outcomes(rows)]))
+            return 0
+        if args.only_shadow:
+            log("9/9 one shadow version against none, one worker")
+            print("\n".join(render_shadow(bench_shadow(args.store, bodies_file, seconds, work))))
             return 0
 
         log("1/7 in-process single row")
@@ -450,6 +457,9 @@ def main() -> int:
         results["decision_log"] = bench_decision_log(
             args.store, bodies, bodies_file, seconds, 3 if args.quick else 7
         )
+
+        log("9/9 one shadow version against none, one worker")
+        results["shadow"] = bench_shadow(args.store, bodies_file, seconds, work)
 
     log("6/7 reason codes: our TreeSHAP against shap's, one row and 10,000 (shap takes minutes)")
     results["explainer"] = bench_explainer(store, X, args.quick)
@@ -537,6 +547,64 @@ def bench_decision_log(
             results[name] = {"c16": c16, "c1": c1, "batch_ms": batch_ms, "outcomes_ms": outcomes_ms}
         results["performance"] = _performance_over(targets["sqlite"], store_dir, 1_000_000)
     return results
+
+
+def _store_with_a_twin(store_dir: Path, target: Path) -> Path:
+    """A store holding the production version and a second version with the same compiled
+    model under another id, aliased `challenger`: a shadow that costs what a real one of
+    the same size costs."""
+    source = ModelStore(store_dir)
+    version = source.export("production", target, serving_only=True)
+    copy = ModelStore(target)
+    manifest = copy.get(version)
+    artifacts = {name: (target / version / name).read_bytes() for name in manifest.serving_files()}
+
+    def build(new_version: str, checksums: dict[str, str]) -> Any:
+        return manifest.model_copy(update={"version": new_version})
+
+    twin = copy.save(artifacts, build)
+    copy.promote(twin.version, "challenger", by="make bench", reason="a shadow to measure")
+    return target
+
+
+def bench_shadow(
+    store_dir: Path, bodies_file: Path, seconds: int, work: Path
+) -> dict[str, dict[str, Any]]:
+    """/predict at concurrency 16 and 1, one worker, without and with SHADOW_MODELS=
+    challenger, with the decision log off and on SQLite (where each shadow score is
+    written beside its decision), in turn."""
+    store = _store_with_a_twin(store_dir, work / "shadow-store")
+    results: dict[str, dict[str, Any]] = {}
+    for log_name in ("off", "sqlite"):
+        for shadows in ("", "challenger"):
+            port = free_port()
+            target = "none" if log_name == "off" else f"sqlite:///{work / f'shadow{shadows}.db'}"
+            env = {
+                "MODEL_STORE_DIR": str(store),
+                "PORT": str(port),
+                "LOG_LEVEL": "warning",
+                "DECISION_LOG_URL": target,
+                "SHADOW_MODELS": shadows,
+            }
+            with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env):
+                results[f"{log_name}/{shadows or 'none'}"] = {
+                    "c16": wrk(port, "/predict", bodies_file, 16, seconds),
+                    "c1": wrk(port, "/predict", bodies_file, 1, seconds),
+                }
+    return results
+
+
+def render_shadow(d: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for log_name, label in (("off", "log off"), ("sqlite", "log on SQLite")):
+        none, one = d[f"{log_name}/none"], d[f"{log_name}/challenger"]
+        rps = one["c16"]["rps"] / none["c16"]["rps"]
+        p50 = one["c1"]["p50_ms"] / none["c1"]["p50_ms"]
+        rows += [
+            f"| 9 | one shadow version ({label}): /predict, concurrency 16 | {one['c16']['rps']:.0f} req/s | no shadow {none['c16']['rps']:.0f} req/s | {rps:.2f}x the req/s | >= 0.8x: {_met(rps >= 0.8)} |",
+            f"| 9 | one shadow version ({label}): /predict, concurrency 1, p50 | {one['c1']['p50_ms']:.2f} ms | no shadow {none['c1']['p50_ms']:.2f} ms | {p50:.2f}x the p50 | <= 1.2x: {_met(p50 <= 1.2)} |",
+        ]
+    return rows
 
 
 def _outcomes_ms(client: httpx.Client, payload: bytes, repeat: int) -> float:
@@ -682,6 +750,7 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
         f"| 6c | HTTP /predict?explain=true, concurrency 1, p50 / p99 | {r['explain_c1']['p50_ms']:.2f} / {r['explain_c1']['p99_ms']:.2f} ms, {r['explain_c1']['rps']:.0f} req/s | /predict without explain {r['service_c1']['p50_ms']:.3f} ms | | |",
         *render_decision_log(r["decision_log"]),
         *render_outcomes(r["decision_log"]),
+        *render_shadow(r["shadow"]),
     ]
     per_core = f["spark"]["rows_per_s"] / 2
     book, cores = 50_000_000, 10 * 16
