@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import numpy as np
 import pytest
@@ -191,14 +192,22 @@ def live_server(challenger_store: Path, tmp_path: Path) -> Iterator[tuple[str, A
 
 
 def test_a_shadow_that_fails_mid_load_costs_no_answer(
-    live_server: tuple[str, Any], customers: list[dict[str, Any]]
+    live_server: tuple[str, Any],
+    customers: list[dict[str, Any]],
+    challenger_store: Path,
+    tmp_path: Path,
 ) -> None:
-    """Four threads send 600 requests over real HTTP; after the first 200 the shadow's
-    runtime starts raising. Every request is answered 200 with the bits it gets without a
-    shadow, the failures are counted, and the service stays ready."""
+    """Four threads send 600 requests over real HTTP to uvicorn with a shadow; after the
+    first 200 the shadow's runtime starts raising. Every request is answered 200 with the
+    bits the same customer gets from an app without a shadow, the failures are counted,
+    and the service stays ready."""
     base, app = live_server
-    with httpx.Client(base_url=base) as client:
-        expected = [client.post("/predict", json=c).content for c in customers[:50]]
+
+    async def without_a_shadow() -> list[bytes]:
+        async with asgi_client(settings(challenger_store, tmp_path / "plain.db")) as client:
+            return [(await client.post("/predict", json=c)).content for c in customers[:50]]
+
+    expected = anyio.run(without_a_shadow)
     shadows = app.state.plane.registry.shadows
     sent, statuses, mismatches = [0], [], []
     lock = threading.Lock()

@@ -550,7 +550,243 @@ async function showPerformance() {
   $("performance").hidden = false;
 }
 
+// ---- challengers -----------------------------------------------------------------------
+
+function formatSigned(value, digits = 4) {
+  return value === null ? "–" : `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`;
+}
+
+function formatPValue(p) {
+  if (p === null) return "–";
+  return p < 0.001 ? "< 0.001" : p.toFixed(3);
+}
+
+const formatFigure = (value, digits = 4) => (value === null ? "–" : value.toFixed(digits));
+
+function figureList(figures) {
+  const list = element("dl", { class: "figures" });
+  for (const [label, text, key, value, extra = {}] of figures) {
+    const item = element("div", {});
+    const attributes = { "data-figure": key, "data-value": value === null ? "" : String(value), ...extra };
+    item.append(element("dt", {}, label), element("dd", attributes, text));
+    list.append(item);
+  }
+  return list;
+}
+
+// Rows: the champion's decision; columns: the challenger's. Declined: predicted to default.
+const SWAP_ROWS = [
+  ["Champion approves", [["both_approve", "both approve"], ["swap_out", "swap out"]]],
+  ["Champion declines", [["swap_in", "swap in"], ["both_decline", "both decline"]]],
+];
+
+function swapTable(comparison) {
+  const rates = comparison.outcomes ? comparison.outcomes.default_rate : null;
+  const table = element("table", { class: "swap-table" });
+  table.append(element("caption", {}, rates
+    ? "Swap set: customers by each version's decision, with the observed default rate of those with an outcome"
+    : "Swap set: customers by each version's decision"));
+  const head = element("tr");
+  head.append(element("td"), element("th", { scope: "col" }, "Challenger approves"), element("th", { scope: "col" }, "Challenger declines"));
+  table.appendChild(element("thead")).append(head);
+  const body = table.appendChild(element("tbody"));
+  for (const [label, cells] of SWAP_ROWS) {
+    const row = body.appendChild(element("tr"));
+    row.append(element("th", { scope: "row" }, label));
+    for (const [cell, name] of cells) {
+      const count = comparison.swap[cell];
+      const td = element("td", { "data-cell": cell, "data-count": String(count) });
+      td.append(element("span", { class: "count" }, count.toLocaleString("en")), element("span", { class: "cell-name" }, name));
+      if (rates) {
+        const rate = rates[cell];
+        td.dataset.defaultRate = rate === null ? "" : String(rate);
+        td.append(element("span", { class: "rate" }, rate === null ? "no outcome yet" : `${formatPercent(rate)} defaulted`));
+      }
+      row.append(td);
+    }
+  }
+  return table;
+}
+
+const ROC_STYLES = [["champion", "roc-champion"], ["challenger", "roc-challenger"]];
+
+function comparisonRoc(outcomes, label) {
+  const svg = svgElement("svg", { class: "performance-plot roc-pair", viewBox: "0 0 240 262", role: "img", "aria-label": label });
+  plotFrame(svg, label);
+  for (const [role, style] of ROC_STYLES) {
+    const curve = outcomes[role].roc_curve;
+    if (curve.length === 0) continue; // one outcome only: no curve to draw
+    const points = curve.map(([fpr, tpr]) => `${plotX(fpr).toFixed(2)},${plotY(tpr).toFixed(2)}`).join(" ");
+    svg.append(svgElement("polyline", { class: `roc ${style}`, points, "data-version": role, "data-points": String(curve.length) }));
+  }
+  ROC_STYLES.forEach(([role, style], i) => {
+    const y = 238 + 16 * i;
+    const key = svgElement("g", { class: "legend", "data-version": role });
+    key.append(svgElement("line", { class: `roc ${style}`, x1: "24", x2: "52", y1: String(y - 3), y2: String(y - 3) }));
+    const auc = outcomes[role].roc_auc;
+    key.append(svgElement("text", { x: "58", y: String(y) }, `${role} ${outcomes[role].model_version}, AUC ${formatFigure(auc)}`));
+    svg.append(key);
+  });
+  return svg;
+}
+
+const VERSION_METRICS = [["ROC AUC", "roc_auc"], ["Gini", "gini"], ["KS", "ks"], ["Brier", "brier"]];
+
+function metricTable(outcomes) {
+  const table = element("table", { class: "band-table metric-table" });
+  table.append(element("caption", {}, `Both versions on the ${outcomes.customers.toLocaleString("en")} customers with an outcome`));
+  const head = element("tr");
+  head.append(element("td"), element("th", { scope: "col" }, "champion"), element("th", { scope: "col" }, "challenger"));
+  table.appendChild(element("thead")).append(head);
+  const body = table.appendChild(element("tbody"));
+  for (const [label, key] of VERSION_METRICS) {
+    const row = body.appendChild(element("tr", { "data-metric": key }));
+    row.append(element("th", { scope: "row" }, label));
+    for (const role of ["champion", "challenger"]) {
+      const value = outcomes[role][key];
+      row.append(element("td", { "data-version": role, "data-metric": key, "data-value": value === null ? "" : String(value) }, formatFigure(value)));
+    }
+  }
+  return table;
+}
+
+function comparisonCard(comparison, index) {
+  const id = `comparison-${index}-title`;
+  const card = element("article", {
+    class: "comparison", "aria-labelledby": id,
+    "data-champion": comparison.champion_version, "data-challenger": comparison.challenger_version,
+  });
+  const title = element("h2", { id });
+  title.append(
+    element("span", { class: "version", "data-role": "champion" }, comparison.champion_version),
+    element("span", { class: "role" }, " champion, against challenger "),
+    element("span", { class: "version", "data-role": "challenger" }, comparison.challenger_version),
+  );
+  card.append(title);
+  card.append(figureList([
+    ["Customers scored by both", comparison.customers.toLocaleString("en"), "customers", comparison.customers],
+    ["Same decision", formatPercent(comparison.agreement), "agreement", comparison.agreement],
+    ["PSI of the probabilities", `${comparison.psi.toFixed(3)} (${comparison.psi_status})`, "psi", comparison.psi,
+      { "data-status": comparison.psi_status, class: `psi-text-${comparison.psi_status}` }],
+    ["Spearman correlation", formatFigure(comparison.spearman, 3), "spearman", comparison.spearman],
+  ]));
+  const tables = card.appendChild(element("div", { class: "comparison-body" }));
+  tables.appendChild(element("div", { class: "table-scroll" })).append(swapTable(comparison));
+  const outcomes = comparison.outcomes;
+  if (!outcomes) {
+    card.append(element("p", { class: "caption no-outcomes" },
+      "None of these customers has an outcome yet: the ROC curves, AUC, Gini, KS and Brier of both versions appear once outcomes are recorded (POST /outcomes)."));
+    return card;
+  }
+  const figure = element("figure", { class: "roc-figure" });
+  figure.append(comparisonRoc(outcomes, `ROC curves of ${comparison.champion_version} (champion, solid) and ${comparison.challenger_version} (challenger, dashed)`));
+  figure.append(element("figcaption", {}, "ROC curves on the same customers: the champion solid, the challenger dashed."));
+  tables.append(figure);
+  const measured = tables.appendChild(element("div", { class: "comparison-measured" }));
+  measured.appendChild(element("div", { class: "table-scroll" })).append(metricTable(outcomes));
+  measured.append(figureList([
+    ["ROC AUC difference (challenger − champion)", formatSigned(outcomes.roc_auc_difference), "roc_auc_difference", outcomes.roc_auc_difference],
+    ["DeLong p-value (the AUCs are equal)", formatPValue(outcomes.delong_p_value), "delong_p_value", outcomes.delong_p_value],
+  ]));
+  return card;
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  let body;
+  try {
+    body = await response.json();
+  } catch (error) {
+    body = { title: `The service answered ${response.status}`, detail: "The answer was not JSON." };
+  }
+  return { response, body };
+}
+
+async function showComparisons() {
+  const status = $("challengers-status");
+  const errorBox = $("challengers-error");
+  const list = $("challengers");
+  errorBox.hidden = true;
+  list.setAttribute("aria-busy", "true");
+  status.textContent = "Comparing the champion with its challengers…";
+  try {
+    const { response, body } = await getJson("/monitoring/challengers");
+    status.textContent = "";
+    if (!response.ok) {
+      list.replaceChildren();
+      $("challengers-empty").hidden = true;
+      showProblem(errorBox, body);
+      return;
+    }
+    const count = body.comparisons.length;
+    $("challengers-empty").hidden = count > 0;
+    list.replaceChildren(...body.comparisons.map(comparisonCard));
+    if (count) status.textContent = `${count} challenger${count === 1 ? "" : "s"} compared with the champion over every decision in the log.`;
+  } catch (error) {
+    status.textContent = "";
+    showProblem(errorBox, { title: "The service did not answer", detail: String(error) });
+  } finally {
+    list.removeAttribute("aria-busy");
+  }
+}
+
+function historyRow(entry) {
+  const row = element("tr", { "data-sequence": String(entry.sequence), "data-action": entry.action, "data-hash": entry.hash });
+  const time = element("td");
+  time.append(element("time", { datetime: entry.at }, entry.at.slice(0, 19).replace("T", " ")));
+  const hash = element("td");
+  hash.append(element("code", { title: entry.hash }, entry.hash.slice(0, 12)));
+  row.append(
+    time,
+    element("td", { class: `action-${entry.action}` }, entry.action),
+    element("td", {}, entry.alias),
+    element("td", {}, `${entry.from_version ?? "(not set)"} → ${entry.to_version}`),
+    element("td", {}, entry.actor),
+    element("td", { class: "reason" }, entry.reason),
+    hash,
+  );
+  return row;
+}
+
+async function showHistory() {
+  const status = $("history-status");
+  const errorBox = $("history-error");
+  const table = $("history-table");
+  errorBox.hidden = true;
+  status.textContent = "Reading the promotion history…";
+  try {
+    const { response, body } = await getJson("/models/history");
+    status.textContent = "";
+    if (!response.ok) {
+      table.hidden = true;
+      table.querySelector("tbody").replaceChildren();
+      showProblem(errorBox, body);
+      errorBox.dataset.problem = String(body.type || "");
+      if (String(body.type).endsWith("history-tampered")) {
+        errorBox.append(element("p", {}, "The history is not shown: it may have been edited. No promotion is accepted until an operator repairs it."));
+      }
+      return;
+    }
+    const entries = [...body.entries].reverse(); // newest first
+    table.querySelector("tbody").replaceChildren(...entries.map(historyRow));
+    table.hidden = entries.length === 0;
+    status.textContent = entries.length
+      ? `${entries.length} entr${entries.length === 1 ? "y" : "ies"}, chain checked; head ${body.head.slice(0, 12)}.`
+      : "No promotion, approval or rollback is on record.";
+  } catch (error) {
+    status.textContent = "";
+    showProblem(errorBox, { title: "The service did not answer", detail: String(error) });
+  }
+}
+
+function showChallengers() {
+  return Promise.all([showComparisons(), showHistory()]);
+}
+
 // ---- tabs -----------------------------------------------------------------------------
+
+// What a tab loads each time it is selected, by the mouse or the keyboard alike.
+const tabLoaders = {};
 
 function selectTab(tab) {
   for (const other of document.querySelectorAll('[role="tab"]')) {
@@ -560,6 +796,8 @@ function selectTab(tab) {
     $(other.getAttribute("aria-controls")).hidden = !selected;
   }
   tab.focus();
+  const load = tabLoaders[tab.id];
+  if (load) load();
 }
 
 function setUpTabs() {
@@ -606,8 +844,10 @@ async function start() {
   $("batch-form").addEventListener("submit", submitBatch);
   $("drift-refresh").addEventListener("click", showDrift);
   $("performance-refresh").addEventListener("click", showPerformance);
-  $("tab-performance").addEventListener("click", showPerformance);
-  $("tab-monitoring").addEventListener("click", showDrift);
+  $("challengers-refresh").addEventListener("click", showChallengers);
+  tabLoaders["tab-monitoring"] = showDrift;
+  tabLoaders["tab-performance"] = showPerformance;
+  tabLoaders["tab-challengers"] = showChallengers;
   $("submit").disabled = false;
   status.textContent = `Enter a customer's ${state.fields.length} features, or fill in an example.`;
 }
