@@ -342,16 +342,7 @@ class ModelStore:
                 raise ModelStoreError(
                     f"alias {alias!r} already names {version}: there is nothing to approve"
                 )
-            return self._history.append(
-                action="approve",
-                actor=by,
-                alias=alias,
-                from_version=None if current is None else current["version"],
-                to_version=version,
-                reason=reason,
-                report_sha256=self._report_sha256(version),
-                comparison=None,
-            )
+            return self._append("approve", alias, current, version, by, reason, None)
 
     def rollback(self, alias: str = DEFAULT_ALIAS, *, by: str, reason: str) -> HistoryEntry:
         """Point `alias` back at the version it named before the last promotion, on the
@@ -388,16 +379,7 @@ class ModelStore:
     ) -> HistoryEntry:
         """The one way an alias moves (under the alias lock): the history entry first
         (which verifies the history, refusing on a tampered one), then the alias file."""
-        entry = self._history.append(
-            action=action,
-            actor=by,
-            alias=alias,
-            from_version=None if current is None else current["version"],
-            to_version=version,
-            reason=reason,
-            report_sha256=self._report_sha256(version),
-            comparison=comparison,
-        )
+        entry = self._append(action, alias, current, version, by, reason, comparison)
         directory = self.root / ALIASES_DIR
         directory.mkdir(parents=True, exist_ok=True)
         record = {
@@ -408,6 +390,28 @@ class ModelStore:
         }
         replace_durably(directory / f"{alias}.json", json.dumps(record, indent=2).encode())
         return entry
+
+    def _append(
+        self,
+        action: Action,
+        alias: str,
+        current: dict[str, Any] | None,
+        version: str,
+        by: str,
+        reason: str,
+        comparison: dict[str, Any] | None,
+    ) -> HistoryEntry:
+        """One entry on the history, `current` being the alias's file as it is now."""
+        return self._history.append(
+            action=action,
+            actor=by,
+            alias=alias,
+            from_version=None if current is None else current["version"],
+            to_version=version,
+            reason=reason,
+            report_sha256=self._report_sha256(version),
+            comparison=comparison,
+        )
 
     def _report_sha256(self, version: str) -> str | None:
         report = self.get(version).report

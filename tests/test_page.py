@@ -3,6 +3,7 @@ against a real uvicorn server on 127.0.0.1. Screenshots go to test-output/browse
 
 import csv
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,11 +13,12 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from model_store import ModelStore
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
 from tests.support import PROJECT_ROOT
 from tests.support.data import customers_from_data
-from tests.support.models import store_without_reasons
+from tests.support.models import store_without_reasons, synthetic_customers
 from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
@@ -442,3 +444,184 @@ def test_the_performance_tab_draws_what_the_api_measures(page: Page, base_url: s
     assert months == [m["roc_auc"] for m in expected["by_month"]]
     assert expected["model_version"] in page.inner_text("#performance-status")
     screenshot(page, "7-performance")
+
+
+def p_value_as_shown(p: float | None) -> str:
+    """The page's formatting of DeLong's p-value."""
+    if p is None:
+        return "\u2013"  # an en dash
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def test_the_challengers_tab_draws_the_comparison_and_the_history_the_api_holds(
+    browser: Browser, challenger_store: Path, tmp_path: Path
+) -> None:
+    """The synthetic champion with its challenger in shadow: 300 customers scored through
+    the API, outcomes posted for them and one promotion on record before the server
+    starts. Every figure the tab draws is the API's; an edited history is shown as such."""
+    store = tmp_path / "store"
+    shutil.copytree(challenger_store, store)
+    model_store = ModelStore(store)
+    champion, challenger = model_store.resolve("production"), model_store.resolve("challenger")
+    model_store.promote(challenger, "staging", by="tests", reason="staged for the page test")
+    _, bodies = synthetic_customers(300, seed=71)
+    log = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
+    with running_server(store, SHADOW_MODELS="challenger", DECISION_LOG_URL=log) as base:
+        scored = httpx.post(
+            f"{base}/predict/batch",
+            json={"customers": bodies},
+            headers={"X-Request-ID": "challengers-tab"},
+            timeout=60,
+        )
+        assert scored.status_code == 200, scored.text
+        probabilities = np.array([p["probability"] for p in scored.json()["predictions"]])
+        labels = np.random.default_rng(9).random(len(bodies)) < 0.1 + 0.8 * probabilities
+        items = [
+            {"request_id": "challengers-tab", "position": i, "defaulted": bool(label),
+             "observed_at": "2027-01-31T00:00:00Z"}
+            for i, label in enumerate(labels)
+        ]  # fmt: skip
+        sent = httpx.post(f"{base}/outcomes", json={"outcomes": items}, timeout=60)
+        assert sent.status_code == 200, sent.text
+
+        context, page, requested, errors = open_form(browser, base)
+        page.click("#tab-challengers")
+        page.wait_for_selector("#challengers article.comparison", timeout=60_000)
+        page.wait_for_selector("#history-table:not([hidden])", timeout=60_000)
+        report = httpx.get(f"{base}/monitoring/challengers", timeout=60).json()
+        history = httpx.get(f"{base}/models/history", timeout=60).json()
+
+        [expected] = report["comparisons"]
+        assert (expected["champion_version"], expected["challenger_version"]) == (
+            champion,
+            challenger,
+        )
+        assert expected["customers"] == 300
+        assert 0 < expected["agreement"] < 1  # the two versions disagree about someone
+        outcomes = expected["outcomes"]
+        assert outcomes is not None
+        assert outcomes["customers"] == 300
+        assert outcomes["delong_p_value"] is not None
+        [card] = page.query_selector_all("#challengers article.comparison")
+        assert card.get_attribute("data-champion") == champion
+        assert card.get_attribute("data-challenger") == challenger
+        assert page.is_hidden("#challengers-empty")
+
+        def figure(key: str) -> str:
+            return card.query_selector(f'[data-figure="{key}"]').inner_text()
+
+        assert figure("customers") == "300"
+        assert figure("agreement") == f"{expected['agreement'] * 100:.1f}%"
+        value = card.query_selector('[data-figure="agreement"]').get_attribute("data-value")
+        assert float(value) == expected["agreement"]
+        assert figure("psi") == f"{expected['psi']:.3f} ({expected['psi_status']})"
+        assert figure("spearman") == f"{expected['spearman']:.3f}"
+
+        cells = card.eval_on_selector_all(
+            ".swap-table td[data-cell]",
+            """nodes => nodes.map(n => [n.dataset.cell, Number(n.dataset.count),
+                n.querySelector('.count').textContent, n.querySelector('.rate').textContent])""",
+        )
+        # rows: the champion approves, declines; columns: the challenger approves, declines
+        assert [name for name, *_ in cells] == [
+            "both_approve",
+            "swap_out",
+            "swap_in",
+            "both_decline",
+        ]
+        for name, count, count_text, rate_text in cells:
+            assert count == expected["swap"][name]
+            assert count_text == f"{expected['swap'][name]:,}"
+            rate = outcomes["default_rate"][name]
+            assert rate_text == (
+                "no outcome yet" if rate is None else f"{rate * 100:.1f}% defaulted"
+            )
+        assert sum(count for _, count, *_ in cells) == 300
+        assert expected["swap"]["swap_in"] + expected["swap"]["swap_out"] > 0
+
+        metrics = card.eval_on_selector_all(
+            ".metric-table tbody td",
+            "nodes => nodes.map(n => [n.dataset.version, n.dataset.metric, n.textContent])",
+        )
+        assert metrics == [
+            [role, key, f"{outcomes[role][key]:.4f}"]
+            for key in ("roc_auc", "gini", "ks", "brier")
+            for role in ("champion", "challenger")
+        ]
+        assert figure("roc_auc_difference") == f"{outcomes['roc_auc_difference']:+.4f}"
+        assert figure("delong_p_value") == p_value_as_shown(outcomes["delong_p_value"])
+
+        curves = card.eval_on_selector_all(
+            "svg.roc-pair polyline",
+            """nodes => nodes.map(n => [n.dataset.version, n.points.numberOfItems,
+                getComputedStyle(n).stroke, getComputedStyle(n).strokeDasharray,
+                n.getBBox().width, n.getBBox().height])""",
+        )
+        assert [version for version, *_ in curves] == ["champion", "challenger"]
+        for version, points, *_, width, height in curves:
+            assert points == len(outcomes[version]["roc_curve"]) > 2
+            assert width > 150
+            assert height > 150
+        (_, _, stroke_a, dash_a, *_), (_, _, stroke_b, dash_b, *_) = curves
+        assert (stroke_a, dash_a) != (stroke_b, dash_b)  # two distinguishable styles
+        legend = card.eval_on_selector_all(
+            "svg.roc-pair g.legend", "nodes => nodes.map(n => n.textContent)"
+        )
+        assert legend == [
+            f"champion {champion}, AUC {outcomes['champion']['roc_auc']:.4f}",
+            f"challenger {challenger}, AUC {outcomes['challenger']['roc_auc']:.4f}",
+        ]
+
+        entries = history["entries"]
+        assert entries[-1]["alias"] == "staging"
+        assert entries[-1]["to_version"] == challenger
+        rows = page.eval_on_selector_all(
+            "#history-table tbody tr",
+            """rows => rows.map(r => [Number(r.dataset.sequence),
+                [...r.cells].map(c => c.textContent)])""",
+        )
+        assert rows == [
+            [
+                e["sequence"],
+                [
+                    e["at"][:19].replace("T", " "),
+                    e["action"],
+                    e["alias"],
+                    f"{e['from_version'] or '(not set)'} → {e['to_version']}",
+                    e["actor"],
+                    e["reason"],
+                    e["hash"][:12],
+                ],
+            ]
+            for e in reversed(entries)  # newest first
+        ]
+        assert page.is_hidden("#history-error")
+        screenshot(page, "8-challengers")
+
+        page.set_viewport_size({"width": 390, "height": 844})  # still fits a phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+        # An edited history: the service answers 409 and the page says so, showing no rows.
+        path = store / "history" / "entries.jsonl"
+        path.write_text(path.read_text().replace("staged for the page test", "staged, nothing"))
+        page.click("#challengers-refresh")
+        page.wait_for_selector("#history-error:not([hidden])", timeout=30_000)
+        shown = page.inner_text("#history-error")
+        assert page.get_attribute("#history-error", "data-problem").endswith("history-tampered")
+        assert "Promotion history failed its check" in shown
+        assert page.is_hidden("#history-table")
+        assert page.query_selector_all("#history-table tbody tr") == []
+        context.close()
+    service = urlsplit(base).netloc
+    assert all(urlsplit(url).netloc == service for url in requested), requested
+    assert errors == []
+
+
+def test_the_challengers_tab_says_how_to_configure_a_challenger(page: Page) -> None:
+    """The real store's server runs no shadow: no comparison, and the tab says what to set."""
+    page.click("#tab-challengers")
+    page.wait_for_selector("#challengers-empty:not([hidden])", timeout=60_000)
+    assert "SHADOW_MODELS" in page.inner_text("#challengers-empty")
+    assert page.query_selector_all("#challengers article.comparison") == []
+    assert page.is_visible("#panel-challengers")
+    assert page.is_hidden("#panel-performance")

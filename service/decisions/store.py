@@ -364,7 +364,6 @@ class DecisionStore:
         """Every decision of one version in the window: the probability answered, the
         current outcome (1, 0, or NaN without one) and the month decided (YYYY-MM, UTC),
         in record order, for realized performance."""
-        latest = self._latest_outcomes()
         month = (
             func.substr(decisions.c.decided_at, 1, 7)
             if self.backend == "sqlite"
@@ -372,13 +371,7 @@ class DecisionStore:
         )
         query = (
             select(decisions.c.probability, outcomes.c.defaulted, month)
-            .select_from(decisions)
-            .outerjoin(
-                latest,
-                (latest.c.request_id == decisions.c.request_id)
-                & (latest.c.position == decisions.c.position),
-            )
-            .outerjoin(outcomes, outcomes.c.id == latest.c.id)
+            .select_from(self._with_current_outcome(decisions))
             .where(decisions.c.model_version == model_version)
         )
         if since is not None:
@@ -403,7 +396,7 @@ class DecisionStore:
         and points, the other's three, and the current outcome or None). The champion is
         the deciding version, or for a customer the challenger decided, the champion that
         scored them in shadow."""
-        d, latest = decisions, self._latest_outcomes()
+        d = decisions
         other, champion = shadow_scores.alias("other"), shadow_scores.alias("champion")
 
         def beside(scores: Any, role: str) -> Any:
@@ -444,26 +437,25 @@ class DecisionStore:
         pairs = union_all(
             *(query.where(*window) for query in (by_champion, by_challenger, beside_challenger))
         ).subquery()
-        query = (
-            select(*list(pairs.c)[:8], outcomes.c.defaulted)
-            .select_from(pairs)
-            .outerjoin(
-                latest,
-                (latest.c.request_id == pairs.c.request_id)
-                & (latest.c.position == pairs.c.position),
-            )
-            .outerjoin(outcomes, outcomes.c.id == latest.c.id)
+        query = select(*list(pairs.c)[:8], outcomes.c.defaulted).select_from(
+            self._with_current_outcome(pairs)
         )
         with self.engine.connect() as connection:
             return [tuple(row) for row in connection.execute(query)]
 
-    def _latest_outcomes(self) -> Any:
-        """Each decision's newest outcome row id: its current outcome."""
-        return (
+    @staticmethod
+    def _with_current_outcome(source: Any) -> Any:
+        """`source` (rows with request_id and position) joined to each one's current
+        outcome, its newest outcome row (NULL columns without one)."""
+        latest = (
             select(outcomes.c.request_id, outcomes.c.position, func.max(outcomes.c.id).label("id"))
             .group_by(outcomes.c.request_id, outcomes.c.position)
             .subquery()
         )
+        return source.outerjoin(
+            latest,
+            (latest.c.request_id == source.c.request_id) & (latest.c.position == source.c.position),
+        ).outerjoin(outcomes, outcomes.c.id == latest.c.id)
 
     def iterate_with_outcomes(self, **filters: Any) -> Iterator[dict[str, Any]]:
         """The records that have an outcome, each with `defaulted` and `observed_at` of
