@@ -409,24 +409,33 @@ class DecisionStore:
         def scores(of: Any) -> list[Any]:
             return [of.c.probability, of.c.decision, of.c.score]
 
-        key = [d.c.request_id, d.c.position]
+        # Each branch joins the decision to its current outcome itself: joining the union
+        # afterwards leaves the database no index to use (measured: 30 s for 24,000 rows).
+        decided = self._with_current_outcome(d)
+        outcome = outcomes.c.defaulted
         by_champion = (
-            select(d.c.model_version, other.c.model_version, *scores(d), *scores(other), *key)
-            .join(other, beside(other, "shadow"))
+            select(d.c.model_version, other.c.model_version, *scores(d), *scores(other), outcome)
+            .select_from(decided.join(other, beside(other, "shadow")))
             .where(or_(d.c.arm.is_(None), d.c.arm == "champion"))
         )
         by_challenger = (
-            select(champion.c.model_version, d.c.model_version, *scores(champion), *scores(d), *key)
-            .join(champion, beside(champion, "champion"))
+            select(
+                champion.c.model_version, d.c.model_version, *scores(champion), *scores(d),
+                outcome,
+            )
+            .select_from(decided.join(champion, beside(champion, "champion")))
             .where(d.c.arm == "challenger")
-        )
+        )  # fmt: skip
         beside_challenger = (
             select(
                 champion.c.model_version, other.c.model_version, *scores(champion),
-                *scores(other), *key,
+                *scores(other), outcome,
             )
-            .join(champion, beside(champion, "champion"))
-            .join(other, beside(other, "shadow"))
+            .select_from(
+                decided.join(champion, beside(champion, "champion")).join(
+                    other, beside(other, "shadow")
+                )
+            )
             .where(d.c.arm == "challenger")
         )  # fmt: skip
         window = []
@@ -434,11 +443,8 @@ class DecisionStore:
             window.append(d.c.decided_at >= _bound(since))
         if until is not None:
             window.append(d.c.decided_at < _bound(until))
-        pairs = union_all(
+        query = union_all(
             *(query.where(*window) for query in (by_champion, by_challenger, beside_challenger))
-        ).subquery()
-        query = select(*list(pairs.c)[:8], outcomes.c.defaulted).select_from(
-            self._with_current_outcome(pairs)
         )
         with self.engine.connect() as connection:
             return [tuple(row) for row in connection.execute(query)]

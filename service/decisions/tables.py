@@ -52,6 +52,7 @@ decisions = Table(
     # With a live split, who decided: champion or challenger; NULL without a split.
     Column("arm", String(16), nullable=True),
     Index("ix_decisions_request_id", "request_id"),
+    Index("ix_decisions_customer", "request_id", "position"),
     Index("ix_decisions_decided_at", "decided_at"),
     Index("ix_decisions_model_version", "model_version"),
 )

@@ -763,7 +763,7 @@ async function showHistory() {
       showProblem(errorBox, body);
       errorBox.dataset.problem = String(body.type || "");
       if (String(body.type).endsWith("history-tampered")) {
-        errorBox.append(element("p", {}, "The history is not shown: it may have been edited. No promotion is accepted until an operator repairs it."));
+        errorBox.append(element("p", {}, "The history is not shown: an entry was edited, removed or cut off, and no promotion is accepted until an operator repairs it."));
       }
       return;
     }

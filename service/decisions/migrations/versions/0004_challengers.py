@@ -4,9 +4,9 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02
 
-Adds a nullable column to the decisions (NULL for every record made before a live split
-existed, and for those made without one) and a new table beside them: no existing record
-is changed.
+Adds a nullable column and an index to the decisions (NULL for every record made before
+a live split existed, and for those made without one) and a new table beside them: no
+existing record is changed.
 """
 
 from collections.abc import Sequence
@@ -37,9 +37,14 @@ def upgrade() -> None:
         sa.Column("reasons", sa.Text(), nullable=True),
     )
     op.create_index("ix_shadow_scores_decision", "shadow_scores", ["request_id", "position"])
+    # A customer's decision by (request, position): the comparison joins on it, and with
+    # only the request id indexed, each of a 10,000-row batch's customers cost a scan of
+    # the other 9,999 (measured: over 30 s for 24,000 customers).
+    op.create_index("ix_decisions_customer", "decisions", ["request_id", "position"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_decisions_customer", "decisions")
     op.drop_index("ix_shadow_scores_decision", "shadow_scores")
     op.drop_table("shadow_scores")
     with op.batch_alter_table("decisions") as batch:
