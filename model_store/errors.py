@@ -14,7 +14,12 @@ class ChecksumMismatchError(ModelStoreError):
 
 
 class HistoryTamperedError(ModelStoreError):
-    """The promotion history fails its checks: a line was edited, removed or added."""
+    """The promotion history fails its checks: a line was edited, removed or added.
+    `problem` says what, without the store's path, for answers that leave the machine."""
+
+    def __init__(self, message: str, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 class ApprovalRequiredError(ModelStoreError):

@@ -249,5 +249,6 @@ class PromotionHistory:
         return HistoryTamperedError(
             f"the promotion history in {self.directory} fails its check: {problem}. "
             "Nothing is promoted until it is repaired; compare it with a copy of its head "
-            "hash kept elsewhere"
+            "hash kept elsewhere",
+            problem,
         )

@@ -519,6 +519,8 @@ async def test_four_eyes_over_http_with_the_comparison_on_the_record(
         )
     assert_problem(tampered, 409)
     assert tampered.json()["type"].endswith("history-tampered")
+    assert "its hash does not match its content" in tampered.json()["detail"]
+    assert str(store) not in tampered.text  # no path leaves the machine
     assert_problem(blocked, 409)
 
 

@@ -32,6 +32,14 @@ class PromotionHistoryTamperedError(ServiceError):
         "it is not shown, and no promotion is accepted until an operator repairs it."
     )
 
+    @classmethod
+    def of(cls, error: HistoryTamperedError) -> "PromotionHistoryTamperedError":
+        """The store's finding without its path (`python -m model_store history` has it)."""
+        return cls(
+            f"The promotion history fails its check: {error.problem}. Nothing is promoted "
+            "until an operator repairs it (`python -m model_store history` names the file)."
+        )
+
 
 @router.get(
     "/models",
@@ -72,7 +80,7 @@ async def promotion_history(registry: Registry) -> PromotionHistory:
     try:
         entries = await run_in_threadpool(registry.store.history)
     except HistoryTamperedError as error:
-        raise PromotionHistoryTamperedError(str(error)) from error
+        raise PromotionHistoryTamperedError.of(error) from error
     return PromotionHistory(entries=entries, head=entries[-1].hash if entries else None)
 
 

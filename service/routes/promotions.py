@@ -93,7 +93,7 @@ def _store_call(call: Any) -> HistoryEntry:
     except ApprovalRequiredError as error:
         raise ApprovalMissingError(str(error)) from error
     except HistoryTamperedError as error:
-        raise PromotionHistoryTamperedError(str(error)) from error
+        raise PromotionHistoryTamperedError.of(error) from error
     except ModelStoreError as error:
         raise PromotionRefusedError(str(error)) from error
 
