@@ -147,7 +147,8 @@ class DataPlane:
             )
         scored = predictor.score(rows, explain)
         shadows = self.registry.shadows
-        if not shadows:
+        # Shadow scores exist to be recorded: with the log off, only a live split needs one.
+        if not shadows or not (split or self.decisions.keeps_records):
             return Decided.unsplit(scored, [])
         others = shadows.score(rows, explain, decided_by=scored.version)
         if not split:

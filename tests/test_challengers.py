@@ -532,3 +532,19 @@ async def test_without_keys_nobody_can_be_named_so_http_does_not_promote(
     assert_problem(answer, 403)
     assert answer.json()["type"].endswith("actor-required")
     assert not (challenger_store / "history" / "entries.jsonl").read_text().count("why not")
+
+
+async def test_with_the_log_off_a_shadow_scores_nobody(
+    challenger_store: Path, customers: list[dict[str, Any]]
+) -> None:
+    """A shadow score exists to be recorded: with DECISION_LOG_URL=none it is not computed
+    (what the log-off rows of `make bench` then cost nothing for)."""
+    from service.metrics import SHADOW_CUSTOMERS
+
+    counted = SHADOW_CUSTOMERS.labels("challenger")
+    extra = {"decision_log_url": "none", "shadow_models": "challenger", "model_watch_seconds": 0}
+    before = counted._value.get()
+    async with asgi_client(ServiceSettings(model_store_dir=challenger_store, **extra)) as client:
+        answer = await client.post("/predict/batch", json={"customers": customers[:10]})
+    assert answer.status_code == 200
+    assert counted._value.get() == before

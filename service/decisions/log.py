@@ -58,6 +58,8 @@ class DecisionLogDisabledError(ServiceError):
 class DecisionLog(Protocol):
     """What the service asks of its decision log, whether it records or not."""
 
+    keeps_records: bool  # False for the null log: nothing given to it is kept
+
     @property
     def unavailable_reason(self) -> str | None:
         """Why decisions cannot be recorded now (None when they can, or are not kept)."""
@@ -76,6 +78,8 @@ class DecisionLog(Protocol):
 
 class GroupCommitLog:
     """Group commit, health and retention over one `DecisionStore`, for one process."""
+
+    keeps_records: Final = True
 
     def __init__(self, store: DecisionStore, retry_seconds: float, retention_days: int = 0) -> None:
         self.store = store
@@ -242,6 +246,7 @@ class NoDecisionLog:
     """DECISION_LOG_URL=none: nothing is recorded and lookups say so."""
 
     unavailable_reason: Final = None
+    keeps_records: Final = False
 
     async def start(self) -> None:
         log.warning("DECISION_LOG_URL=none: decisions are not recorded")

@@ -554,10 +554,12 @@ def _store_with_a_twin(store_dir: Path, target: Path) -> Path:
     model under another id, aliased `challenger`: a shadow that costs what a real one of
     the same size costs."""
     source = ModelStore(store_dir)
-    version = source.export("production", target, serving_only=True)
+    version = source.export("production", target)
     copy = ModelStore(target)
     manifest = copy.get(version)
-    artifacts = {name: (target / version / name).read_bytes() for name in manifest.serving_files()}
+    artifacts = {
+        name: (target / version / name).read_bytes() for name in manifest.artifact_checksums()
+    }
 
     def build(new_version: str, checksums: dict[str, str]) -> Any:
         return manifest.model_copy(update={"version": new_version})
