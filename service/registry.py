@@ -60,7 +60,7 @@ class ReloadFailedError(ServiceError):
     description = "The new model could not be loaded; the previous one keeps serving."
 
 
-def public_reason(ref: str, error: ModelStoreError) -> str:
+def public_reason(ref: str, error: Exception) -> str:
     """Why a version cannot serve, in words that reveal no paths or library versions."""
     if isinstance(error, VersionNotFoundError):
         return str(error)

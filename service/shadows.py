@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from model_store import ModelStoreError
 from model_store.runtime import Predictor
 from model_store.scoring import Scored
 from service.metrics import SHADOW_CUSTOMERS, SHADOW_FAILURES
@@ -46,7 +45,7 @@ class ShadowSet:
         refs: Sequence[str],
         load: Callable[[str], Predictor],
         resolve: Callable[[str], str],
-        describe: Callable[[str, ModelStoreError], str],
+        describe: Callable[[str, Exception], str],
     ) -> None:
         self._states = [ShadowState(ref) for ref in refs]
         self._load = load
@@ -65,9 +64,12 @@ class ShadowSet:
                 self._refresh(state)
 
     def _refresh(self, state: ShadowState) -> None:
+        # Anything a shadow raises while loading is its own problem, never the watcher's:
+        # an unreadable alias file or a model onnxruntime refuses is refused like a
+        # failed checksum.
         try:
             target = self._resolve(state.ref)
-        except ModelStoreError as error:  # alias unset: keep what it named, if anything
+        except Exception as error:  # alias unset or unreadable: keep what it named
             self._failed(state, None, error)
             return
         if state.predictor is not None and state.predictor.version == target:
@@ -76,14 +78,14 @@ class ShadowSet:
             return
         try:
             predictor = self._load(target)
-        except ModelStoreError as error:  # keeps scoring with what it had, if anything
+        except Exception as error:  # keeps scoring with what it had, if anything
             self._failed(state, target, error)
             return
         previous = state.predictor.version if state.predictor is not None else None
         state.predictor, state.problem, state.refused = predictor, None, None
         log.info("shadow %s now scores with %s (was %s)", state.ref, target, previous)
 
-    def _failed(self, state: ShadowState, target: str | None, error: ModelStoreError) -> None:
+    def _failed(self, state: ShadowState, target: str | None, error: Exception) -> None:
         problem = f"cannot load: {self._describe(state.ref, error)}"
         if problem != state.problem or target != state.refused:  # once per new problem
             SHADOW_FAILURES.labels(state.ref, "load").inc()

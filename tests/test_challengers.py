@@ -548,3 +548,25 @@ async def test_with_the_log_off_a_shadow_scores_nobody(
         answer = await client.post("/predict/batch", json={"customers": customers[:10]})
     assert answer.status_code == 200
     assert counted._value.get() == before
+
+
+async def test_an_unreadable_shadow_alias_is_the_shadows_problem_alone(
+    challenger_store: Path, customers: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """An alias file that is not JSON fails that shadow's load, not the start-up or the
+    watcher: the service is ready and answers."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(challenger_store, store)
+    (store / "aliases" / "garbled.json").write_text("{not json")
+    extra = {"shadow_models": "garbled", "model_watch_seconds": 0.1}
+    async with asgi_client(settings(store, tmp_path / "log.db", **extra)) as client:
+        await asyncio.sleep(0.3)  # the watcher has refreshed the shadow a few times
+        ready = await client.get("/health/ready")
+        answer = await client.post("/predict", json=customers[0])
+    assert ready.status_code == 200
+    assert answer.status_code == 200
+    [state] = ready.json()["shadows"]
+    assert state["shadowing"] is False
+    assert state["problem"] == "cannot load: model 'garbled' could not be loaded"
