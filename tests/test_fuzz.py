@@ -61,13 +61,28 @@ def _fuzz(method: str, path: str, examples: int, check: Callable[[Any], None]) -
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_every_operation_with_a_key_keeps_its_documented_promises(method: str, path: str) -> None:
-    ran = _fuzz(
-        method,
-        path,
-        60,
-        lambda case: case.call_and_validate(headers={"Authorization": f"Bearer {KEY}"}),
-    )
+    ran = _fuzz(method, path, 60, _with_key)
     print(f"{method} {path}: {ran} cases with a key, no failure")
+
+
+def _with_key(case: Any) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = case.body if isinstance(case.body, dict) else {}
+    subjects, customers = body.get("subject_ids"), body.get("customers")
+    if (
+        isinstance(subjects, list)
+        and isinstance(customers, list)
+        and len(subjects) != len(customers)
+    ):
+        # The one rule of the contract JSON Schema cannot state (two lists of one length):
+        # its own documented 422, naming the field, in place of schemathesis' expectation.
+        response = case.call(headers=headers)
+        assert response.status_code == 422, response.text
+        fields = {error["field"] for error in response.json()["errors"]}
+        if not any(field.startswith("customers") for field in fields):
+            assert "subject_ids" in fields, fields
+        return
+    case.call_and_validate(headers=headers)
 
 
 def _without_key(case: Any) -> None:
