@@ -10,7 +10,10 @@ what the route should not have to:
   pool costs); anything larger or with reasons runs in the pool, so a long batch never
   stalls the other requests, the in-flight bound or the time limit;
 - which other versions score the same customers for the record (SHADOW_MODELS), and
-  with a live split (CHALLENGER_SHARE) which customers the challenger decides;
+  where: after the served version in the pool, or for a customer scored on the event
+  loop, on the shadows' own thread or the decision log's writer (service.shadows); and
+  with a live split
+  (CHALLENGER_SHARE) which customers the challenger decides;
 - what is observed: once the decisions are on record, the metrics count them and the
   request context carries the version and the number of customers for the access line.
 """
@@ -62,7 +65,7 @@ class DataPlane:
             return await run_in_threadpool(
                 self._decide, predictor, rows, explain, lambda: [subject], split
             )
-        return self._decide(predictor, rows, explain, lambda: [subject], split)
+        return self._decide(predictor, rows, explain, lambda: [subject], split, on_loop=True)
 
     async def score_many(
         self,
@@ -98,6 +101,7 @@ class DataPlane:
                     arm=part.arm,
                     positions=part.positions,
                     shadows=shadows if first else (),
+                    pending_shadows=decided.pending_shadows if first else None,
                 )
                 for first, part in zip((True, False), decided.parts, strict=False)
             )
@@ -137,19 +141,28 @@ class DataPlane:
         explain: bool,
         subjects: Callable[[], Sequence[str]],
         split: bool,
+        on_loop: bool = False,
     ) -> Decided:
         """The served (or named) version's scores, each shadow's, and with a live split
-        the arms. A challenger that cannot score leaves its customers to the champion."""
+        the arms. A challenger that cannot score leaves its customers to the champion.
+        Scoring `on_loop`, the shadows' scores are made off the event loop, at once when
+        the decision log is idle, unless a live split needs the challenger's for the
+        answer."""
         if explain and not predictor.explains:
             raise ExplanationUnavailableError(
                 f"model version {predictor.version} has no explainer (it was trained before "
                 "reason codes); ask without `explain`, or score with a newer version"
             )
-        scored = predictor.score(rows, explain)
         shadows = self.registry.shadows
         # Shadow scores exist to be recorded: with the log off, only a live split needs one.
         if not shadows or not (split or self.decisions.keeps_records):
-            return Decided.unsplit(scored, [])
+            return Decided.unsplit(predictor.score(rows, explain), [])
+        if on_loop and not split:  # handed over first, so both can score at once
+            pending = shadows.submit(
+                rows, decided_by=predictor.version, at_once=not self.decisions.writing
+            )
+            return Decided.unsplit(predictor.score(rows, explain), [], pending_shadows=pending)
+        scored = predictor.score(rows, explain)
         others = shadows.score(rows, explain, decided_by=scored.version)
         if not split:
             return Decided.unsplit(scored, others)

@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from model_store.scoring import Scored
+from service.decisions.records import PendingShadowBatches
 
 Arm = Literal["champion", "challenger"]
 ShadowRole = Literal["shadow", "champion"]
@@ -43,19 +44,30 @@ class Decided:
     champion: Scored  # the deciding version's scores of every customer (without a split)
     parts: tuple[Part, ...]
     shadows: tuple[ShadowPart, ...]
+    # For one customer decided on the event loop: the shadow scores being made meanwhile
+    # (service.shadows), recorded with the decision.
+    pending_shadows: PendingShadowBatches | None = None
 
     @property
     def count(self) -> int:
         return len(self.champion)
 
     @classmethod
-    def unsplit(cls, champion: Scored, shadows: list[Scored], arm: Arm | None = None) -> "Decided":
+    def unsplit(
+        cls,
+        champion: Scored,
+        shadows: list[Scored],
+        arm: Arm | None = None,
+        pending_shadows: PendingShadowBatches | None = None,
+    ) -> "Decided":
         """Every customer decided by `champion` (in `arm`, when a live split found no
-        challenger to score); `shadows` recorded beside them."""
+        challenger to score); `shadows`, and those `pending_shadows` will hold, recorded
+        beside them."""
         return cls(
             champion,
             (Part(champion, None, arm),),
             tuple(ShadowPart(scored, None, "shadow") for scored in shadows),
+            pending_shadows,
         )
 
     @classmethod

@@ -7,11 +7,22 @@ credit_default_shadow_failures_total and shown by /health/ready, and the answer,
 the served version alone makes, is the same bits as without it. Each entry is loaded by
 the registry's one load path and followed like MODEL_VERSION: when an alias moves, the
 watcher loads what it names now.
+
+Where a shadow scores follows where the answer is made. Batches and reasons, already
+in the thread pool, are scored there after the served version (`score`). A customer the
+data plane scores on the event loop (one, without reasons) costs the event loop nothing:
+it is queued (`submit`), and its shadow scores are made
+- when the decision log is idle, on the shadows' own thread at once, while the served
+  version scores on the other core: a shadow adds little to a lone request's latency;
+- under load, by the decision log's writer when it asks for them before its
+  transaction: it scores every customer queued by then in one run per shadow, so a
+  shadow costs a group of requests one run, not one run each.
 """
 
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,9 +30,13 @@ import numpy as np
 
 from model_store.runtime import Predictor
 from model_store.scoring import Scored
+from service.decisions.records import ShadowBatch
 from service.metrics import SHADOW_CUSTOMERS, SHADOW_FAILURES
 
 log = logging.getLogger("service.shadows")
+
+# A single customer's rows, the version deciding them, and where their shadow records go.
+_Submitted = tuple[np.ndarray, str, "PendingShadows"]
 
 
 @dataclass(slots=True)
@@ -34,6 +49,28 @@ class ShadowState:
     refused: str | None = None  # a target that failed to load
     failures: int = 0  # requests it failed to score, since start
     last_failure: str | None = None  # when and how it last failed
+
+
+class PendingShadows:
+    """The shadow records of one submitted customer, once made. Asking for them before
+    then scores the whole queue on the asking thread, unless another already is."""
+
+    __slots__ = ("_done", "_made", "_shadows")
+
+    def __init__(self, shadows: "ShadowSet") -> None:
+        self._shadows = shadows
+        self._done = threading.Event()
+        self._made: tuple[ShadowBatch, ...] = ()
+
+    def resolve(self, made: tuple[ShadowBatch, ...]) -> None:
+        self._made = made
+        self._done.set()
+
+    def result(self) -> tuple[ShadowBatch, ...]:
+        if not self._done.is_set():
+            self._shadows.score_queued()
+            self._done.wait()
+        return self._made
 
 
 class ShadowSet:
@@ -52,6 +89,11 @@ class ShadowSet:
         self._resolve = resolve
         self._describe = describe  # a refusal in words safe for /health/ready
         self._lock = threading.Lock()  # one refresh at a time (start-up, watcher)
+        # Single customers' shadow scoring (`submit`): a queue, and one thread of its own.
+        self._scorer = ThreadPoolExecutor(1, thread_name_prefix="shadow")
+        self._queue: list[_Submitted] = []
+        self._queue_lock = threading.Lock()
+        self._scorer_started = False
 
     def __bool__(self) -> bool:
         return bool(self._states)
@@ -107,18 +149,92 @@ class ShadowSet:
             predictor = state.predictor
             if predictor is None or predictor.version == decided_by:
                 continue
-            try:
-                results.append(predictor.score(rows, explain and predictor.explains))
-            except Exception as error:  # a shadow must never cost an answer
-                state.failures += 1
-                state.last_failure = (
-                    f"{datetime.now(UTC).isoformat(timespec='seconds')}: {type(error).__name__}"
-                )
-                SHADOW_FAILURES.labels(state.ref, "score").inc()
-                log.error("shadow %s (%s) failed to score: %r", state.ref, predictor.version, error)
-                continue
-            SHADOW_CUSTOMERS.labels(state.ref).inc(len(rows))
+            scored = self._score(state, predictor, rows, explain, requests=1)
+            if scored is not None:
+                results.append(scored)
         return results
+
+    def submit(self, rows: np.ndarray, decided_by: str, at_once: bool) -> "PendingShadows":
+        """Every loaded shadow's scores of `rows` (without reasons) as shadow records, to
+        be made while the caller goes on; a shadow that is the version deciding is
+        skipped. `at_once` starts the shadows' own thread on them now (when the other
+        core is free to); otherwise they wait in the queue for the first thread that
+        asks for a result, which scores everything queued in one run per shadow. A
+        failing shadow is left out, logged and counted: the result always comes."""
+        pending = PendingShadows(self)
+        with self._queue_lock:
+            self._queue.append((rows, decided_by, pending))
+            start = at_once and not self._scorer_started
+            self._scorer_started = self._scorer_started or start
+        if start:
+            self._scorer.submit(self._score_queue)
+        return pending
+
+    def score_queued(self) -> None:
+        """Score every customer queued now, on the calling thread, in one run per shadow
+        (a customer another thread has taken is left to it)."""
+        with self._queue_lock:
+            group, self._queue = self._queue, []
+        if not group:
+            return
+        added: list[list[ShadowBatch]] = [[] for _ in group]
+        try:
+            for state in self._states:
+                self._score_group(state, group, added)
+        finally:  # whatever happened, nobody waits for ever
+            for (_, _, pending), shadows in zip(group, added, strict=True):
+                pending.resolve(tuple(shadows))
+
+    def _score_queue(self) -> None:
+        """The shadows' own thread: score the queue until it is empty."""
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._scorer_started = False
+                    return
+            self.score_queued()
+
+    def _score_group(
+        self, state: ShadowState, group: list[_Submitted], added: list[list[ShadowBatch]]
+    ) -> None:
+        predictor = state.predictor
+        if predictor is None:
+            return
+        members = [
+            k for k, (_, decided_by, _) in enumerate(group) if decided_by != predictor.version
+        ]
+        if not members:
+            return
+        rows = np.concatenate([group[k][0] for k in members])
+        scored = self._score(state, predictor, rows, explain=False, requests=len(members))
+        if scored is None:
+            return
+        counts = [len(group[k][0]) for k in members]
+        for k, shadow in zip(members, ShadowBatch.split(scored, "shadow", counts), strict=True):
+            added[k].append(shadow)
+
+    def _score(
+        self,
+        state: ShadowState,
+        predictor: Predictor,
+        rows: np.ndarray,
+        explain: bool,
+        requests: int,
+    ) -> Scored | None:
+        """One shadow's scores of `rows` for `requests` requests, or None when it fails:
+        then the failure is logged and counted once per request it cost a shadow score."""
+        try:
+            scored = predictor.score(rows, explain and predictor.explains)
+        except Exception as error:  # a shadow must never cost an answer
+            state.failures += requests
+            state.last_failure = (
+                f"{datetime.now(UTC).isoformat(timespec='seconds')}: {type(error).__name__}"
+            )
+            SHADOW_FAILURES.labels(state.ref, "score").inc(requests)
+            log.error("shadow %s (%s) failed to score: %r", state.ref, predictor.version, error)
+            return None
+        SHADOW_CUSTOMERS.labels(state.ref).inc(len(rows))
+        return scored
 
     def status(self) -> list[dict[str, object]]:
         """Each entry's state, for /health/ready."""

@@ -83,6 +83,15 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
                 direct_one = (
                     await c.post("/predict?version=challenger&explain=true", json=customers[1])
                 ).json()
+                # Single customers without reasons: their shadow scores are made by the
+                # log's writer, a group at a time; sent at once, so groups form.
+                await asyncio.gather(
+                    *(
+                        c.post("/predict", json=customer, headers=rid(f"s-{k}"))
+                        for k, customer in enumerate(customers[:40])
+                    )
+                )
+                singles = [(await c.get(f"/decisions/s-{k}")).json() for k in range(40)]
                 records = (await c.get("/decisions/b-1")).json()
                 [one] = (await c.get("/decisions/one-1")).json()
                 ready = (await c.get("/health/ready")).json()
@@ -102,6 +111,19 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
             theirs["grade"],
         )
         assert shadow["reasons"] is None  # not asked for
+    for [single], theirs in zip(singles, direct[:40], strict=True):
+        assert single["position"] == 0
+        assert single["shadows"] == [
+            {
+                "model_version": challenger,
+                "role": "shadow",
+                "probability": theirs["probability"],
+                "default": theirs["default"],
+                "score": theirs["score"],
+                "grade": theirs["grade"],
+                "reasons": None,
+            }
+        ]
     [shadow] = one["shadows"]
     assert shadow["reasons"] == [r["code"] for r in direct_one["reasons"]]
     disagree = sum(r["default"] != r["shadows"][0]["default"] for r in records)
@@ -110,6 +132,51 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
     assert ready["shadows"] == [  # no problem, no failure
         {"ref": "challenger", "model_version": challenger, "shadowing": True, "failures": 0}
     ]
+
+
+def test_single_customers_shadow_scored_off_the_loop_each_get_their_own_scores(
+    challenger_store: Path, customers: list[dict[str, Any]]
+) -> None:
+    """`submit`, what the data plane does for a customer it scores on the event loop:
+    customers scored by the shadows' thread at once, or queued until a result is asked
+    for and then scored together, each get exactly their own scores;
+    a customer the shadow itself decides is not shadowed by it; a failing shadow costs
+    each customer its shadow score, counted once per customer, and every future still
+    resolves."""
+    from model_store.runtime import Predictor
+    from schemas.features import CustomerFeatures, feature_matrix
+    from service.shadows import ShadowSet
+
+    store = ModelStore(challenger_store)
+    champion, challenger = versions(challenger_store)
+    shadows = ShadowSet(
+        ["challenger"], lambda v: Predictor(store.load(v)), store.resolve, lambda r, e: str(e)
+    )
+    shadows.refresh()
+    rows = feature_matrix([CustomerFeatures.model_validate(c) for c in customers[:60]])
+    deciders = [challenger if k % 7 == 3 else champion for k in range(60)]
+    direct = Predictor(store.load(challenger)).score(rows)
+
+    futures = [shadows.submit(rows[k : k + 1], by, at_once=k < 20) for k, by in enumerate(deciders)]
+    for k, future in enumerate(futures):
+        recorded = future.result()
+        if deciders[k] == challenger:
+            assert recorded == ()
+            continue
+        [shadow] = recorded
+        assert shadow.model_version == challenger
+        assert list(shadow.positions) == [0]
+        assert shadow.probabilities == [direct.probabilities[k]]  # the same bits
+        assert (list(shadow.defaults), list(shadow.scores), list(shadow.grades)) == (
+            [direct.defaults[k]],
+            [direct.points[k]],
+            [direct.grades[k]],
+        )
+
+    shadows._states[0].predictor = _Failing(shadows._states[0].predictor)
+    futures = [shadows.submit(rows[k : k + 1], champion, at_once=k < 5) for k in range(10)]
+    assert [future.result() for future in futures] == [()] * 10
+    assert shadows.status()[0]["failures"] == 10
 
 
 def rid(request_id: str) -> dict[str, str]:
@@ -159,6 +226,17 @@ async def test_a_shadow_alias_move_is_followed_by_the_watcher(
         [after] = (await client.get("/decisions/after")).json()
     assert before["shadows"] == []
     assert [s["model_version"] for s in after["shadows"]] == [challenger]
+
+
+def shadow_failures(client: httpx.Client) -> float:
+    """The challenger shadow's scoring failures, as /metrics counts them."""
+    return next(
+        float(line.rsplit(" ", 1)[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith(
+            'credit_default_shadow_failures_total{shadow="challenger",stage="score"}'
+        )
+    )
 
 
 class _Failing:
@@ -226,6 +304,8 @@ def test_a_shadow_that_fails_mid_load_costs_no_answer(
                     if answer.content != expected[k]:
                         mismatches.append(k)
 
+    with httpx.Client(base_url=base) as client:
+        failed_before = shadow_failures(client)  # the counter is the process's
     threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
     for thread in threads:
         thread.start()
@@ -233,18 +313,12 @@ def test_a_shadow_that_fails_mid_load_costs_no_answer(
         thread.join()
     with httpx.Client(base_url=base) as client:
         ready = client.get("/health/ready")
-        metrics = client.get("/metrics").text
-    failed = next(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith(
-            'credit_default_shadow_failures_total{shadow="challenger",stage="score"}'
-        )
-    )
+        failed = shadow_failures(client) - failed_before
     print(f"{len(statuses)} answered, {failed:.0f} shadow failures")
     assert statuses == [200] * 600
     assert not mismatches
-    assert 350 <= failed <= 400  # every request after the break, and none before
+    # Every request sent after the break (three others were in flight), none answered before.
+    assert 397 <= failed <= 400
     assert ready.status_code == 200
     [state] = ready.json()["shadows"]
     assert state["failures"] == failed

@@ -61,6 +61,10 @@ class DecisionLog(Protocol):
     keeps_records: bool  # False for the null log: nothing given to it is kept
 
     @property
+    def writing(self) -> bool:
+        """True while records are waiting or being committed: the service is busy."""
+
+    @property
     def unavailable_reason(self) -> str | None:
         """Why decisions cannot be recorded now (None when they can, or are not kept)."""
 
@@ -90,11 +94,16 @@ class GroupCommitLog:
         self._wakeup = asyncio.Event()
         self._unavailable: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._committing = 0  # groups being written now
 
     @property
     def unavailable_reason(self) -> str | None:
         """Why decisions cannot be recorded now (None when they can)."""
         return self._unavailable
+
+    @property
+    def writing(self) -> bool:
+        return self._committing > 0 or bool(self._pending)
 
     async def start(self) -> None:
         """Migrate and probe once; if that fails, keep trying in the background. (An app
@@ -159,6 +168,7 @@ class GroupCommitLog:
                     continue
                 await slots.acquire()  # meanwhile, more requests join the group
                 group, self._pending = self._pending, []
+                self._committing += 1
                 commit = asyncio.create_task(self._commit(group, slots))
                 commits.add(commit)
                 commit.add_done_callback(commits.discard)
@@ -189,6 +199,7 @@ class GroupCommitLog:
             LOG_WRITE.observe(time.perf_counter() - started)
             _settle(group, None)
         finally:
+            self._committing -= 1
             slots.release()
 
     async def _recover(self) -> None:
@@ -247,6 +258,7 @@ class NoDecisionLog:
 
     unavailable_reason: Final = None
     keeps_records: Final = False
+    writing: Final = False
 
     async def start(self) -> None:
         log.warning("DECISION_LOG_URL=none: decisions are not recorded")

@@ -1,14 +1,15 @@
 """What one request puts on record: a `DecisionBatch` for the customers each version
 decided (one without a live split), each made from that version's `Scored` by the data
 plane and turned into table rows by the store, column-wise so a 10,000-row batch costs
-little, and a `ShadowBatch` for every other version that scored them. The decisions are
-the scoring call's own: nothing here decides."""
+little, and a `ShadowBatch` for every other version that scored them (or the promise of
+them, for a single customer whose shadow scores are made beside the answer). The
+decisions are the scoring call's own: nothing here decides."""
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -41,6 +42,13 @@ def _reason_lists(scored: Scored) -> list[str | None]:
     return [json.dumps(list(codes)) for codes in scored.reasons.codes]
 
 
+class PendingShadowBatches(Protocol):
+    """Shadow records still being made (service.shadows.PendingShadows)."""
+
+    def result(self) -> tuple["ShadowBatch", ...]:
+        """The records, once made (waiting for them, or making them, until then)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowBatch:
     """How one more version scored customers of a request: recorded, never answered."""
@@ -54,6 +62,29 @@ class ShadowBatch:
     scores: Sequence[int]
     grades: Sequence[int | None]
     reasons: Sequence[str | None]  # JSON lists of codes; None when not computed
+
+    @classmethod
+    def split(cls, scored: Scored, role: str, counts: Sequence[int]) -> list["ShadowBatch"]:
+        """`scored`'s rows (several requests' customers, one after another, `counts` of
+        each) as one shadow record per request, every customer at its own position."""
+        whole = cls.of(scored, role, None)
+        parts, start = [], 0
+        for count in counts:
+            end = start + count
+            parts.append(
+                cls(
+                    model_version=whole.model_version,
+                    role=role,
+                    positions=range(count),
+                    probabilities=whole.probabilities[start:end],
+                    defaults=whole.defaults[start:end],
+                    scores=whole.scores[start:end],
+                    grades=whole.grades[start:end],
+                    reasons=whole.reasons[start:end],
+                )
+            )
+            start = end
+        return parts
 
     @classmethod
     def of(cls, scored: Scored, role: str, positions: np.ndarray | None) -> "ShadowBatch":
@@ -108,6 +139,9 @@ class DecisionBatch:
     arm: str | None = None
     positions: Sequence[int] | None = None
     shadows: tuple[ShadowBatch, ...] = ()  # the other versions' scores, same transaction
+    # More shadow scores, still being made (service.shadows) while the answer is: the
+    # writer waits for them before the transaction. They always arrive, empty at worst.
+    pending_shadows: "PendingShadowBatches | None" = None
 
     @classmethod
     def of(
@@ -120,6 +154,7 @@ class DecisionBatch:
         arm: str | None = None,
         positions: np.ndarray | None = None,
         shadows: tuple[ShadowBatch, ...] = (),
+        pending_shadows: "PendingShadowBatches | None" = None,
     ) -> "DecisionBatch":
         """The record of an answer made from `scored`, whose rows are the customers at
         `positions`."""
@@ -139,11 +174,16 @@ class DecisionBatch:
             arm=arm,
             positions=None if positions is None else positions.tolist(),
             shadows=shadows,
+            pending_shadows=pending_shadows,
         )
 
     def shadow_rows(self) -> list[tuple[Any, ...]]:
-        """Every shadow score of the batch, in SHADOW_COLUMNS order."""
-        return [row for shadow in self.shadows for row in shadow.rows(self.request_id)]
+        """Every shadow score of the batch, in SHADOW_COLUMNS order (waiting for those
+        still being made)."""
+        shadows = self.shadows
+        if self.pending_shadows is not None:
+            shadows = shadows + self.pending_shadows.result()
+        return [row for shadow in shadows for row in shadow.rows(self.request_id)]
 
     def __len__(self) -> int:
         return len(self.probabilities)
