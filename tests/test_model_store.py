@@ -25,7 +25,7 @@ from model_store.history import GENESIS_HASH
 from model_store.manifest import ModelManifest, ReportArtifact
 from model_store.settings import StoreSettings
 from model_store.store import VERSION_PATTERN
-from tests.support.models import fake_artifacts, manifest_builder
+from tests.support.manifests import fake_artifacts, manifest_builder, save_in_child
 
 
 @pytest.fixture
@@ -60,15 +60,11 @@ def test_versions_are_unique_sortable_and_never_overwritten(store: ModelStore) -
     assert store.latest() == second.version
 
 
-def _save_in_child(root: str, seed: int, queue: "multiprocessing.Queue[str]") -> None:
-    queue.put(ModelStore(root).save(fake_artifacts(seed), manifest_builder()).version)
-
-
 def test_concurrent_saves_get_distinct_complete_versions(store: ModelStore) -> None:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     children = [
-        context.Process(target=_save_in_child, args=(str(store.root), s, queue)) for s in range(4)
+        context.Process(target=save_in_child, args=(str(store.root), s, queue)) for s in range(4)
     ]
     for child in children:
         child.start()
