@@ -44,12 +44,14 @@ $(VENV)/.spark: requirements/spark.txt $(VENV)/.runtime
 spark: $(VENV)/.spark
 
 # The TreeSHAP kernel behind reason codes: plain C, any compiler, loaded through ctypes.
-# Debian's gcc is installed when no compiler is (a fresh machine may have none).
+# Debian's gcc is installed when no compiler is (a fresh machine may have none). No
+# -march: the library picks its vector path at run time, so it runs on any CPU of its
+# architecture, and -ffp-contract=off keeps every path's arithmetic the same bits.
 KERNEL := model_store/_treeshap.so
-$(KERNEL): model_store/treeshap.c
+$(KERNEL): model_store/treeshap.c model_store/treeshap_body.h
 	command -v $(CC) >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
-	$(CC) -O2 -shared -fPIC -o $@ $<
+	$(CC) -O2 -ffp-contract=off -Wno-psabi -shared -fPIC -o $@ $<
 
 # PostgreSQL for the decision log's tests and bench: Debian's server package (the tests
 # start their own throwaway cluster with initdb and pg_ctl; nothing is configured system-wide).

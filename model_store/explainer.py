@@ -5,7 +5,12 @@ an `.npz` of numeric arrays, read here with `allow_pickle=False`: no pickle, no
 scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, built by
 `make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
 exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
-temporaries: see the kernel's header for the method.
+temporaries: see the kernel's header for the method. Loading a version computes the
+kernel's tables once (`treeshap_prepare`: each split's 1 / f when met, about 8 MB for
+the default model), so rows are explained without a division.
+
+The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2) and
+takes the widest the CPU supports; all give the same bits, and `path` forces one.
 
 A row's contributions never depend on the other rows of a call, so large calls are cut
 into slices computed at the same time, with the same bits as one row at a time.
@@ -30,6 +35,8 @@ INDEX_ARRAYS: Final = ("parent", "previous", "feature")
 FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
+LANES: Final = 4  # as in treeshap.c
+PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
 _float = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
@@ -47,21 +54,44 @@ def _kernel() -> ctypes.CDLL:
     if not KERNEL_LIBRARY.is_file():
         raise ExplainerError(
             f"{KERNEL_LIBRARY.name} is not built; `make` builds it from {KERNEL_SOURCE.name} "
-            "(any C compiler: `cc -O2 -shared -fPIC`)"
+            "(any C compiler: `cc -O2 -ffp-contract=off -shared -fPIC`)"
         )
     library = ctypes.CDLL(str(KERNEL_LIBRARY))
+    if not hasattr(library, "treeshap_lanes") or (
+        library.treeshap_max_rule(),
+        library.treeshap_lanes(),
+    ) != (MAX_RULE, LANES):
+        raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
     library.treeshap.restype = ctypes.c_int
     library.treeshap.argtypes = [
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
-        _float, _float, _float,  # quadrature nodes, weights, out
+        _float, _float, _float, _float,  # quadrature nodes, weights, the two tables
+        ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
-    library.treeshap_max_rule.restype = ctypes.c_int
-    if library.treeshap_max_rule() != MAX_RULE:
-        raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
+    library.treeshap_table_size.restype = ctypes.c_int64
+    library.treeshap_table_size.argtypes = [_int64, _int32, ctypes.c_int64]
+    library.treeshap_prepare.restype = ctypes.c_int
+    library.treeshap_prepare.argtypes = [
+        _int64,
+        _int32,
+        ctypes.c_int64,
+        _float,
+        _float,
+        _float,
+        _float,
+    ]
+    library.treeshap_path.restype = ctypes.c_int
+    library.treeshap_path.argtypes = [ctypes.c_int]
     return library
+
+
+def available_paths() -> list[str]:
+    """The kernel paths this CPU can take (each gives the same bits)."""
+    kernel = _kernel()
+    return [name for name, code in PATHS.items() if code and kernel.treeshap_path(code) == code]
 
 
 @cache
@@ -93,7 +123,7 @@ class TreeExplainer:
     probability for that row, to float64 rounding.
     """
 
-    def __init__(self, data: bytes, n_inputs: int, threads: int = 0) -> None:
+    def __init__(self, data: bytes, n_inputs: int, threads: int = 0, path: str = "auto") -> None:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             if set(archive.files) != set(ARRAYS):
                 raise ExplainerError(f"explainer arrays {sorted(archive.files)}, want {ARRAYS}")
@@ -106,6 +136,22 @@ class TreeExplainer:
         self._check()
         self.kernel = _kernel()
         self.nodes, self.weights = _quadrature()
+        if path not in PATHS or self.kernel.treeshap_path(PATHS[path]) < 0:
+            raise ExplainerError(
+                f"TreeSHAP path {path!r} is not available here: {available_paths()}"
+            )
+        self.path = PATHS[path]
+        trees = len(self.tree_rule)
+        self.met_inverse = np.empty(
+            self.kernel.treeshap_table_size(self.tree_start, self.tree_rule, trees)
+        )
+        self.unmet_inverse = np.empty_like(self.nodes)
+        status = self.kernel.treeshap_prepare(
+            self.tree_start, self.tree_rule, trees, self.floats["cover"], self.nodes,
+            self.met_inverse, self.unmet_inverse,
+        )  # fmt: skip
+        if status != 0:
+            raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
             ThreadPoolExecutor(self.threads, thread_name_prefix="explaining")
@@ -148,7 +194,7 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             *(self.index[k] for k in INDEX_ARRAYS), *(self.floats[k] for k in FLOAT_ARRAYS),
-            self.nodes, self.weights, out,
+            self.nodes, self.weights, self.met_inverse, self.unmet_inverse, self.path, out,
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")

@@ -26,6 +26,20 @@
  * Each node costs O(nodes of the quadrature) per row, against O(depth^2) per leaf for the
  * original recursive algorithm.
  *
+ * No division per row. Since o is 0 or 1, f at a quadrature node takes one of two values,
+ * both the model's alone: z + (1 - z) t when the split is met, z (1 - t) when it is not.
+ * `treeshap_prepare` computes 1 / f for met splits once per model (`met_inverse`, one
+ * value per node and quadrature node); for unmet ones 1 / f is 1 / z times the rule's
+ * 1 / (1 - t) (`unmet_inverse`).
+ *
+ * The same bits on every CPU. The quadrature nodes are processed in blocks of LANES
+ * (treeshap_body.h). The kernel is compiled once per path: a scalar one, one in the
+ * baseline instruction set's vectors (SSE2 on x86-64, NEON on arm64), and on x86-64 one
+ * in AVX2, chosen at run time by what the CPU supports. All perform the same IEEE
+ * operations in the same order, and the build forbids contracting a multiply and an add
+ * into one fused instruction (-ffp-contract=off), so every path gives every row the same
+ * bits; `path` forces one, for the tests.
+ *
  * Rows are independent: a row's values do not depend on the other rows of a call, and the
  * caller may split rows across threads (ctypes releases the GIL during the call).
  *
@@ -38,7 +52,10 @@
  *   lower, upper, cover         the row satisfies every split on `feature` from the root
  *                               to the node when lower < x <= upper; `cover` is their z
  *   value                       leaf value / number of trees (0 for inner nodes)
- *   nodes, weights              (MAX_RULE + 1) x MAX_RULE: Gauss-Legendre on [0, 1]
+ *   nodes, weights              (MAX_RULE + 1) x MAX_RULE: Gauss-Legendre on [0, 1],
+ *                               zero beyond each rule's nodes
+ *   met_inverse                 per tree, size x padded(rule): 1 / f of met splits
+ *   unmet_inverse               (MAX_RULE + 1) x MAX_RULE: 1 / (1 - t)
  *   out        rows x n_inputs  float64, overwritten with each input's contribution
  */
 #include <stdint.h>
@@ -46,92 +63,201 @@
 #include <string.h>
 
 #define MAX_RULE 32
+#define LANES 4
+
+enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3 };
 
 int treeshap_max_rule(void) { return MAX_RULE; }
+int treeshap_lanes(void) { return LANES; }
+
+static int64_t treeshap_padded(int64_t rule) { return (rule + LANES - 1) / LANES * LANES; }
+
+static int64_t treeshap_widest(const int64_t *tree_start, int64_t n_trees) {
+    int64_t widest = 1;
+    for (int64_t tree = 0; tree < n_trees; tree++) {
+        const int64_t size = tree_start[tree + 1] - tree_start[tree];
+        if (size > widest) widest = size;
+    }
+    return widest;
+}
+
+/* How many doubles `met_inverse` holds for these trees. */
+int64_t treeshap_table_size(const int64_t *tree_start, const int32_t *tree_rule,
+                            int64_t n_trees) {
+    int64_t total = 0;
+    for (int64_t tree = 0; tree < n_trees; tree++)
+        total += (tree_start[tree + 1] - tree_start[tree]) * treeshap_padded(tree_rule[tree]);
+    return total;
+}
+
+/* The model's tables: 1 / f of each node's split when met, per quadrature node, and each
+ * rule's 1 / (1 - t) (every t lies in [0, 1), padding included). */
+int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_t n_trees,
+                     const double *cover, const double *nodes, double *met_inverse,
+                     double *unmet_inverse) {
+    for (int64_t n = 0; n < (MAX_RULE + 1) * MAX_RULE; n++)
+        unmet_inverse[n] = 1.0 / (1.0 - nodes[n]);
+    double *table = met_inverse;
+    for (int64_t tree = 0; tree < n_trees; tree++) {
+        const int64_t base = tree_start[tree];
+        const int64_t size = tree_start[tree + 1] - base;
+        const int64_t N = tree_rule[tree];
+        if (N < 1 || N > MAX_RULE) return -1;
+        const int64_t S = treeshap_padded(N);
+        const double *t = nodes + N * MAX_RULE;
+        for (int64_t c = 0; c < size; c++) {
+            const double z = cover[base + c];
+            for (int64_t n = 0; n < S; n++) table[c * S + n] = 1.0 / (z + (1.0 - z) * t[n]);
+        }
+        table += size * S;
+    }
+    return 0;
+}
+
+/* -- the scalar path: LANES doubles in a struct, one operation at a time -------------- */
+typedef struct { double lane[LANES]; } Scalar;
+static inline Scalar s_load(const double *p) { Scalar v; for (int i = 0; i < LANES; i++) v.lane[i] = p[i]; return v; }
+static inline void s_store(double *p, Scalar v) { for (int i = 0; i < LANES; i++) p[i] = v.lane[i]; }
+static inline Scalar s_set1(double x) { Scalar v; for (int i = 0; i < LANES; i++) v.lane[i] = x; return v; }
+static inline Scalar s_add(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] += b.lane[i]; return a; }
+static inline Scalar s_sub(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] -= b.lane[i]; return a; }
+static inline Scalar s_mul(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] *= b.lane[i]; return a; }
+static inline Scalar s_select(int flag, Scalar a, Scalar b) { return flag ? a : b; }
+static inline double s_hsum(Scalar v) { return (v.lane[0] + v.lane[1]) + (v.lane[2] + v.lane[3]); }
+
+#define KERNEL treeshap_scalar
+#define TREE treeshap_scalar_tree
+#define ATTRIBUTES __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize")))
+#define V Scalar
+#define LOAD s_load
+#define STORE s_store
+#define SET1 s_set1
+#define ADD s_add
+#define SUB s_sub
+#define MUL s_mul
+#define HSUM s_hsum
+#define SELECT s_select
+#include "treeshap_body.h"
+#undef SELECT
+#undef KERNEL
+#undef TREE
+#undef ATTRIBUTES
+#undef V
+#undef LOAD
+#undef STORE
+#undef SET1
+#undef ADD
+#undef SUB
+#undef MUL
+#undef HSUM
+
+/* -- the vector paths: GCC's vector extension, lowered to the target's registers ------- */
+/* Aligned like a double, so a block may start at any node: loads and stores unaligned. */
+typedef double Vector __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
+#define V_OPS                                                                              \
+    static inline Vector VNAME(set1)(double x) { Vector v = {x, x, x, x}; return v; }    \
+    static inline double VNAME(hsum)(Vector v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+typedef long long Mask __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
+/* a or b by their bits, without a branch: a flag that changes from node to node would
+ * mispredict half the time */
+#define SELECT(flag, a, b)                                                                 \
+    ((Vector)((((Mask)(a)) & -(Mask){(flag), (flag), (flag), (flag)}) |                   \
+              (((Mask)(b)) & ~-(Mask){(flag), (flag), (flag), (flag)})))
+#define V_LOAD(p) (*(const Vector *)(p))
+#define V_STORE(p, v) (*(Vector *)(p) = (v))
+
+#define VECTOR_KERNEL                                                                      \
+    V_OPS                                                                                  \
+    /* the body follows */
+#define V Vector
+#define ADD(a, b) ((a) + (b))
+#define SUB(a, b) ((a) - (b))
+#define MUL(a, b) ((a) * (b))
+
+#define VNAME(op) v_##op
+VECTOR_KERNEL
+#define KERNEL treeshap_vector
+#define TREE treeshap_vector_tree
+#define ATTRIBUTES
+#define LOAD V_LOAD
+#define STORE V_STORE
+#define SET1 v_set1
+#define HSUM v_hsum
+#include "treeshap_body.h"
+#undef KERNEL
+#undef TREE
+#undef ATTRIBUTES
+#undef LOAD
+#undef STORE
+#undef SET1
+#undef HSUM
+#undef VNAME
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define VNAME(op) avx2_##op
+VECTOR_KERNEL
+#define KERNEL treeshap_avx2
+#define TREE treeshap_avx2_tree
+#define ATTRIBUTES
+#define LOAD V_LOAD
+#define STORE V_STORE
+#define SET1 avx2_set1
+#define HSUM avx2_hsum
+#include "treeshap_body.h"
+#pragma GCC pop_options
+#endif
+
+/* Which paths this CPU can take: bit p set for path p. */
+int treeshap_paths(void) {
+    int paths = (1 << PATH_SCALAR) | (1 << PATH_VECTOR);
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) paths |= 1 << PATH_AVX2;
+#endif
+    return paths;
+}
+
+/* The path taken for `path` (PATH_AUTO: the widest the CPU supports), or -1. */
+int treeshap_path(int path) {
+    const int paths = treeshap_paths();
+    if (path == PATH_AUTO) return (paths & (1 << PATH_AVX2)) ? PATH_AVX2 : PATH_VECTOR;
+    return (path > 0 && path <= PATH_AVX2 && (paths & (1 << path))) ? path : -1;
+}
 
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
              const int32_t *tree_rule, int64_t n_trees, const int32_t *parent,
              const int32_t *previous, const int32_t *feature, const double *lower,
              const double *upper, const double *cover, const double *value,
-             const double *nodes, const double *weights, double *out) {
-    int64_t widest = 0;
-    for (int64_t tree = 0; tree < n_trees; tree++) {
-        const int64_t size = tree_start[tree + 1] - tree_start[tree];
-        if (size > widest) widest = size;
+             const double *nodes, const double *weights, const double *met_inverse,
+             const double *unmet_inverse, int path, double *out) {
+    for (int64_t tree = 0; tree < n_trees; tree++)
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
-    }
-    /* per node and quadrature node (stride: the tree's rule): the product P, 1 / f, the sums H and their corrections R */
-    const size_t cells = (size_t)widest * MAX_RULE;
-    double *scratch = malloc(4 * cells * sizeof(double));
-    double *o_minus_z = malloc((size_t)(widest > 0 ? widest : 1) * sizeof(double));
-    if (scratch == NULL || o_minus_z == NULL) {
+    const int chosen = treeshap_path(path);
+    if (chosen < 0) return -3;
+    const int64_t widest = treeshap_widest(tree_start, n_trees);
+    /* per node and quadrature node: the product P, 1 / f, the sums H and corrections R */
+    /* ... and a row of ones and a spare row (treeshap_body.h) */
+    double *scratch = malloc((size_t)(4 * widest * MAX_RULE + 2 * MAX_RULE) * sizeof(double));
+    unsigned char *met = malloc((size_t)widest);
+    if (scratch == NULL || met == NULL) {
         free(scratch);
-        free(o_minus_z);
+        free(met);
         return -2;
     }
-    double *P = scratch, *inverse = scratch + cells, *H = scratch + 2 * cells;
-    double *R = scratch + 3 * cells;
-    memset(out, 0, (size_t)(rows * n_inputs) * sizeof(double));
-
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = x + r * n_inputs;
-        double *phi = out + r * n_inputs;
-        for (int64_t tree = 0; tree < n_trees; tree++) {
-            const int64_t base = tree_start[tree];
-            const int64_t size = tree_start[tree + 1] - base;
-            if (size < 2) continue; /* a single leaf explains nothing */
-            const int64_t N = tree_rule[tree];
-            const double *t = nodes + N * MAX_RULE;
-            const double *w = weights + N * MAX_RULE;
-            memset(H, 0, (size_t)size * N * sizeof(double));
-            memset(R, 0, (size_t)size * N * sizeof(double));
-            for (int64_t n = 0; n < N; n++) P[n] = 1.0;
-            /* down: products of the factors along each path */
-            for (int64_t c = 1; c < size; c++) {
-                const int64_t g = base + c;
-                const double input = (double)row[feature[g]];
-                const double z = cover[g];
-                const double o = (input > lower[g] && input <= upper[g]) ? 1.0 : 0.0;
-                const double *above = P + (int64_t)parent[g] * N;
-                double *here = P + c * N, *inv = inverse + c * N;
-                o_minus_z[c] = o - z;
-                if (previous[g] >= 0) {
-                    const double *undo = inverse + (int64_t)previous[g] * N;
-                    for (int64_t n = 0; n < N; n++) {
-                        const double f = z + (o - z) * t[n];
-                        inv[n] = 1.0 / f;
-                        here[n] = above[n] * f * undo[n];
-                    }
-                } else {
-                    for (int64_t n = 0; n < N; n++) {
-                        const double f = z + (o - z) * t[n];
-                        inv[n] = 1.0 / f;
-                        here[n] = above[n] * f;
-                    }
-                }
-            }
-            /* up: leaf sums, each edge's share, then hand the sums to parent and previous */
-            for (int64_t c = size - 1; c >= 1; c--) {
-                const int64_t g = base + c;
-                double *h = H + c * N;
-                const double *correction = R + c * N, *inv = inverse + c * N;
-                if (value[g] != 0.0) {
-                    const double *here = P + c * N;
-                    for (int64_t n = 0; n < N; n++) h[n] = value[g] * w[n] * here[n];
-                }
-                double integral = 0.0;
-                for (int64_t n = 0; n < N; n++) integral += (h[n] - correction[n]) * inv[n];
-                phi[feature[g]] += o_minus_z[c] * integral;
-                double *up = H + (int64_t)parent[g] * N;
-                for (int64_t n = 0; n < N; n++) up[n] += h[n];
-                if (previous[g] >= 0) {
-                    double *earlier = R + (int64_t)previous[g] * N;
-                    for (int64_t n = 0; n < N; n++) earlier[n] += h[n];
-                }
-            }
-        }
-    }
+    int (*kernel)(const float *, int64_t, int64_t, const int64_t *, const int32_t *, int64_t,
+                  const int32_t *, const int32_t *, const int32_t *, const double *,
+                  const double *, const double *, const double *, const double *,
+                  const double *, const double *, const double *, double *, unsigned char *,
+                  double *) = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
+#if defined(__x86_64__)
+    if (chosen == PATH_AVX2) kernel = treeshap_avx2;
+#endif
+    const int status = kernel(x, rows, n_inputs, tree_start, tree_rule, n_trees, parent,
+                              previous, feature, lower, upper, cover, value, nodes, weights,
+                              met_inverse, unmet_inverse, scratch, met, out);
     free(scratch);
-    free(o_minus_z);
-    return 0;
+    free(met);
+    return status;
 }

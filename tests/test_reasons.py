@@ -81,6 +81,31 @@ def test_a_rows_contributions_do_not_depend_on_the_rest_of_the_call(
     assert np.array_equal(together, reversed_)
 
 
+def test_every_kernel_path_gives_the_same_bits(synthetic_store: Path, held_out: np.ndarray) -> None:
+    """The scalar path, the baseline vector registers and (where the CPU has it) AVX2:
+    the same operations in the same order, so every row's contributions are the same
+    bits, which is what lets an executor on another CPU give the API's reasons."""
+    from model_store.explainer import PATHS, available_paths
+
+    loaded = ModelStore(synthetic_store).load("production")
+    n_inputs = len(loaded.manifest.explainer.model_inputs)
+    served = Predictor(loaded).explain(held_out).contributions  # auto: the widest path
+    _, model_inputs = Predictor(loaded)._model.predict_with_inputs(held_out)
+    paths = available_paths()
+    assert {"scalar", "vector"} <= set(paths) <= set(PATHS) - {"auto"}
+    print(f"kernel paths on this CPU: {paths}")
+    results = {
+        path: TreeExplainer(loaded.explainer, n_inputs, threads=1, path=path).contributions(
+            model_inputs
+        )
+        for path in paths
+    }
+    for path, contributions in results.items():
+        assert contributions.tobytes() == served.tobytes(), path
+    with pytest.raises(ExplainerError, match="not available"):
+        TreeExplainer(loaded.explainer, n_inputs, path="sse9")
+
+
 def test_a_tree_that_repeats_a_feature_is_explained_exactly() -> None:
     """Small deep trees on few features split on the same feature many times on one path,
     the case the kernel's `previous` bookkeeping exists for."""

@@ -1,0 +1,121 @@
+/*
+ * The body of the TreeSHAP kernel, included once per path by treeshap.c with these
+ * defined: KERNEL (the function's name), ATTRIBUTES (its target), V (a block of LANES
+ * doubles) and the block operations LOAD, STORE, SET1, ADD, SUB, MUL, SELECT (one block
+ * or the other, whole, by a flag: no arithmetic) and HSUM. Every path
+ * performs the same IEEE operations in the same order on every lane, so all give the
+ * same bits: only how many lanes one instruction carries differs.
+ *
+ * Lanes are quadrature nodes: a tree whose rule has N nodes is computed in
+ * ceil(N / LANES) blocks, the padding nodes having t = 0 and weight 0 (they add exact
+ * zeros). A node's integral is summed block by block into LANES partial sums, then HSUM
+ * adds those in one fixed order. The pass over one tree is inlined for the common block
+ * counts, so their loops are unrolled: the arithmetic is the same.
+ */
+ATTRIBUTES static inline __attribute__((always_inline)) void
+TREE(const float *row, double *phi, const int64_t base, const int64_t size, const int64_t S,
+     const int64_t blocks, const double *t, const double *w, const double *u,
+     const double *table, const int32_t *parent, const int32_t *previous,
+     const int32_t *feature, const double *lower, const double *upper, const double *cover,
+     const double *value, double *P, double *inverse, double *H, double *R,
+     const double *ones, double *spare, unsigned char *met) {
+    for (int64_t n = 0; n < S; n++) {
+        P[n] = 1.0;
+        H[n] = 0.0; /* the root's sums: never read, but written by its children */
+    }
+    /* down: products of the factors along each path, and each edge's 1 / f; the sums
+     * of the up pass start at zero here, where the node is in cache */
+    for (int64_t c = 1; c < size; c++) {
+        const int64_t g = base + c;
+        const double input = (double)row[feature[g]];
+        const double z = cover[g];
+        const int o = (input > lower[g]) & (input <= upper[g]);
+        const V omz = SET1((double)o - z), vz = SET1(z), zero = SET1(0.0);
+        const double *above = P + (int64_t)parent[g] * S;
+        double *here = P + c * S, *inv = inverse + c * S;
+        met[c] = (unsigned char)o;
+        /* 1 / f without a division: met, the model's own table; unmet, f is z (1 - t),
+         * so 1 / z times the rule's 1 / (1 - t) */
+        const double *known = table + c * S;
+        const V unmet = SET1(1.0 / z);
+        /* without an earlier split on the feature, undo by 1 (exact) */
+        const double *undo = previous[g] >= 0 ? inverse + (int64_t)previous[g] * S : ones;
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t k = b * LANES;
+            const V f = ADD(vz, MUL(omz, LOAD(t + k)));
+            STORE(inv + k, SELECT(o, LOAD(known + k), MUL(unmet, LOAD(u + k))));
+            STORE(here + k, MUL(MUL(LOAD(above + k), f), LOAD(undo + k)));
+            STORE(H + c * S + k, zero);
+            STORE(R + c * S + k, zero);
+        }
+    }
+    /* up: leaf sums, each edge's share, then hand the sums to parent and previous */
+    for (int64_t c = size - 1; c >= 1; c--) {
+        const int64_t g = base + c;
+        double *h = H + c * S;
+        const double *correction = R + c * S, *inv = inverse + c * S;
+        if (value[g] != 0.0) {
+            const double *here = P + c * S;
+            const V v = SET1(value[g]);
+            for (int64_t b = 0; b < blocks; b++) {
+                const int64_t k = b * LANES;
+                STORE(h + k, MUL(MUL(v, LOAD(w + k)), LOAD(here + k)));
+            }
+        }
+        V sums = SET1(0.0);
+        double *up = H + (int64_t)parent[g] * S;
+        /* without an earlier split on the feature, the sums go to a spare row */
+        double *earlier = previous[g] >= 0 ? R + (int64_t)previous[g] * S : spare;
+        for (int64_t b = 0; b < blocks; b++) {
+            const int64_t k = b * LANES;
+            const V hk = LOAD(h + k);
+            sums = ADD(sums, MUL(SUB(hk, LOAD(correction + k)), LOAD(inv + k)));
+            STORE(up + k, ADD(LOAD(up + k), hk));
+            STORE(earlier + k, ADD(LOAD(earlier + k), hk));
+        }
+        phi[feature[g]] += ((double)met[c] - cover[g]) * HSUM(sums);
+    }
+}
+
+ATTRIBUTES static int KERNEL(const float *x, int64_t rows, int64_t n_inputs,
+                             const int64_t *tree_start, const int32_t *tree_rule,
+                             int64_t n_trees, const int32_t *parent, const int32_t *previous,
+                             const int32_t *feature, const double *lower, const double *upper,
+                             const double *cover, const double *value, const double *nodes,
+                             const double *weights, const double *met_inverse,
+                             const double *unmet_inverse, double *scratch,
+                             unsigned char *met, double *out) {
+    const int64_t cells = treeshap_widest(tree_start, n_trees) * MAX_RULE;
+    double *P = scratch, *inverse = scratch + cells, *H = scratch + 2 * cells;
+    double *R = scratch + 3 * cells, *ones = scratch + 4 * cells, *spare = ones + MAX_RULE;
+    for (int64_t n = 0; n < MAX_RULE; n++) ones[n] = 1.0;
+    memset(out, 0, (size_t)(rows * n_inputs) * sizeof(double));
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * n_inputs;
+        double *phi = out + r * n_inputs;
+        const double *table = met_inverse; /* this tree's 1 / f for met splits */
+        for (int64_t tree = 0; tree < n_trees; tree++) {
+            const int64_t base = tree_start[tree];
+            const int64_t size = tree_start[tree + 1] - base;
+            const int64_t N = tree_rule[tree];
+            const int64_t S = treeshap_padded(N); /* stride: whole blocks */
+            const double *t = nodes + N * MAX_RULE, *w = weights + N * MAX_RULE;
+            const double *u = unmet_inverse + N * MAX_RULE;
+            if (size >= 2) { /* a single leaf explains nothing */
+#define PASS(blocks)                                                                       \
+    TREE(row, phi, base, size, S, blocks, t, w, u, table, parent, previous, feature, lower, \
+         upper, cover, value, P, inverse, H, R, ones, spare, met)
+                switch (S / LANES) {
+                case 1: PASS(1); break;
+                case 2: PASS(2); break;
+                case 3: PASS(3); break;
+                case 4: PASS(4); break;
+                default: PASS(S / LANES);
+                }
+#undef PASS
+            }
+            table += size * S;
+        }
+    }
+    return 0;
+}
