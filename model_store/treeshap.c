@@ -33,7 +33,8 @@
  * 1 / (1 - t) (`unmet_inverse`).
  *
  * The same bits on every CPU. The quadrature nodes are processed in blocks of LANES
- * (treeshap_body.h). The kernel is compiled once per path: a scalar one, one in the
+ * (treeshap_body.h), and with AVX2 four rows share one pass over a tree's nodes
+ * (treeshap_rows_body.h: four lanes of 128-bit registers cost more than they save). The kernel is compiled once per path: a scalar one, one in the
  * baseline instruction set's vectors (SSE2 on x86-64, NEON on arm64), and on x86-64 one
  * in AVX2, chosen at run time by what the CPU supports. All perform the same IEEE
  * operations in the same order, and the build forbids contracting a multiply and an add
@@ -200,12 +201,15 @@ VECTOR_KERNEL
 VECTOR_KERNEL
 #define KERNEL treeshap_avx2
 #define TREE treeshap_avx2_tree
+#define TREE_ROWS treeshap_avx2_rows
 #define ATTRIBUTES
 #define LOAD V_LOAD
 #define STORE V_STORE
 #define SET1 avx2_set1
 #define HSUM avx2_hsum
+#include "treeshap_rows_body.h"
 #include "treeshap_body.h"
+#undef TREE_ROWS
 #pragma GCC pop_options
 #endif
 
@@ -238,8 +242,10 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     if (chosen < 0) return -3;
     const int64_t widest = treeshap_widest(tree_start, n_trees);
     /* per node and quadrature node: the product P, 1 / f, the sums H and corrections R */
-    /* ... and a row of ones and a spare row (treeshap_body.h) */
-    double *scratch = malloc((size_t)(4 * widest * MAX_RULE + 2 * MAX_RULE) * sizeof(double));
+    /* ... room for four rows of each, rows of ones and spare cells, four rows' flags */
+    double *scratch = malloc(
+        (size_t)(4 * widest * MAX_RULE * LANES + 2 * MAX_RULE * LANES + widest * LANES) *
+        sizeof(double));
     unsigned char *met = malloc((size_t)widest);
     if (scratch == NULL || met == NULL) {
         free(scratch);

@@ -85,12 +85,46 @@ ATTRIBUTES static int KERNEL(const float *x, int64_t rows, int64_t n_inputs,
                              const double *weights, const double *met_inverse,
                              const double *unmet_inverse, double *scratch,
                              unsigned char *met, double *out) {
-    const int64_t cells = treeshap_widest(tree_start, n_trees) * MAX_RULE;
+    const int64_t widest = treeshap_widest(tree_start, n_trees);
+    const int64_t cells = widest * MAX_RULE * LANES; /* room for four rows' cells */
     double *P = scratch, *inverse = scratch + cells, *H = scratch + 2 * cells;
-    double *R = scratch + 3 * cells, *ones = scratch + 4 * cells, *spare = ones + MAX_RULE;
-    for (int64_t n = 0; n < MAX_RULE; n++) ones[n] = 1.0;
+    double *R = scratch + 3 * cells, *ones = scratch + 4 * cells;
+    double *spare = ones + MAX_RULE * LANES, *met_rows = spare + MAX_RULE * LANES;
+    for (int64_t n = 0; n < MAX_RULE * LANES; n++) ones[n] = 1.0;
     memset(out, 0, (size_t)(rows * n_inputs) * sizeof(double));
-    for (int64_t r = 0; r < rows; r++) {
+    int64_t r = 0;
+#ifdef TREE_ROWS
+    for (; r + LANES <= rows; r += LANES) {
+        const float *four = x + r * n_inputs;
+        double *phi = out + r * n_inputs;
+        const double *table = met_inverse;
+        for (int64_t tree = 0; tree < n_trees; tree++) {
+            const int64_t base = tree_start[tree];
+            const int64_t size = tree_start[tree + 1] - base;
+            const int64_t N = tree_rule[tree];
+            const int64_t S = treeshap_padded(N);
+            const double *t = nodes + N * MAX_RULE, *w = weights + N * MAX_RULE;
+            const double *u = unmet_inverse + N * MAX_RULE;
+            if (size >= 2) {
+#define PASS(S_)                                                                           \
+    TREE_ROWS(four, n_inputs, phi, base, size, S_, t, w, u, table, parent, previous, feature, \
+              lower, upper, cover, value, P, inverse, H, R, ones, spare, met_rows)
+                switch (S) {
+                case 4: PASS(4); break;
+                case 8: PASS(8); break;
+                case 12: PASS(12); break;
+                case 16: PASS(16); break;
+                default: PASS(S);
+                }
+#undef PASS
+            }
+            table += size * S;
+        }
+    }
+#else
+    (void)met_rows;
+#endif
+    for (; r < rows; r++) {
         const float *row = x + r * n_inputs;
         double *phi = out + r * n_inputs;
         const double *table = met_inverse; /* this tree's 1 / f for met splits */
