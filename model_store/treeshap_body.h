@@ -24,7 +24,10 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
         H[n] = 0.0; /* the root's sums: never read, but written by its children */
     }
     /* down: products of the factors along each path, and each edge's 1 / f; the sums
-     * of the up pass start at zero here, where the node is in cache */
+     * of the up pass start at zero here, where the node is in cache. A leaf is finished
+     * here: its sum is v w P, nothing corrects it (no split lies below a leaf), and it
+     * hands that sum to its parent and its feature's earlier split at once. (A leaf whose
+     * value is 0 adds exact zeros: it is left out.) */
     for (int64_t c = 1; c < size; c++) {
         const int64_t g = base + c;
         const double input = (double)row[feature[g]];
@@ -32,14 +35,32 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
         const int o = (input > lower[g]) & (input <= upper[g]);
         const V omz = SET1((double)o - z), vz = SET1(z), zero = SET1(0.0);
         const double *above = P + (int64_t)parent[g] * S;
-        double *here = P + c * S, *inv = inverse + c * S;
-        met[c] = (unsigned char)o;
         /* 1 / f without a division: met, the model's own table; unmet, f is z (1 - t),
          * so 1 / z times the rule's 1 / (1 - t) */
         const double *known = table + c * S;
         const V unmet = SET1(1.0 / z);
         /* without an earlier split on the feature, undo by 1 (exact) */
         const double *undo = previous[g] >= 0 ? inverse + (int64_t)previous[g] * S : ones;
+        if (value[g] != 0.0) {
+            const V v = SET1(value[g]);
+            V sums = zero;
+            double *up = H + (int64_t)parent[g] * S;
+            double *earlier = previous[g] >= 0 ? R + (int64_t)previous[g] * S : spare;
+            for (int64_t b = 0; b < blocks; b++) {
+                const int64_t k = b * LANES;
+                const V f = ADD(vz, MUL(omz, LOAD(t + k)));
+                const V inv = SELECT(o, LOAD(known + k), MUL(unmet, LOAD(u + k)));
+                const V here = MUL(MUL(LOAD(above + k), f), LOAD(undo + k));
+                const V hk = MUL(MUL(v, LOAD(w + k)), here);
+                sums = ADD(sums, MUL(hk, inv));
+                STORE(up + k, ADD(LOAD(up + k), hk));
+                STORE(earlier + k, ADD(LOAD(earlier + k), hk));
+            }
+            phi[feature[g]] += ((double)o - z) * HSUM(sums);
+            continue;
+        }
+        double *here = P + c * S, *inv = inverse + c * S;
+        met[c] = (unsigned char)o;
         for (int64_t b = 0; b < blocks; b++) {
             const int64_t k = b * LANES;
             const V f = ADD(vz, MUL(omz, LOAD(t + k)));
@@ -49,19 +70,12 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
             STORE(R + c * S + k, zero);
         }
     }
-    /* up: leaf sums, each edge's share, then hand the sums to parent and previous */
+    /* up: each inner edge's share, then hand its sums to parent and previous */
     for (int64_t c = size - 1; c >= 1; c--) {
         const int64_t g = base + c;
-        double *h = H + c * S;
+        if (value[g] != 0.0) continue; /* a leaf: done on the way down */
+        const double *h = H + c * S;
         const double *correction = R + c * S, *inv = inverse + c * S;
-        if (value[g] != 0.0) {
-            const double *here = P + c * S;
-            const V v = SET1(value[g]);
-            for (int64_t b = 0; b < blocks; b++) {
-                const int64_t k = b * LANES;
-                STORE(h + k, MUL(MUL(v, LOAD(w + k)), LOAD(here + k)));
-            }
-        }
         V sums = SET1(0.0);
         double *up = H + (int64_t)parent[g] * S;
         /* without an earlier split on the feature, the sums go to a spare row */

@@ -23,7 +23,7 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
         STORE(P + n * LANES, one);
         STORE(H + n * LANES, zero); /* the root's sums: written by its children */
     }
-    for (int64_t c = 1; c < size; c++) {
+    for (int64_t c = 1; c < size; c++) { /* down, finishing the leaves */
         const int64_t g = base + c;
         const int64_t j = feature[g];
         const V input = {(double)x[j], (double)x[n_inputs + j], (double)x[2 * n_inputs + j],
@@ -33,10 +33,31 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
         const V met_here = (V)(o & (Mask)one); /* 1.0 where met, else 0.0: exact */
         const V vz = SET1(z), omz = met_here - vz, unmet = SET1(1.0 / z);
         const double *above = P + (int64_t)parent[g] * S * LANES;
-        double *here = P + c * S * LANES, *inv = inverse + c * S * LANES;
         const double *known = table + c * S;
         const double *undo =
             previous[g] >= 0 ? inverse + (int64_t)previous[g] * S * LANES : ones;
+        if (value[g] != 0.0) {
+            const V v = SET1(value[g]);
+            V sums[LANES] = {zero, zero, zero, zero};
+            double *up = H + (int64_t)parent[g] * S * LANES;
+            double *earlier = previous[g] >= 0 ? R + (int64_t)previous[g] * S * LANES : spare;
+            for (int64_t n = 0; n < S; n++) {
+                const int64_t k = n * LANES;
+                const V f = vz + omz * SET1(t[n]);
+                const V unmet_inverse = unmet * SET1(u[n]);
+                const V inv = (V)((o & (Mask)SET1(known[n])) | (~o & (Mask)unmet_inverse));
+                const V here = (LOAD(above + k) * f) * LOAD(undo + k);
+                const V hk = (v * SET1(w[n])) * here;
+                sums[n % LANES] = sums[n % LANES] + hk * inv;
+                STORE(up + k, LOAD(up + k) + hk);
+                STORE(earlier + k, LOAD(earlier + k) + hk);
+            }
+            const V integral = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+            const V share = omz * integral;
+            for (int r = 0; r < LANES; r++) out[r * n_inputs + j] += share[r];
+            continue;
+        }
+        double *here = P + c * S * LANES, *inv = inverse + c * S * LANES;
         STORE(met + c * LANES, met_here);
         for (int64_t n = 0; n < S; n++) {
             const int64_t k = n * LANES;
@@ -49,15 +70,11 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
             STORE(R + c * S * LANES + k, zero);
         }
     }
-    for (int64_t c = size - 1; c >= 1; c--) {
+    for (int64_t c = size - 1; c >= 1; c--) { /* up, over the inner edges */
         const int64_t g = base + c;
-        double *h = H + c * S * LANES;
+        if (value[g] != 0.0) continue;
+        const double *h = H + c * S * LANES;
         const double *correction = R + c * S * LANES, *inv = inverse + c * S * LANES;
-        if (value[g] != 0.0) {
-            const double *here = P + c * S * LANES;
-            for (int64_t n = 0; n < S; n++)
-                STORE(h + n * LANES, (SET1(value[g]) * SET1(w[n])) * LOAD(here + n * LANES));
-        }
         V sums[LANES] = {zero, zero, zero, zero};
         double *up = H + (int64_t)parent[g] * S * LANES;
         double *earlier = previous[g] >= 0 ? R + (int64_t)previous[g] * S * LANES : spare;
