@@ -125,6 +125,41 @@ def bench_batch(
     }
 
 
+def bench_explained_batch(
+    store_dir: Path, bodies: list[dict[str, Any]], work: Path, repeat: int
+) -> dict[str, float]:
+    """POST /predict/batch?explain=true with 1,000 customers over HTTP to one worker with
+    the decision log on (SQLite): what a batch of adverse-action reasons costs a caller,
+    every reason on record. The median round trip, and per customer."""
+    port = free_port()
+    env = {
+        "MODEL_STORE_DIR": str(store_dir),
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "DECISION_LOG_URL": f"sqlite:///{work / 'explained.db'}",
+    }
+    payload = json.dumps({"customers": bodies[:1000]}).encode()
+    with (
+        serve([sys.executable, "-m", "service"], port, "/health/ready", env=env),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client,
+    ):
+
+        def round_trip() -> None:
+            response = client.post(
+                "/predict/batch?explain=true",
+                content=payload,
+                headers={"content-type": "application/json"},
+            )
+            response.raise_for_status()
+            predictions = response.json()["predictions"]
+            if len(predictions) != 1000 or not all("reasons" in p for p in predictions):
+                raise RuntimeError("the explained batch answer is incomplete")
+
+        samples = timed(round_trip, repeat + 1)[1:]
+    wall = median_ms(samples)
+    return {"wall_ms": wall, "per_customer_ms": wall / 1000}
+
+
 def bench_explainer(store: ModelStore, X: np.ndarray, quick: bool) -> dict[str, float]:
     """Our exact TreeSHAP against shap's C++ TreeExplainer on the same forest and rows:
     one row at a time (median), and all rows in one call."""
@@ -462,6 +497,11 @@ def main() -> int:
         log("9/9 one shadow version against none, one worker")
         results["shadow"] = bench_shadow(args.store, bodies_file, seconds, work)
 
+        log("6d /predict/batch?explain=true, 1,000 customers, decision log on")
+        results["explained_batch"] = bench_explained_batch(
+            args.store, bodies, work, 3 if args.quick else 5
+        )
+
     log("6/7 reason codes: our TreeSHAP against shap's, one row and 10,000 (shap takes minutes)")
     results["explainer"] = bench_explainer(store, X, args.quick)
 
@@ -778,9 +818,10 @@ def render(r: dict[str, Any], machine_line: str, quick: bool) -> str:
     row_ratio = e["shap_row_ms"] / e["ours_row_ms"]
     all_ratio = e["shap_all_s"] / e["ours_all_s"]
     rows += [
-        f"| 6a | exact TreeSHAP, one row, median | {e['ours_row_ms']:.2f} ms (one thread) | shap {e['shap_version']} TreeExplainer (path-dependent, C++) {e['shap_row_ms']:.2f} ms | {row_ratio:.1f}x faster | >= 5x: {_met(row_ratio >= 5)} |",
+        f"| 6a | exact TreeSHAP, one row, median | {e['ours_row_ms']:.2f} ms (one thread) | shap {e['shap_version']} TreeExplainer (path-dependent, C++) {e['shap_row_ms']:.2f} ms | {row_ratio:.1f}x faster | >= 25x: {_met(row_ratio >= 25)} |",
         f"| 6b | exact TreeSHAP, {e['rows']:,} rows in one call | {e['ours_all_s']:.1f} s on {e['threads']} threads ({e['ours_1_all_s']:.1f} s on one) | shap {e['shap_all_s']:.1f} s | {all_ratio:.1f}x faster ({e['shap_all_s'] / e['ours_1_all_s']:.1f}x on one thread) | >= 5x: {_met(all_ratio >= 5)}; largest difference from shap {e['max_difference']:.1e} (<= 1e-6: {_met(e['max_difference'] <= 1e-6)}) |",
         f"| 6c | HTTP /predict?explain=true, concurrency 1, p50 / p99 | {r['explain_c1']['p50_ms']:.2f} / {r['explain_c1']['p99_ms']:.2f} ms, {r['explain_c1']['rps']:.0f} req/s | /predict without explain {r['service_c1']['p50_ms']:.3f} ms | | |",
+        f"| 6d | HTTP /predict/batch?explain=true, 1,000 customers, one worker, decision log on (SQLite), median | {r['explained_batch']['wall_ms']:.0f} ms = {r['explained_batch']['per_customer_ms']:.2f} ms a customer | shap {e['shap_row_ms']:.2f} ms a row (one thread) | {e['shap_row_ms'] / r['explained_batch']['per_customer_ms']:.1f}x shorter per customer | >= 30x: {_met(e['shap_row_ms'] / r['explained_batch']['per_customer_ms'] >= 30)} |",
         *render_decision_log(r["decision_log"]),
         *render_outcomes(r["decision_log"]),
         *render_shadow(r["shadow"]),
