@@ -36,6 +36,7 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
+ABI: Final = 3  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -57,10 +58,11 @@ def _kernel() -> ctypes.CDLL:
             "(any C compiler: `cc -O2 -ffp-contract=off -shared -fPIC`)"
         )
     library = ctypes.CDLL(str(KERNEL_LIBRARY))
-    if not hasattr(library, "treeshap_lanes") or (
+    if not hasattr(library, "treeshap_abi") or (
+        library.treeshap_abi(),
         library.treeshap_max_rule(),
         library.treeshap_lanes(),
-    ) != (MAX_RULE, LANES):
+    ) != (ABI, MAX_RULE, LANES):
         raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
     library.treeshap.restype = ctypes.c_int
     library.treeshap.argtypes = [
@@ -69,20 +71,17 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _float, _float, _float, _float,  # quadrature nodes, weights, the two tables
+        _int32, _int32, _int32,  # the order of the nodes, inner nodes and leaves per tree
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
     library.treeshap_table_size.restype = ctypes.c_int64
     library.treeshap_table_size.argtypes = [_int64, _int32, ctypes.c_int64]
     library.treeshap_prepare.restype = ctypes.c_int
     library.treeshap_prepare.argtypes = [
-        _int64,
-        _int32,
-        ctypes.c_int64,
-        _float,
-        _float,
-        _float,
-        _float,
-    ]
+        _int64, _int32, ctypes.c_int64, _int32,  # tree starts, rules, trees, parent
+        _float, _float, _float,  # cover, value, quadrature nodes
+        _float, _float, _int32, _int32, _int32,  # out: the two tables, order, counts
+    ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
     return library
@@ -146,9 +145,13 @@ class TreeExplainer:
             self.kernel.treeshap_table_size(self.tree_start, self.tree_rule, trees)
         )
         self.unmet_inverse = np.empty_like(self.nodes)
+        self.order = np.empty(self.tree_start[-1], dtype=np.int32)
+        self.inner_count = np.empty(trees, dtype=np.int32)
+        self.leaf_count = np.empty(trees, dtype=np.int32)
         status = self.kernel.treeshap_prepare(
-            self.tree_start, self.tree_rule, trees, self.floats["cover"], self.nodes,
-            self.met_inverse, self.unmet_inverse,
+            self.tree_start, self.tree_rule, trees, self.index["parent"],
+            self.floats["cover"], self.floats["value"], self.nodes,
+            self.met_inverse, self.unmet_inverse, self.order, self.inner_count, self.leaf_count,
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
@@ -194,7 +197,8 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             *(self.index[k] for k in INDEX_ARRAYS), *(self.floats[k] for k in FLOAT_ARRAYS),
-            self.nodes, self.weights, self.met_inverse, self.unmet_inverse, self.path, out,
+            self.nodes, self.weights, self.met_inverse, self.unmet_inverse,
+            self.order, self.inner_count, self.leaf_count, self.path, out,
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")

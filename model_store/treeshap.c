@@ -57,6 +57,8 @@
  *                               zero beyond each rule's nodes
  *   met_inverse                 per tree, size x padded(rule): 1 / f of met splits
  *   unmet_inverse               (MAX_RULE + 1) x MAX_RULE: 1 / (1 - t)
+ *   order, inner_count,         per tree: its inner nodes in pre-order, then its leaves
+ *   leaf_count                  (treeshap_prepare)
  *   out        rows x n_inputs  float64, overwritten with each input's contribution
  */
 #include <stdint.h>
@@ -70,6 +72,8 @@ enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3 };
 
 int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
+/* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
+int treeshap_abi(void) { return 3; }
 
 static int64_t treeshap_padded(int64_t rule) { return (rule + LANES - 1) / LANES * LANES; }
 
@@ -94,8 +98,28 @@ int64_t treeshap_table_size(const int64_t *tree_start, const int32_t *tree_rule,
 /* The model's tables: 1 / f of each node's split when met, per quadrature node, and each
  * rule's 1 / (1 - t) (every t lies in [0, 1), padding included). */
 int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_t n_trees,
-                     const double *cover, const double *nodes, double *met_inverse,
-                     double *unmet_inverse) {
+                     const int32_t *parent, const double *cover, const double *value,
+                     const double *nodes, double *met_inverse, double *unmet_inverse,
+                     int32_t *order, int32_t *inner_count, int32_t *leaf_count) {
+    /* per tree, its inner nodes (not the root) in pre-order, then its leaves whose value
+     * is not 0 (the others add exact zeros): what the passes visit. A node is a leaf when
+     * no node names it as parent. */
+    unsigned char *splits = malloc((size_t)treeshap_widest(tree_start, n_trees));
+    if (splits == NULL) return -2;
+    for (int64_t tree = 0; tree < n_trees; tree++) {
+        const int64_t base = tree_start[tree];
+        const int64_t size = tree_start[tree + 1] - base;
+        int32_t inner = 0, leaves = 0;
+        memset(splits, 0, (size_t)size);
+        for (int64_t c = 1; c < size; c++) splits[parent[base + c]] = 1;
+        for (int64_t c = 1; c < size; c++)
+            if (splits[c]) order[base + inner++] = (int32_t)c;
+        for (int64_t c = 1; c < size; c++)
+            if (!splits[c] && value[base + c] != 0.0) order[base + inner + leaves++] = (int32_t)c;
+        inner_count[tree] = inner;
+        leaf_count[tree] = leaves;
+    }
+    free(splits);
     for (int64_t n = 0; n < (MAX_RULE + 1) * MAX_RULE; n++)
         unmet_inverse[n] = 1.0 / (1.0 - nodes[n]);
     double *table = met_inverse;
@@ -235,7 +259,8 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
              const int32_t *previous, const int32_t *feature, const double *lower,
              const double *upper, const double *cover, const double *value,
              const double *nodes, const double *weights, const double *met_inverse,
-             const double *unmet_inverse, int path, double *out) {
+             const double *unmet_inverse, const int32_t *order, const int32_t *inner_count,
+             const int32_t *leaf_count, int path, double *out) {
     for (int64_t tree = 0; tree < n_trees; tree++)
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
     const int chosen = treeshap_path(path);
@@ -255,14 +280,16 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     int (*kernel)(const float *, int64_t, int64_t, const int64_t *, const int32_t *, int64_t,
                   const int32_t *, const int32_t *, const int32_t *, const double *,
                   const double *, const double *, const double *, const double *,
-                  const double *, const double *, const double *, double *, unsigned char *,
-                  double *) = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
+                  const double *, const double *, const double *, const int32_t *,
+                  const int32_t *, const int32_t *, double *, unsigned char *, double *) =
+        chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
 #if defined(__x86_64__)
     if (chosen == PATH_AVX2) kernel = treeshap_avx2;
 #endif
     const int status = kernel(x, rows, n_inputs, tree_start, tree_rule, n_trees, parent,
                               previous, feature, lower, upper, cover, value, nodes, weights,
-                              met_inverse, unmet_inverse, scratch, met, out);
+                              met_inverse, unmet_inverse, order, inner_count, leaf_count,
+                              scratch, met, out);
     free(scratch);
     free(met);
     return status;

@@ -13,7 +13,8 @@
  * counts, so their loops are unrolled: the arithmetic is the same.
  */
 ATTRIBUTES static inline __attribute__((always_inline)) void
-TREE(const float *row, double *phi, const int64_t base, const int64_t size, const int64_t S,
+TREE(const float *row, double *phi, const int64_t base, const int32_t *order,
+     const int64_t inner, const int64_t leaves, const int64_t S,
      const int64_t blocks, const double *t, const double *w, const double *u,
      const double *table, const int32_t *parent, const int32_t *previous,
      const int32_t *feature, const double *lower, const double *upper, const double *cover,
@@ -23,12 +24,15 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
         P[n] = 1.0;
         H[n] = 0.0; /* the root's sums: never read, but written by its children */
     }
-    /* down: products of the factors along each path, and each edge's 1 / f; the sums
-     * of the up pass start at zero here, where the node is in cache. A leaf is finished
-     * here: its sum is v w P, nothing corrects it (no split lies below a leaf), and it
-     * hands that sum to its parent and its feature's earlier split at once. (A leaf whose
-     * value is 0 adds exact zeros: it is left out.) */
-    for (int64_t c = 1; c < size; c++) {
+    /* down, over the inner nodes in pre-order (`order`, from treeshap_prepare):
+     * products of the factors along each path, and each edge's 1 / f; the sums of the up
+     * pass start at zero here, where the node is in cache. Then the leaves, each finished
+     * at once: its sum is v w P, nothing corrects it (no split lies below a leaf), and it
+     * goes to its parent and its feature's earlier split. (A leaf whose value is 0 adds
+     * exact zeros: it is left out.) Inner nodes and leaves in separate runs: no branch
+     * on which a node is, which would mispredict at every other node. */
+    for (int64_t i = 0; i < inner + leaves; i++) {
+        const int64_t c = order[i];
         const int64_t g = base + c;
         const double input = (double)row[feature[g]];
         const double z = cover[g];
@@ -41,7 +45,7 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
         const V unmet = SET1(1.0 / z);
         /* without an earlier split on the feature, undo by 1 (exact) */
         const double *undo = previous[g] >= 0 ? inverse + (int64_t)previous[g] * S : ones;
-        if (value[g] != 0.0) {
+        if (i >= inner) { /* the leaves, after every inner node */
             const V v = SET1(value[g]);
             V sums = zero;
             double *up = H + (int64_t)parent[g] * S;
@@ -71,9 +75,9 @@ TREE(const float *row, double *phi, const int64_t base, const int64_t size, cons
         }
     }
     /* up: each inner edge's share, then hand its sums to parent and previous */
-    for (int64_t c = size - 1; c >= 1; c--) {
+    for (int64_t i = inner - 1; i >= 0; i--) {
+        const int64_t c = order[i];
         const int64_t g = base + c;
-        if (value[g] != 0.0) continue; /* a leaf: done on the way down */
         const double *h = H + c * S;
         const double *correction = R + c * S, *inv = inverse + c * S;
         V sums = SET1(0.0);
@@ -97,8 +101,9 @@ ATTRIBUTES static int KERNEL(const float *x, int64_t rows, int64_t n_inputs,
                              const int32_t *feature, const double *lower, const double *upper,
                              const double *cover, const double *value, const double *nodes,
                              const double *weights, const double *met_inverse,
-                             const double *unmet_inverse, double *scratch,
-                             unsigned char *met, double *out) {
+                             const double *unmet_inverse, const int32_t *order,
+                             const int32_t *inner_count, const int32_t *leaf_count,
+                             double *scratch, unsigned char *met, double *out) {
     const int64_t widest = treeshap_widest(tree_start, n_trees);
     const int64_t cells = widest * MAX_RULE * LANES; /* room for four rows' cells */
     double *P = scratch, *inverse = scratch + cells, *H = scratch + 2 * cells;
@@ -121,8 +126,9 @@ ATTRIBUTES static int KERNEL(const float *x, int64_t rows, int64_t n_inputs,
             const double *u = unmet_inverse + N * MAX_RULE;
             if (size >= 2) {
 #define PASS(S_)                                                                           \
-    TREE_ROWS(four, n_inputs, phi, base, size, S_, t, w, u, table, parent, previous, feature, \
-              lower, upper, cover, value, P, inverse, H, R, ones, spare, met_rows)
+    TREE_ROWS(four, n_inputs, phi, base, order + base, inner_count[tree], leaf_count[tree],  \
+              S_, t, w, u, table, parent, previous, feature, lower, upper, cover, value, P,  \
+              inverse, H, R, ones, spare, met_rows)
                 switch (S) {
                 case 4: PASS(4); break;
                 case 8: PASS(8); break;
@@ -151,8 +157,9 @@ ATTRIBUTES static int KERNEL(const float *x, int64_t rows, int64_t n_inputs,
             const double *u = unmet_inverse + N * MAX_RULE;
             if (size >= 2) { /* a single leaf explains nothing */
 #define PASS(blocks)                                                                       \
-    TREE(row, phi, base, size, S, blocks, t, w, u, table, parent, previous, feature, lower, \
-         upper, cover, value, P, inverse, H, R, ones, spare, met)
+    TREE(row, phi, base, order + base, inner_count[tree], leaf_count[tree], S, blocks, t, w, \
+         u, table, parent, previous, feature, lower, upper, cover, value, P, inverse, H, R,  \
+         ones, spare, met)
                 switch (S / LANES) {
                 case 1: PASS(1); break;
                 case 2: PASS(2); break;

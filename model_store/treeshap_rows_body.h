@@ -12,7 +12,7 @@
  */
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
-          const int64_t size, const int64_t S, const double *t, const double *w,
+          const int32_t *order, const int64_t inner, const int64_t leaves, const int64_t S, const double *t, const double *w,
           const double *u, const double *table, const int32_t *parent,
           const int32_t *previous, const int32_t *feature, const double *lower,
           const double *upper, const double *cover, const double *value, double *P,
@@ -23,7 +23,8 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
         STORE(P + n * LANES, one);
         STORE(H + n * LANES, zero); /* the root's sums: written by its children */
     }
-    for (int64_t c = 1; c < size; c++) { /* down, finishing the leaves */
+    for (int64_t i = 0; i < inner + leaves; i++) { /* down, then the leaves */
+        const int64_t c = order[i];
         const int64_t g = base + c;
         const int64_t j = feature[g];
         const V input = {(double)x[j], (double)x[n_inputs + j], (double)x[2 * n_inputs + j],
@@ -36,7 +37,7 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
         const double *known = table + c * S;
         const double *undo =
             previous[g] >= 0 ? inverse + (int64_t)previous[g] * S * LANES : ones;
-        if (value[g] != 0.0) {
+        if (i >= inner) {
             const V v = SET1(value[g]);
             V sums[LANES] = {zero, zero, zero, zero};
             double *up = H + (int64_t)parent[g] * S * LANES;
@@ -70,9 +71,9 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *out, const int64_t base,
             STORE(R + c * S * LANES + k, zero);
         }
     }
-    for (int64_t c = size - 1; c >= 1; c--) { /* up, over the inner edges */
+    for (int64_t i = inner - 1; i >= 0; i--) { /* up, over the inner edges */
+        const int64_t c = order[i];
         const int64_t g = base + c;
-        if (value[g] != 0.0) continue;
         const double *h = H + c * S * LANES;
         const double *correction = R + c * S * LANES, *inv = inverse + c * S * LANES;
         V sums[LANES] = {zero, zero, zero, zero};
