@@ -8,11 +8,13 @@ row is accepted exactly when the API would accept the same values.
 """
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import ValidationError
 
 from schemas.features import FEATURE_NAMES, CustomerFeatures
@@ -30,17 +32,21 @@ class CheckedColumns:
     errors: dict[int, str]
 
 
-def _parse(name: str, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Values as float64 and whether each one meets the field's rules."""
+def _numbers_from_text(cells: pd.Series | np.ndarray) -> np.ndarray:
+    """Text cells (CSV) as float64, NaN where no number: pandas' own parser, which is what
+    the contract means by a number in a file, for both engines."""
+    stripped = pd.Series(cells).fillna("").astype(str).str.strip()
+    return pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _parse(name: str, cells: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values as float64 and whether each one meets the field's rules. `cells` are
+    numbers as stored (a float64 array, NaN where missing) or text."""
     rule = _PROPERTIES[name]
-    if pd.api.types.is_numeric_dtype(text) and not pd.api.types.is_bool_dtype(text):
-        # typed columns (Parquet): the numbers as stored, no round trip through text
-        values = text.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(cells, np.ndarray) and cells.dtype == np.float64:
+        values = cells  # typed columns (Parquet): the numbers as stored, no text round trip
     else:
-        stripped = text.fillna("").astype(str).str.strip()
-        values = pd.to_numeric(stripped, errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
+        values = _numbers_from_text(cells)
     ok = np.isfinite(values)
     if rule["type"] == "integer":  # whole numbers, however written (2, 2.0, 2e0)
         with np.errstate(invalid="ignore"):
@@ -74,20 +80,60 @@ def _reason(row: dict[str, Any]) -> str:
     return "rejected by the column checks"  # pragma: no cover - the two checks agree (tested)
 
 
-def check_columns(text: pd.DataFrame) -> CheckedColumns:
-    """Validate a frame whose columns are the lower-case feature names: text cells (CSV)
-    or numbers (Parquet), by the same rules."""
-    missing = [name for name in FEATURE_NAMES if name not in text.columns]
-    if missing:
-        raise ValueError(f"missing columns: {', '.join(m.upper() for m in missing)}")
+def _check(
+    cells: Mapping[str, pd.Series | np.ndarray], row: Callable[[int], dict[str, Any]]
+) -> CheckedColumns:
+    """The checks themselves, whatever holds the cells: `cells` by feature name (see
+    `_parse`), and `row(i)` the raw cells of row i, for the contract's own message."""
     columns, masks = [], []
     for name in FEATURE_NAMES:
-        values, ok = _parse(name, text[name])
+        values, ok = _parse(name, cells[name])
         columns.append(values)
         masks.append(ok)
     X = np.column_stack(columns)
     valid = np.logical_and.reduce(masks)
-    errors = {
-        int(i): _reason(text.iloc[i][list(FEATURE_NAMES)].to_dict()) for i in np.flatnonzero(~valid)
-    }
+    errors = {int(i): _reason(row(int(i))) for i in np.flatnonzero(~valid)}
     return CheckedColumns(X=X, valid=valid, errors=errors)
+
+
+def _require(names: Iterable[str]) -> None:
+    present = set(names)
+    missing = [name for name in FEATURE_NAMES if name not in present]
+    if missing:
+        raise ValueError(f"missing columns: {', '.join(m.upper() for m in missing)}")
+
+
+def _frame_cells(column: pd.Series) -> pd.Series | np.ndarray:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return column
+
+
+def check_columns(text: pd.DataFrame) -> CheckedColumns:
+    """Validate a frame whose columns are the lower-case feature names: text cells (CSV)
+    or numbers (Parquet), by the same rules."""
+    _require(text.columns)
+    return _check(
+        {name: _frame_cells(text[name]) for name in FEATURE_NAMES},
+        lambda i: text.iloc[i][list(FEATURE_NAMES)].to_dict(),
+    )
+
+
+def _arrow_cells(column: pa.Array) -> np.ndarray:
+    """Integer and floating columns as float64 (null as NaN), as `_frame_cells` reads
+    them; any other type as objects, parsed as text (bool, decimal and dates included,
+    as pandas would hold them)."""
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return column.to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def check_arrays(columns: Mapping[str, pa.Array]) -> CheckedColumns:
+    """`check_columns` for Arrow arrays by feature name (an Arrow batch, as Spark hands
+    it over): the same rules and messages, with no pandas frame built for typed columns."""
+    _require(columns)
+    return _check(
+        {name: _arrow_cells(columns[name]) for name in FEATURE_NAMES},
+        lambda i: {name: columns[name][i].as_py() for name in FEATURE_NAMES},
+    )

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
+from pyarrow import pandas_compat
 
 from model_store import ModelStore
 from model_store.runtime import Predictor
 from portfolio.cli import main
+from portfolio.scoring import score_frame
 from schemas.features import FEATURE_NAMES
 from tests.support import PROJECT_ROOT
 
@@ -138,3 +143,88 @@ def test_the_cli_with_spark_fails_on_bad_rows_without_rejects(
     assert "1 row(s) break the contract; nothing was written" in message
     assert "row 10: limit_bal: Input should be greater than 0" in message
     assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.csv"]  # no partial output left
+
+
+def _book_with_rejects(data_path: Path, rows: int) -> pa.Table:
+    """Real rows as typed Parquet columns, plus what a pandas round trip used to change
+    (a float column with NaN) and rows that break the contract (a NaN, an age of 150)."""
+    frame = pd.read_csv(data_path, nrows=rows)
+    frame["LIMIT_BAL"] = frame["LIMIT_BAL"].astype(float)
+    frame.loc[3, "LIMIT_BAL"] = np.nan
+    frame.loc[11, "AGE"] = 150
+    frame["rate"] = np.where(frame.index % 5 == 0, np.nan, 0.25)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def test_score_dataframe_gives_every_column_of_the_local_engines_scoring(
+    spark, real_store: Path, data_path: Path, tmp_path: Path
+) -> None:
+    """The library function with reasons, in small Arrow batches, against the local
+    engine's step (`score_frame`) converted to Arrow as it writes it: every row, rejects
+    included, and every column, input and output, the same values."""
+    from portfolio.spark import score_dataframe
+
+    model = ModelStore(real_store).load("production")
+    book = _book_with_rejects(data_path, 600)
+    pq.write_table(book, tmp_path / "book.parquet")
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "128")
+    df = spark.read.parquet(str(tmp_path / "book.parquet"))
+
+    scored = score_dataframe(df, model, explain=True)
+    from_spark = scored.toArrow().sort_by("ID")
+    local = score_frame(book.to_pandas(), Predictor(model, threads=1), explain=True)
+    expected = pa.Table.from_pandas(local, preserve_index=False).cast(from_spark.schema)
+
+    assert from_spark.column_names == expected.column_names
+    assert from_spark.column_names[-10:] == [
+        *("probability", "default", "score", "grade", "model_version"),
+        *(f"reason_{k}" for k in range(1, 5)),
+        "error",
+    ]
+    for name in from_spark.column_names:
+        assert from_spark[name].equals(expected[name]), name
+    rejected = from_spark.filter(pc.is_valid(from_spark["error"]))
+    assert rejected.num_rows == 2  # the NaN limit and the age of 150
+    for name in ("probability", "default", "score", "grade", "reason_1"):
+        assert rejected[name].null_count == 2, name  # a reject's scores are null
+    assert from_spark["probability"].null_count == 2
+
+
+def test_spark_scores_through_map_in_arrow(spark, real_store: Path, data_path: Path) -> None:
+    """The plan Spark runs holds a MapInArrow step and no MapInPandas one: batches go to
+    the Python workers as Arrow and come back as Arrow, never as pandas frames."""
+    from portfolio.spark import score_dataframe
+
+    model = ModelStore(real_store).load("production")
+    df = spark.createDataFrame(_book_with_rejects(data_path, 20).to_pandas())
+    plan = score_dataframe(df, model)._jdf.queryExecution().executedPlan().toString()
+    assert "MapInArrow" in plan
+    assert "MapInPandas" not in plan
+
+
+def test_an_arrow_batch_is_scored_without_pandas(
+    real_store: Path, data_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each Spark worker runs on a typed batch builds no pandas frame or series and
+    converts nothing to or from pandas (the conversions themselves are made to fail),
+    and gives the very values of the local engine's pandas step."""
+    from portfolio.scoring import score_batch
+
+    predictor = Predictor(ModelStore(real_store).load("production"), threads=1)
+    batch = pa.Table.from_pandas(pd.read_csv(data_path, nrows=2_000), preserve_index=False)
+    batch = batch.to_batches(max_chunksize=2_000)[0]
+    expected = pa.Table.from_pandas(score_frame(batch.to_pandas(), predictor, False))
+
+    def no_pandas(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pandas on the Arrow path")
+
+    monkeypatch.setattr(pd.DataFrame, "__init__", no_pandas)
+    monkeypatch.setattr(pd.Series, "__init__", no_pandas)
+    monkeypatch.setattr(pandas_compat, "table_to_dataframe", no_pandas)
+    monkeypatch.setattr(pandas_compat, "dataframe_to_arrays", no_pandas)
+    scored = score_batch(batch, predictor, explain=False)
+    monkeypatch.undo()
+
+    table = pa.Table.from_batches([scored])
+    assert table.equals(expected.cast(table.schema))
