@@ -180,7 +180,10 @@ class ShadowSet:
         added: list[list[ShadowBatch]] = [[] for _ in group]
         try:
             for state in self._states:
-                self._score_group(state, group, added)
+                try:
+                    self._score_group(state, group, added)
+                except Exception as error:  # past its run: still the shadow's problem
+                    self._count_failure(state, error, requests=len(group))
         finally:  # whatever happened, nobody waits for ever
             for (_, _, pending), shadows in zip(group, added, strict=True):
                 pending.resolve(tuple(shadows))
@@ -226,15 +229,21 @@ class ShadowSet:
         try:
             scored = predictor.score(rows, explain and predictor.explains)
         except Exception as error:  # a shadow must never cost an answer
-            state.failures += requests
-            state.last_failure = (
-                f"{datetime.now(UTC).isoformat(timespec='seconds')}: {type(error).__name__}"
-            )
-            SHADOW_FAILURES.labels(state.ref, "score").inc(requests)
-            log.error("shadow %s (%s) failed to score: %r", state.ref, predictor.version, error)
+            self._count_failure(state, error, requests)
             return None
         SHADOW_CUSTOMERS.labels(state.ref).inc(len(rows))
         return scored
+
+    def _count_failure(self, state: ShadowState, error: Exception, requests: int) -> None:
+        """A shadow that could not score `requests` requests: logged, and counted once
+        for each of them."""
+        state.failures += requests
+        state.last_failure = (
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}: {type(error).__name__}"
+        )
+        SHADOW_FAILURES.labels(state.ref, "score").inc(requests)
+        version = None if state.predictor is None else state.predictor.version
+        log.error("shadow %s (%s) failed to score: %r", state.ref, version, error)
 
     def status(self) -> list[dict[str, object]]:
         """Each entry's state, for /health/ready."""

@@ -178,6 +178,13 @@ def test_single_customers_shadow_scored_off_the_loop_each_get_their_own_scores(
     assert [future.result() for future in futures] == [()] * 10
     assert shadows.status()[0]["failures"] == 10
 
+    # A shadow whose run returns something its records cannot be made of fails after
+    # the run: that too is the shadow's failure, never the writer's.
+    shadows._states[0].predictor = _Garbled(challenger)
+    futures = [shadows.submit(rows[k : k + 1], champion, at_once=False) for k in range(4)]
+    assert [future.result() for future in futures] == [()] * 4
+    assert shadows.status()[0]["failures"] == 14
+
 
 def rid(request_id: str) -> dict[str, str]:
     return {"X-Request-ID": request_id}
@@ -226,6 +233,16 @@ async def test_a_shadow_alias_move_is_followed_by_the_watcher(
         [after] = (await client.get("/decisions/after")).json()
     assert before["shadows"] == []
     assert [s["model_version"] for s in after["shadows"]] == [challenger]
+
+
+class _Garbled:
+    """A predictor's stand-in whose scores are not scores at all."""
+
+    def __init__(self, version: str) -> None:
+        self.version, self.explains = version + "-garbled", False
+
+    def score(self, rows: np.ndarray, explain: bool = False) -> Any:
+        return object()
 
 
 def shadow_failures(client: httpx.Client) -> float:
