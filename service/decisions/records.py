@@ -177,6 +177,11 @@ class DecisionBatch:
             pending_shadows=pending_shadows,
         )
 
+    @property
+    def has_shadows(self) -> bool:
+        """Whether the batch has shadow scores, made or being made."""
+        return bool(self.shadows) or self.pending_shadows is not None
+
     def shadow_rows(self) -> list[tuple[Any, ...]]:
         """Every shadow score of the batch, in SHADOW_COLUMNS order (waiting for those
         still being made)."""

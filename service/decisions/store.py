@@ -205,7 +205,6 @@ class DecisionStore:
                     # two round trips fewer than BEGIN ... COMMIT around it.
                     connection.driver_connection.autocommit = True
             cursor = connection.cursor()
-            shadows = [row for batch in batches for row in batch.shadow_rows()]
             try:
                 if self.backend == "sqlite":
                     rows = [
@@ -214,6 +213,7 @@ class DecisionStore:
                         for row in batch.rows(_sqlite_time(batch.decided_at))
                     ]
                     cursor.executemany(_insert("decisions", RECORD_COLUMNS), rows)
+                    shadows = _shadow_rows(batches)
                     if shadows:
                         cursor.executemany(_insert("shadow_scores", SHADOW_COLUMNS), shadows)
                     connection.commit()
@@ -222,7 +222,7 @@ class DecisionStore:
                     # decision is never on record without them.
                     together = (
                         connection.driver_connection.transaction()
-                        if shadows
+                        if any(batch.has_shadows for batch in batches)
                         else contextlib.nullcontext()
                     )
                     with together:
@@ -233,6 +233,7 @@ class DecisionStore:
                             _COPY_TYPES,
                             (row for batch in batches for row in batch.rows(batch.decided_at)),
                         )
+                        shadows = _shadow_rows(batches)
                         if shadows:
                             _copy(cursor, "shadow_scores", SHADOW_COLUMNS, _SHADOW_TYPES, shadows)
             finally:
@@ -505,6 +506,12 @@ class DecisionStore:
 def _insert(table: str, columns: Sequence[str]) -> str:
     placeholders = ", ".join("?" * len(columns))
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+
+
+def _shadow_rows(batches: Sequence[DecisionBatch]) -> list[tuple[Any, ...]]:
+    """The batches' shadow rows. Asked for after the decisions' own rows are written, so a
+    shadow still scoring on its own thread has that long to finish."""
+    return [row for batch in batches for row in batch.shadow_rows()]
 
 
 def _copy(
