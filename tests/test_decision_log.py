@@ -38,6 +38,38 @@ def settings_for(store: Path, url: str, **overrides: object) -> ServiceSettings:
 # -- the tables ------------------------------------------------------------------------------
 
 
+def test_the_head_revision_is_the_newest_migration() -> None:
+    """HEAD_REVISION spares a worker Alembic: it must be what Alembic reads as the head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from service.decisions.store import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_tables_at_the_head_are_opened_without_importing_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    DecisionStore(url, 5).migrate()
+    probe = (
+        "import sys; from service.decisions import DecisionStore; "
+        f"s = DecisionStore({url!r}, 5); s.probe(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    opened = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "[]"
+    fresh = probe.replace("log.db", "fresh.db")
+    migrated = subprocess.run(
+        [sys.executable, "-c", fresh], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert "alembic" in migrated.stdout  # a database to migrate still gets Alembic
+
+
 def test_migrations_create_exactly_the_tables_the_queries_use(decision_log_url: str) -> None:
     store = DecisionStore(decision_log_url, 5)
     try:
