@@ -25,6 +25,7 @@ from model_store import (
 )
 from model_store.runtime import Predictor
 from service.errors import PROBLEM_PREFIX, ServiceError
+from service.heap import release_freed_memory
 from service.metrics import MODEL_LOADS
 from service.shadows import ShadowSet
 
@@ -106,6 +107,7 @@ class ModelRegistry:
             raise
         MODEL_LOADS.labels("loaded").inc()
         log.info("loaded model %s with %s", predictor.version, predictor.engine)
+        release_freed_memory()  # the load's temporary copies: about 13 MiB
         return predictor
 
     def load_default(self) -> None:
