@@ -4,6 +4,9 @@ ARG BASE_IMAGE=python:3.12-slim
 
 # -- build: a virtualenv with the locked serving group only (hashes checked): no
 # scikit-learn, scipy, pandas or joblib; the service reads compiled models and manifests.
+# Removed after installing: test suites, pip and setuptools, and onnxruntime's C API
+# library (35 MB), which is for native programs: the Python binding carries its own copy
+# of the runtime and never loads it (checked by importing onnxruntime here).
 FROM ${BASE_IMAGE} AS build
 WORKDIR /build
 COPY requirements/serve.txt requirements/serve.txt
@@ -13,6 +16,8 @@ RUN python3 -m venv /opt/venv \
     && rm -rf "$site"/numpy/*/tests "$site"/numpy/tests "$site"/onnxruntime/tools \
         "$site"/onnxruntime/transformers "$site"/pip "$site"/setuptools \
         "$site"/sqlalchemy/testing "$site"/alembic/testing \
+        "$site"/onnxruntime/capi/libonnxruntime.so.* \
+    && /opt/venv/bin/python -c "import onnxruntime" \
     && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
 # -- runtime: the venv, the code the service imports, the baked model store ---------------
