@@ -17,22 +17,13 @@ from model_store import ModelStore
 from schemas import FEATURE_NAMES
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
 from tests.support import PROJECT_ROOT
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.data import customers_from_data
 from tests.support.models import store_without_reasons, synthetic_customers
 from tests.support.servers import running_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "browser"
 
 
