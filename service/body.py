@@ -10,7 +10,7 @@ unknowable; taking either would be a silent change to their data.
 import json
 from collections.abc import Awaitable, Callable
 from functools import cache
-from typing import Any, Final, TypeVar, get_args
+from typing import Any, Final, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -57,21 +57,6 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-@cache
-def _numbers_only(model: type[BaseModel]) -> bool:
-    """True when every leaf of `model` is a number (or a list or model of numbers)."""
-
-    def leaf_ok(annotation: Any) -> bool:
-        if annotation in (int, float):
-            return True
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return _numbers_only(annotation)
-        args = get_args(annotation)
-        return bool(args) and all(leaf_ok(arg) for arg in args if arg is not type(None))
-
-    return all(leaf_ok(field.annotation) for field in model.model_fields.values())
-
-
 def _keys_in(value: Any) -> int:
     """How many object keys the validated value was read from. (Counting a list by its
     first item's kind can only undercount, which sends the body to the exact check.)"""
@@ -95,12 +80,15 @@ def _flat(model: type[BaseModel]) -> bool:
 def _check_unique_keys(body: bytes, parsed: BaseModel) -> None:
     """Raise DuplicateKeyError if any object in `body` repeats a key.
 
-    Fast path, exact for bodies whose values are all numbers: every string in such a body
-    is a key (unknown keys were already refused), every key is one pair of quotes, so
-    twice as many quotes as the keys the model was read from proves there was no repeat.
-    Anything else is parsed again, strictly, to find the repeated key.
+    Fast path, exact for any body: every key is one pair of unescaped quotes and every
+    string value adds at least one more pair, so the body holds at least twice as many
+    quotes as it has keys, repeats included. `_keys_in` counts the distinct keys the model
+    was read from (never more: unknown keys were already refused), so a body with exactly
+    twice that many quotes has no string value and no repeated key. Anything else (a
+    body with subject ids or other strings, or a repeat) is parsed again, strictly, to
+    find the repeated key: 49 ms for 10,000 customers, which the count spares.
     """
-    if _numbers_only(type(parsed)) and body.count(b'"') == 2 * _keys_in(parsed):
+    if body.count(b'"') == 2 * _keys_in(parsed):
         return
     if not _strict_parse(body):  # no proof that no key repeats: refuse rather than guess
         raise MalformedBodyError

@@ -173,6 +173,47 @@ async def test_malformed_bodies_are_problems(
     assert body["errors"][0]["field"] == "body"
 
 
+def _repeating(key: str, body: str) -> str:
+    """`body` (one customer's JSON object) with `key` given a second time, at the end."""
+    return body[:-1] + f', "{key}": 1' + "}"
+
+
+@pytest.mark.parametrize("subjects", [None, ["acct-1", "acct-2"]])
+async def test_a_repeated_key_is_refused_by_name_wherever_it_is(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, subjects: list[str] | None
+) -> None:
+    """Whichever path proves a body free of repeats (the quote count, for bodies of numbers
+    only; the strict parse otherwise), a repeat is refused and named, and a body without
+    one is scored."""
+    import service.body
+
+    strict_parses: list[bytes] = []
+    strict = service.body._strict_parse
+    monkeypatch.setattr(
+        service.body, "_strict_parse", lambda body: strict_parses.append(body) or strict(body)
+    )
+    one = json.dumps(EXAMPLE_CUSTOMER)
+    extra = f', "subject_ids": {json.dumps(subjects)}' if subjects else ""
+    headers = {"content-type": "application/json"}
+    for customers, status in (
+        (f"[{one}, {one}]", 200),
+        (f"[{one}, {_repeating('age', one)}]", 400),
+    ):
+        response = await client.post(
+            "/predict/batch", content=f'{{"customers": {customers}{extra}}}', headers=headers
+        )
+        if status == 200:
+            assert response.status_code == 200, response.text
+            # Numbers only: the quote count is proof enough; with strings, parsed again.
+            assert len(strict_parses) == (0 if subjects is None else 1)
+        else:
+            problem = assert_problem(response, 400)
+            assert problem["errors"][0]["type"] == "duplicate_key"
+            assert "'age'" in problem["errors"][0]["message"]
+    single = await client.post("/predict", content=_repeating("sex", one), headers=headers)
+    assert assert_problem(single, 400)["errors"][0]["message"] == "duplicate key 'sex'"
+
+
 async def test_a_named_version_is_used_and_unknown_versions_are_404(
     client: httpx.AsyncClient, synthetic_store: Path
 ) -> None:
