@@ -2,9 +2,9 @@
 
 After a request this large, counting the body read and the answer sent (a batch of about
 2,500 customers, or 1,000 with reasons, and more), the memory it used is freed but
-fragmented, and glibc would keep it: a worker that once
-scored 10,000 customers would hold about 50 MiB more for good. glibc's `malloc_trim`
-returns it (service.heap); where the C library has none this middleware does nothing.
+fragmented, and glibc would keep it: a worker that once scored 10,000 customers would
+hold about 50 MiB more for good. glibc's `malloc_trim` returns it (service.heap); where
+the C library has none this middleware does nothing.
 """
 
 import asyncio
