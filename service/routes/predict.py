@@ -82,7 +82,7 @@ async def predict_batch(
     """Predictions in input order, bit-identical to /predict for the same rows whatever the
     batch's size or a customer's place in it. If any customer breaks the contract, nothing
     is scored and each error names `customers[i].field`. With `explain=true`, each
-    prediction carries its reasons (about 6 ms per customer per core). Answered once every
+    prediction carries its reasons (about 1 ms per customer per core). Answered once every
     customer's decision is on record, in one write."""
     decided = await plane.score_many(
         batch.customers,
