@@ -28,6 +28,7 @@ from typing import Final
 import numpy as np
 
 from model_store.errors import ModelStoreError
+from model_store.quadrature import RULES
 
 KERNEL_SOURCE: Final = Path(__file__).with_name("treeshap.c")
 KERNEL_LIBRARY: Final = Path(__file__).with_name("_treeshap.so")
@@ -95,13 +96,13 @@ def available_paths() -> list[str]:
 
 @cache
 def _quadrature() -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1]; row n holds the n-point rule."""
+    """Gauss-Legendre nodes and weights on [0, 1]; row n holds the n-point rule. From the
+    committed literals (model_store.quadrature), so every machine has the same bits."""
     nodes = np.zeros((MAX_RULE + 1, MAX_RULE))
     weights = np.zeros((MAX_RULE + 1, MAX_RULE))
-    for n in range(1, MAX_RULE + 1):
-        x, w = np.polynomial.legendre.leggauss(n)
-        nodes[n, :n] = (x + 1.0) / 2.0
-        weights[n, :n] = w / 2.0
+    for n, (rule_nodes, rule_weights) in enumerate(RULES, start=1):
+        nodes[n, :n] = [float.fromhex(v) for v in rule_nodes]
+        weights[n, :n] = [float.fromhex(v) for v in rule_weights]
     return nodes, weights
 
 

@@ -106,6 +106,25 @@ def test_every_kernel_path_gives_the_same_bits(synthetic_store: Path, held_out: 
         TreeExplainer(loaded.explainer, n_inputs, path="sse9")
 
 
+def test_the_committed_quadrature_rules_are_gauss_legendres() -> None:
+    """The kernel's nodes and weights are committed literals, the same bits everywhere;
+    this holds them to numpy's `leggauss` on whatever machine runs the test, to a few
+    units in the last place (the eigenvalue routine's own spread), and checks each rule
+    integrates the polynomials it must exactly."""
+    from model_store.explainer import MAX_RULE
+    from model_store.quadrature import RULES
+
+    assert len(RULES) == MAX_RULE
+    for n, (node_literals, weight_literals) in enumerate(RULES, start=1):
+        nodes = np.array([float.fromhex(v) for v in node_literals])
+        weights = np.array([float.fromhex(v) for v in weight_literals])
+        x, w = np.polynomial.legendre.leggauss(n)
+        np.testing.assert_allclose(nodes, (x + 1) / 2, rtol=0, atol=4 * np.spacing(1.0))
+        np.testing.assert_allclose(weights, w / 2, rtol=0, atol=4 * np.spacing(1.0))
+        for degree in range(2 * n):  # exact up to degree 2n - 1 on [0, 1]
+            assert abs(weights @ nodes**degree - 1 / (degree + 1)) < 1e-13
+
+
 def test_a_tree_that_repeats_a_feature_is_explained_exactly() -> None:
     """Small deep trees on few features split on the same feature many times on one path,
     the case the kernel's `previous` bookkeeping exists for."""
