@@ -128,6 +128,16 @@ def bench_batch(
     }
 
 
+def _logged_service_env(store_dir: Path, port: int, log_file: Path) -> dict[str, str]:
+    """The environment of one worker as deployed by default: the decision log on SQLite."""
+    return {
+        "MODEL_STORE_DIR": str(store_dir),
+        "PORT": str(port),
+        "LOG_LEVEL": "warning",
+        "DECISION_LOG_URL": f"sqlite:///{log_file}",
+    }
+
+
 def bench_explained_batch(
     store_dir: Path, bodies: list[dict[str, Any]], work: Path, repeat: int
 ) -> dict[str, float]:
@@ -135,12 +145,7 @@ def bench_explained_batch(
     the decision log on (SQLite): what a batch of adverse-action reasons costs a caller,
     every reason on record. The median round trip, and per customer."""
     port = free_port()
-    env = {
-        "MODEL_STORE_DIR": str(store_dir),
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "DECISION_LOG_URL": f"sqlite:///{work / 'explained.db'}",
-    }
+    env = _logged_service_env(store_dir, port, work / "explained.db")
     payload = json.dumps({"customers": bodies[:1000]}).encode()
     with (
         serve([sys.executable, "-m", "service"], port, "/health/ready", env=env),
@@ -336,12 +341,7 @@ def bench_page_csv(store_dir: Path, work: Path, rows: int = 10_000) -> dict[str,
     with TrainSettings().data_path.open() as handle:
         sample.write_text("".join(line for _, line in zip(range(rows + 1), handle, strict=False)))
     port = free_port()
-    env = {
-        "MODEL_STORE_DIR": str(store_dir),
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "DECISION_LOG_URL": f"sqlite:///{work / 'page.db'}",
-    }
+    env = _logged_service_env(store_dir, port, work / "page.db")
     samples = []
     with (
         serve([sys.executable, "-m", "service"], port, "/health/ready", env=env),
@@ -372,12 +372,7 @@ def bench_memory(
     and its tables loaded), resident MiB after single, explained, 10,000-customer and
     1,000-customer explained requests."""
     port = free_port()
-    env = {
-        "MODEL_STORE_DIR": str(store_dir),
-        "PORT": str(port),
-        "LOG_LEVEL": "warning",
-        "DECISION_LOG_URL": f"sqlite:///{work / 'memory.db'}",
-    }
+    env = _logged_service_env(store_dir, port, work / "memory.db")
     json_headers = {"content-type": "application/json"}
     batch = json.dumps({"customers": bodies[:10_000]}).encode()
     explained = json.dumps({"customers": bodies[:1000]}).encode()
