@@ -18,6 +18,7 @@ from alembic.migration import MigrationContext
 
 from model_store.scoring import decide
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
+from schemas.api import OutcomeItem
 from schemas.features import HIGH_RISK_CUSTOMER, LOW_RISK_CUSTOMER
 from service.decisions import DecisionBatch, DecisionStore, DecisionStoreError
 from service.decisions.records import ShadowBatch
@@ -450,7 +451,8 @@ def _with_shadow(request_id: str, when: datetime, shadow_version: str = "v2") ->
 
 def test_shadow_scores_share_their_decisions_transaction_and_purge(decision_log_url: str) -> None:
     """On both backends: shadow scores come back beside their decisions; a write whose
-    shadow rows cannot be written leaves no decision either; a purge takes both."""
+    shadow rows cannot be written leaves no decision either; a purge takes both, and the
+    decisions' outcomes."""
     from sqlalchemy import text
 
     store = DecisionStore(decision_log_url, 5)
@@ -468,10 +470,23 @@ def test_shadow_scores_share_their_decisions_transaction_and_purge(decision_log_
             "model_version": "v2", "role": "shadow", "probability": 0.45, "default": True,
             "score": 545, "grade": 5, "reasons": ["A"],
         }  # fmt: skip
+        seen = datetime.now(UTC)
+        outcomes = [
+            OutcomeItem(request_id=request, position=position, defaulted=False, observed_at=seen)
+            for request, position in (("old", 0), ("old", 1), ("kept", 0))
+        ]
+        assert store.record_outcomes(outcomes, key_id=None).recorded == 3
+        correction = OutcomeItem(
+            request_id="old", position=0, defaulted=True, observed_at=seen, correction=True
+        )
+        assert store.record_outcomes([correction], key_id=None).refused == []
         assert store.purge(datetime.now(UTC) - timedelta(days=30)) == 3
         with store.engine.connect() as connection:
             left = connection.execute(text("SELECT DISTINCT request_id FROM shadow_scores"))
             assert [row[0] for row in left] == ["kept"]
+            # The old decisions' outcomes, the correction and what it replaced, went too.
+            left = connection.execute(text("SELECT request_id, position FROM outcomes"))
+            assert [tuple(row) for row in left] == [("kept", 0)]
         # Shadow rows that cannot be written (their table gone) fail the whole write: the
         # decisions must not be on record without them.
         with store.engine.begin() as connection:

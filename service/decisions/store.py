@@ -265,21 +265,24 @@ class DecisionStore:
             raise DecisionStoreError(f"{type(error).__name__}: {error}") from error
 
     def purge(self, older_than: datetime) -> int:
-        """Delete records decided before `older_than`; returns how many."""
+        """Delete records decided before `older_than`; returns how many decisions."""
         expired = decisions.c.decided_at < _bound(older_than)
         with self.engine.begin() as connection:
-            # A decision's shadow scores go with it: they are part of its record.
-            connection.execute(
-                delete(shadow_scores).where(
-                    select(decisions.c.id)
-                    .where(
-                        (decisions.c.request_id == shadow_scores.c.request_id)
-                        & (decisions.c.position == shadow_scores.c.position)
-                        & expired
+            # A decision's shadow scores and outcomes (corrections included) go with it, in
+            # the same transaction: they are part of its record, and an outcome left
+            # without its decision could never be read or compared again.
+            for table in (shadow_scores, outcomes):
+                connection.execute(
+                    delete(table).where(
+                        select(decisions.c.id)
+                        .where(
+                            (decisions.c.request_id == table.c.request_id)
+                            & (decisions.c.position == table.c.position)
+                            & expired
+                        )
+                        .exists()
                     )
-                    .exists()
                 )
-            )
             result = connection.execute(delete(decisions).where(expired))
             return result.rowcount
 
