@@ -86,7 +86,9 @@ def _check_unique_keys(body: bytes, parsed: BaseModel) -> None:
     was read from (never more: unknown keys were already refused), so a body with exactly
     twice that many quotes has no string value and no repeated key. Anything else (a
     body with subject ids or other strings, or a repeat) is parsed again, strictly, to
-    find the repeated key: 49 ms for 10,000 customers, which the count spares.
+    find the repeated key: 49 ms for 10,000 customers, which the count spares. The count
+    relies on `model_fields_set` holding only keys the body sent: a request model whose
+    validators set fields of their own would have to leave this fast path.
     """
     if body.count(b'"') == 2 * _keys_in(parsed):
         return
