@@ -1,25 +1,24 @@
 """The customer contract applied to whole columns of text, for files of millions of rows.
 
 Validating row by row with pydantic costs microseconds a row; a 3,000,000-row file wants
-column operations. The rules are not restated here: they are read from
-`CustomerFeatures`' JSON schema (type, minimum, maximum, exclusive minimum), and any row
-that fails is handed to `CustomerFeatures` itself for the authoritative message, so a file
+column operations. Cells become numbers here; the rules are the contract's own column
+checks (`schemas.columns`, read from `CustomerFeatures`' JSON schema), and any row that
+fails is handed to `CustomerFeatures` itself for the authoritative message, so a file
 row is accepted exactly when the API would accept the same values.
 """
 
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pydantic import ValidationError
 
+from schemas.columns import hold_as_integers, rows_meeting_rules
 from schemas.features import FEATURE_NAMES, CustomerFeatures
-
-_PROPERTIES: Final = CustomerFeatures.model_json_schema()["properties"]
 
 
 @dataclass(frozen=True)
@@ -39,30 +38,15 @@ def _numbers_from_text(cells: pd.Series | np.ndarray) -> np.ndarray:
     return pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _parse(name: str, cells: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Values as float64 and whether each one meets the field's rules. `cells` are
-    numbers as stored (a float64 array, NaN where missing) or text."""
-    rule = _PROPERTIES[name]
+def _numbers(cells: pd.Series | np.ndarray) -> np.ndarray:
+    """Cells as float64: numbers as stored (a float64 array, NaN where missing), or text."""
     if isinstance(cells, np.ndarray) and cells.dtype == np.float64:
-        values = cells  # typed columns (Parquet): the numbers as stored, no text round trip
-    else:
-        values = _numbers_from_text(cells)
-    ok = np.isfinite(values)
-    if rule["type"] == "integer":  # whole numbers, however written (2, 2.0, 2e0)
-        with np.errstate(invalid="ignore"):
-            ok &= np.floor(values) == values
-    with np.errstate(invalid="ignore"):
-        if "minimum" in rule:
-            ok &= values >= rule["minimum"]
-        if "exclusiveMinimum" in rule:
-            ok &= values > rule["exclusiveMinimum"]
-        if "maximum" in rule:
-            ok &= values <= rule["maximum"]
-    return values, ok
+        return cells  # typed columns (Parquet): the numbers as stored, no text round trip
+    return _numbers_from_text(cells)
 
 
 def as_json_value(name: str, raw: Any) -> Any:
-    """The value a JSON client would send for this cell, parsed exactly as `_parse` does:
+    """The value a JSON client would send for this cell, parsed exactly as `_numbers` does:
     any number pandas reads, else the text itself (which the contract then rejects with
     its own message)."""
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
@@ -84,14 +68,10 @@ def _check(
     cells: Mapping[str, pd.Series | np.ndarray], row: Callable[[int], dict[str, Any]]
 ) -> CheckedColumns:
     """The checks themselves, whatever holds the cells: `cells` by feature name (see
-    `_parse`), and `row(i)` the raw cells of row i, for the contract's own message."""
-    columns, masks = [], []
-    for name in FEATURE_NAMES:
-        values, ok = _parse(name, cells[name])
-        columns.append(values)
-        masks.append(ok)
-    X = np.column_stack(columns)
-    valid = np.logical_and.reduce(masks)
+    `_numbers`), and `row(i)` the raw cells of row i, for the contract's own message."""
+    X = np.column_stack([_numbers(cells[name]) for name in FEATURE_NAMES])
+    valid = rows_meeting_rules(X)
+    hold_as_integers(X)
     errors = {int(i): _reason(row(int(i))) for i in np.flatnonzero(~valid)}
     return CheckedColumns(X=X, valid=valid, errors=errors)
 
