@@ -106,39 +106,50 @@ def _strict_parse(body: bytes) -> bool:
     return True
 
 
+async def json_bytes(request: Request) -> bytes:
+    """The raw body of a JSON request: refused unless sent as JSON and non-empty."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_MEDIA_TYPE:
+        raise ValidationFailedError(
+            "The body must be a JSON object sent with Content-Type: application/json.",
+            errors=[
+                FieldError(
+                    field="body",
+                    message="Expected a JSON object, sent with Content-Type: application/json",
+                    type="model_attributes_type",
+                )
+            ],
+        )
+    body = await request.body()
+    if not body.strip():
+        raise ValidationFailedError.from_pydantic(
+            [{"type": "missing", "loc": ("body",), "msg": "A JSON body is required"}]
+        )
+    return body
+
+
+def validated(model: type[Model], body: bytes) -> Model:
+    """`body` as one strictly checked `model`: the rules' authority, whose errors every
+    answer names."""
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as error:
+        problems = error.errors(include_input=False, include_url=False)
+        if any(p["type"] == "json_invalid" for p in problems):
+            raise MalformedBodyError from None
+        _strict_parse(body)  # a repeated key is reported before the rules it broke
+        raise ValidationFailedError.from_pydantic(
+            [{**p, "loc": ("body", *p["loc"])} for p in problems]
+        ) from None
+    _check_unique_keys(body, parsed)
+    return parsed
+
+
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
     """A FastAPI dependency that reads the request body as one strictly checked `model`."""
 
     async def read(request: Request) -> Model:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != JSON_MEDIA_TYPE:
-            raise ValidationFailedError(
-                "The body must be a JSON object sent with Content-Type: application/json.",
-                errors=[
-                    FieldError(
-                        field="body",
-                        message="Expected a JSON object, sent with Content-Type: application/json",
-                        type="model_attributes_type",
-                    )
-                ],
-            )
-        body = await request.body()
-        if not body.strip():
-            raise ValidationFailedError.from_pydantic(
-                [{"type": "missing", "loc": ("body",), "msg": "A JSON body is required"}]
-            )
-        try:
-            parsed = model.model_validate_json(body)
-        except ValidationError as error:
-            problems = error.errors(include_input=False, include_url=False)
-            if any(p["type"] == "json_invalid" for p in problems):
-                raise MalformedBodyError from None
-            _strict_parse(body)  # a repeated key is reported before the rules it broke
-            raise ValidationFailedError.from_pydantic(
-                [{**p, "loc": ("body", *p["loc"])} for p in problems]
-            ) from None
-        _check_unique_keys(body, parsed)
-        return parsed
+        return validated(model, await json_bytes(request))
 
     return read
 

@@ -25,7 +25,7 @@ import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from model_store.runtime import Predictor
-from schemas.features import CustomerFeatures, feature_matrix
+from schemas.features import CustomerFeatures
 from service.context import RequestContext
 from service.decided import Decided
 from service.decisions import DecisionBatch, DecisionLog
@@ -69,16 +69,17 @@ class DataPlane:
 
     async def score_many(
         self,
-        customers: Sequence[CustomerFeatures],
+        rows: np.ndarray,
         version: str | None,
         explain: bool,
         subjects: Callable[[], Sequence[str]],
     ) -> Decided:
-        """A batch, in the thread pool whatever its size, for `/predict/batch`; `subjects`
-        gives each customer's subject key (asked only with a live split)."""
+        """A batch (one row per customer, FEATURE_NAMES columns), in the thread pool
+        whatever its size, for `/predict/batch`; `subjects` gives each customer's subject
+        key (asked only with a live split)."""
         predictor = await self._predictor(version)
         return await run_in_threadpool(
-            self._decide_customers, predictor, customers, explain, subjects, self._splits(version)
+            self._decide, predictor, rows, explain, subjects, self._splits(version)
         )
 
     async def record(self, context: RequestContext, decided: Decided) -> None:
@@ -123,16 +124,6 @@ class DataPlane:
             return self.registry.get()
         # Naming a version reads the store (and may load it): never on the event loop.
         return await run_in_threadpool(self.registry.get, version)
-
-    def _decide_customers(
-        self,
-        predictor: Predictor,
-        customers: Sequence[CustomerFeatures],
-        explain: bool,
-        subjects: Callable[[], Sequence[str]],
-        split: bool,
-    ) -> Decided:
-        return self._decide(predictor, feature_matrix(customers), explain, subjects, split)
 
     def _decide(
         self,

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from schemas.api import BatchPrediction, BatchRequest, Prediction
 from schemas.features import CustomerFeatures
 from service.answers import batch_prediction, prediction
+from service.batch_body import CustomerBatch, read_batch
 from service.body import MalformedBodyError, body_openapi, json_body
 from service.context import Context
 from service.dataplane import ExplanationUnavailableError
@@ -24,7 +25,7 @@ from service.security import ForbiddenError, UnauthorizedError
 router = APIRouter(tags=["prediction"])
 
 Customer = Annotated[CustomerFeatures, Depends(json_body(CustomerFeatures))]
-Batch = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
+Batch = Annotated[CustomerBatch, Depends(read_batch)]
 
 SCORING_ERRORS = problem_responses(
     MalformedBodyError,
@@ -85,12 +86,12 @@ async def predict_batch(
     prediction carries its reasons (about 1 ms per customer per core). Answered once every
     customer's decision is on record, in one write."""
     decided = await plane.score_many(
-        batch.customers,
+        batch.rows,
         version,
         explain,
         lambda: (
             batch.subject_ids
-            or [f"{context.request_id}:{position}" for position in range(len(batch.customers))]
+            or [f"{context.request_id}:{position}" for position in range(len(batch.rows))]
         ),
     )
     await plane.record(context, decided)
