@@ -41,13 +41,13 @@ def batch_prediction(decided: Decided) -> BatchPrediction:
                     customer["threshold"] = part.scored.threshold
             for position, customer in zip(_places(part), customers, strict=True):
                 predictions[position] = customer
-    return BatchPrediction.model_validate(
-        {
-            "model_version": champion.version,
-            "threshold": champion.threshold,
-            "count": decided.count,
-            "predictions": predictions,
-        }
+    # Built, not validated: every value comes from the scoring call's own arrays, with the
+    # declared types (tests hold the bytes to a validated answer's).
+    return BatchPrediction.model_construct(
+        model_version=champion.version,
+        threshold=champion.threshold,
+        count=decided.count,
+        predictions=predictions,
     )
 
 
@@ -57,18 +57,25 @@ def _places(part: Part) -> list[int]:
 
 def _customers(scored: Scored) -> list[dict[str, Any]]:
     """Per customer: probability, decision, points and grade, and reasons and explanation
-    when they were asked for."""
-    columns: dict[str, list[Any]] = {
-        "probability": scored.probabilities.tolist(),
-        "default": scored.defaults.tolist(),
-        "score": scored.points.tolist(),
-    }
+    when they were asked for. (Dict displays: a third of the time of zipping names.)"""
+    customers = [
+        {"probability": probability, "default": default, "score": score}
+        for probability, default, score in zip(
+            scored.probabilities.tolist(),
+            scored.defaults.tolist(),
+            scored.points.tolist(),
+            strict=True,
+        )
+    ]
     if scored.grades is not None:
-        columns["grade"] = scored.grades.tolist()
+        for customer, grade in zip(customers, scored.grades.tolist(), strict=True):
+            customer["grade"] = grade
     if scored.reasons is not None:
-        columns["reasons"], columns["explanation"] = zip(*_reasons(scored.reasons), strict=True)
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        for customer, (reasons, explanation) in zip(
+            customers, _reasons(scored.reasons), strict=True
+        ):
+            customer["reasons"], customer["explanation"] = reasons, explanation
+    return customers
 
 
 def _reasons(scores: ReasonScores) -> list[tuple[list[Reason], Explanation]]:
