@@ -20,6 +20,7 @@ from model_store import ModelStore
 from service.dataplane import DataPlane
 from service.decisions import open_decision_log
 from service.errors import install_problem_handler
+from service.heap import share_heaps
 from service.keys import Scope
 from service.metrics import worker_exited
 from service.middleware.access_log import AccessLogMiddleware
@@ -62,6 +63,7 @@ ROUTER_SCOPES: tuple[tuple[Any, Scope], ...] = (
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    share_heaps()  # before the worker's threads start
     registry = ModelRegistry(
         ModelStore(settings.model_store_dir),
         settings.model_version,
