@@ -63,16 +63,16 @@ def _read_columns(body: bytes) -> CustomerBatch | None:
     if subject_ids is not None and not _valid_subject_ids(subject_ids, len(customers)):
         return None
     try:  # each customer an object holding every feature (an array or text raises)
-        values = list(map(_FEATURES, customers))
+        values = list(itertools.chain.from_iterable(map(_FEATURES, customers)))
     except (KeyError, TypeError):
         return None
     width = len(FEATURE_NAMES)
     if any(len(customer) != width for customer in customers):  # any key but the features
         return None
-    if not set(map(type, itertools.chain.from_iterable(values))) <= _NUMBERS:
+    if not set(map(type, values)) <= _NUMBERS:
         return None
     try:
-        X = np.array(values, dtype=np.float64)
+        X = np.fromiter(values, dtype=np.float64, count=len(values)).reshape(-1, width)
     except OverflowError:  # an integer beyond float64: outside every range anyway
         return None
     if not rows_meeting_rules(X).all():
