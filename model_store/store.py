@@ -3,7 +3,9 @@
 Layout under the store root:
 
     <version>/model.joblib      the fitted scikit-learn pipeline (training tools and audit only)
-    <version>/model.onnx        the same pipeline compiled for onnxruntime: what serves
+    <version>/model.onnx        the same pipeline compiled for onnxruntime
+    <version>/model.ort         that graph in onnxruntime's own format: what serves (half
+                                the memory; versions trained before it serve model.onnx)
     <version>/explainer.npz     the forest as plain arrays, for exact TreeSHAP reason codes
     <version>/report.html       the self-contained model report for validators
     <version>/manifest.json     provenance, metrics and the SHA-256 of every artifact
@@ -52,6 +54,7 @@ from model_store.manifest import ModelManifest
 
 MODEL_FILE: Final = "model.joblib"
 COMPILED_FILE: Final = "model.onnx"
+ORT_FILE: Final = "model.ort"
 EXPLAINER_FILE: Final = "explainer.npz"
 REPORT_FILE: Final = "report.html"
 MANIFEST_FILE: Final = "manifest.json"
@@ -241,7 +244,7 @@ class ModelStore:
         explainer = manifest.explainer
         return CompiledVersion(
             manifest,
-            self.read_artifact(manifest, manifest.compiled.file),
+            self.read_artifact(manifest, manifest.compiled.served_file),
             None if explainer is None else self.read_artifact(manifest, explainer.file),
         )
 

@@ -267,7 +267,7 @@ async def test_a_tampered_version_is_refused_when_asked_for(
     store = tmp_path / "tampered"
     train_small(store, data_path, "--no-promote")
     version = ModelStore(store).latest()
-    model_file = store / version / "model.onnx"
+    model_file = store / version / ModelStore(store).get(version).compiled.served_file
     model_file.chmod(0o600)
     model_file.write_bytes(model_file.read_bytes()[:-10] + b"0123456789")
     app = create_app(ServiceSettings(model_store_dir=store, model_version=version))
@@ -294,7 +294,7 @@ async def test_serving_reads_neither_the_pickle_nor_its_scikit_learn_version(
         update={"libraries": manifest.libraries.model_copy(update={"scikit_learn": "0.24.2"})}
     )
     artifacts = {
-        name: source.read_artifact(manifest, name) for name in manifest.serving_files()
+        name: source.read_artifact(manifest, name) for name in manifest.artifact_checksums()
     } | {"model.joblib": b"not a pickle at all"}
 
     def build(version: str, checksums: dict[str, str]) -> ModelManifest:

@@ -22,7 +22,7 @@ from model_store import (
 )
 from model_store.__main__ import main as store_cli
 from model_store.history import GENESIS_HASH
-from model_store.manifest import ModelManifest, ReportArtifact
+from model_store.manifest import ModelManifest, OrtFormat, ReportArtifact
 from model_store.settings import StoreSettings
 from model_store.store import VERSION_PATTERN
 from tests.support.manifests import fake_artifacts, manifest_builder, save_in_child
@@ -230,6 +230,31 @@ def test_a_serving_only_export_carries_no_pickle(store: ModelStore, tmp_path: Pa
     store.export(version, target, serving_only=True)
     assert sorted(p.name for p in (target / version).iterdir()) == ["manifest.json", "model.onnx"]
     assert ModelStore(target).load("production").compiled == fake_artifacts()["model.onnx"]
+
+
+def test_the_ort_format_is_what_serves_and_what_a_serving_only_export_carries(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    """A version with onnxruntime's own format loads it, checked like every artifact, and
+    ships it alone to an image; one trained before it serves its ONNX (above)."""
+    artifacts = fake_artifacts() | {"model.ort": b"ort format"}
+
+    def build(version: str, checksums: dict[str, str]) -> ModelManifest:
+        manifest = manifest_builder()(version, checksums)
+        ort = OrtFormat(file="model.ort", sha256=checksums["model.ort"])
+        compiled = manifest.compiled.model_copy(update={"ort": ort})
+        return manifest.model_copy(update={"compiled": compiled})
+
+    version = store.save(artifacts, build).version
+    assert store.load(version).compiled == b"ort format"
+    target = tmp_path / "image-store"
+    store.export(version, target, serving_only=True)
+    assert sorted(p.name for p in (target / version).iterdir()) == ["manifest.json", "model.ort"]
+    assert ModelStore(target).load("production").compiled == b"ort format"
+    (store.root / version / "model.ort").chmod(0o600)
+    (store.root / version / "model.ort").write_bytes(b"tampered")
+    with pytest.raises(ChecksumMismatchError, match=r"model\.ort"):
+        store.load(version)
 
 
 def test_every_entry_point_reads_the_store_settings_from_one_definition(

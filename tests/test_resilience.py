@@ -118,7 +118,7 @@ def test_promotion_under_load_is_picked_up_with_no_failed_or_mixed_answers(
         promoter.join()
 
         # A tampered version is refused: the watcher and /admin/reload keep v2 serving.
-        tampered = store_dir / v3 / "model.onnx"
+        tampered = store_dir / v3 / store.get(v3).compiled.served_file
         tampered.chmod(0o600)
         tampered.write_bytes(tampered.read_bytes()[:-16] + b"\0" * 16)
         store.promote(v3, by="tests", reason="a tampered version")

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from model_store import ModelManifest, ModelStore, sha256_of
-from model_store.runtime import Predictor
+from model_store.runtime import CompiledModel, Predictor
 from schemas import EXAMPLE_CUSTOMER, FEATURE_NAMES
 from schemas.reasons import REASONS, contributions_by_reason, top_reasons
+from tests.support import models
 from tests.support.models import run_train, train_small
 from train import search
 from train.artifacts import load_pipeline
@@ -23,9 +24,15 @@ from train.calibration import (
 )
 from train.config import load_config
 from train.crossval import stratified_folds
-from train.data import holdout_split, load_dataset, subsample
+from train.data import Dataset, holdout_split, load_dataset, subsample
 from train.evaluation import expected_calibration_error, max_f1_threshold
-from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
+from train.onnx_export import (
+    CompiledModelMismatchError,
+    check_same_outputs,
+    compile_pipeline,
+    to_ort_format,
+    verify,
+)
 from train.pipeline import (
     forest_pipeline,
     forests_of,
@@ -82,6 +89,31 @@ def test_saved_pipeline_cleans_codes_and_scores_single_threaded(synthetic_store:
     proba = pipeline.predict_proba(np.array(variants, dtype=float))[:, 1]
     assert np.all(proba == proba[0])  # 0, 5 and 6 are "others" (4) inside the pipeline
     assert [forest.n_jobs for forest in forests_of(pipeline)] == [1]
+
+
+def test_the_ort_format_serves_with_the_onnx_bits_and_a_different_one_is_refused(
+    synthetic_store: Path, synthetic_dataset: Dataset
+) -> None:
+    """What serves is onnxruntime's own format of the compiled graph: every output the
+    same bits as the ONNX's, on rows training never checked it on too."""
+    store = ModelStore(synthetic_store)
+    manifest = store.get("production")
+    assert manifest.compiled.ort is not None
+    served = store.load("production").compiled
+    assert (
+        sha256_of(synthetic_store / manifest.version / "model.ort") == manifest.compiled.ort.sha256
+    )
+    assert served == (synthetic_store / manifest.version / "model.ort").read_bytes()
+    onnx = store.read_artifact(manifest, manifest.compiled.file)
+    X = synthetic_dataset.X
+    ours = CompiledModel(served, threads=1).predict_with_inputs(X)
+    theirs = CompiledModel(onnx, threads=1).predict_with_inputs(X)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(ours, theirs, strict=True))
+    # Another model's graph in the ORT format is refused by the same check training makes.
+    other = ModelStore(models.challenger_store())
+    other_onnx = other.read_artifact(other.get("challenger"), "model.onnx")
+    with pytest.raises(CompiledModelMismatchError, match="not saving this version"):
+        check_same_outputs(onnx, to_ort_format(other_onnx), X)
 
 
 @pytest.mark.slow

@@ -13,9 +13,12 @@ thresholds), so the compiled graph makes the same split decisions as the joblib 
 `verify` checks that on real rows before a version is saved.
 """
 
+import tempfile
+from pathlib import Path
 from typing import Final
 
 import numpy as np
+import onnxruntime
 from onnx import TensorProto, compose, helper
 from skl2onnx import to_onnx, update_registered_converter
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
@@ -23,6 +26,7 @@ from sklearn.pipeline import Pipeline
 
 from model_store.runtime import INPUT_NAME, CompiledModel
 from model_store.runtime import MODEL_INPUTS as ENGINEERED
+from model_store.store import ORT_FILE
 from schemas.features import FEATURE_NAMES
 from train.transformers import (
     CategoryCleaner,
@@ -185,6 +189,30 @@ def compile_pipeline(pipeline: Pipeline) -> bytes:
     model.doc_string = "credit-default pipeline: float64 features in FEATURE_NAMES order"
     helper.set_model_props(model, {"feature_names": ",".join(FEATURE_NAMES)})
     return model.SerializeToString()
+
+
+def to_ort_format(model: bytes) -> bytes:
+    """The compiled graph saved by onnxruntime in its own format, unoptimised: the same
+    operators, weights and outputs (the service's session applies its optimisations at
+    load, as it does to the ONNX)."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    with tempfile.TemporaryDirectory(prefix="credit-default-ort-") as directory:
+        options.optimized_model_filepath = str(Path(directory) / ORT_FILE)
+        onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return Path(options.optimized_model_filepath).read_bytes()
+
+
+def check_same_outputs(model: bytes, converted: bytes, X: np.ndarray) -> None:
+    """Refuse `converted` unless every output (probabilities and the model inputs the
+    explainer reads) has the same bits as `model`'s over the rows of X."""
+    ours, theirs = (CompiledModel(m, threads=1).predict_with_inputs(X) for m in (model, converted))
+    if any(a.tobytes() != b.tobytes() for a, b in zip(ours, theirs, strict=True)):
+        raise CompiledModelMismatchError(
+            "onnxruntime's own format of the compiled model scores differently from the ONNX; "
+            "not saving this version"
+        )
 
 
 def verify(pipeline: Pipeline, model: bytes, X: np.ndarray) -> float:

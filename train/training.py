@@ -30,13 +30,21 @@ from model_store.manifest import (
     Hyperparameters,
     ModelManifest,
     Monotonicity,
+    OrtFormat,
     ProtectedAttributes,
     ReportArtifact,
     ScoreScaling,
 )
 from model_store.runtime import ENGINE, CompiledModel
 from model_store.settings import StoreSettings
-from model_store.store import COMPILED_FILE, EXPLAINER_FILE, MODEL_FILE, REPORT_FILE, os_user
+from model_store.store import (
+    COMPILED_FILE,
+    EXPLAINER_FILE,
+    MODEL_FILE,
+    ORT_FILE,
+    REPORT_FILE,
+    os_user,
+)
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 from train.artifacts import library_versions, pipeline_bytes
 from train.calibration import NO_CALIBRATION, SERVED_RULE, compare_calibrators
@@ -52,7 +60,13 @@ from train.monotone import (
     MonotonicityRefusedError,
     delay_evidence,
 )
-from train.onnx_export import CompiledModelMismatchError, compile_pipeline, verify
+from train.onnx_export import (
+    CompiledModelMismatchError,
+    check_same_outputs,
+    compile_pipeline,
+    to_ort_format,
+    verify,
+)
 from train.pipeline import (
     ORIGINAL_FOREST,
     forest_pipeline,
@@ -113,6 +127,7 @@ class HeldOut:
 class TrainedModel:
     pipeline: Any
     compiled: bytes
+    compiled_ort: bytes  # the same graph in onnxruntime's format, what serves
     explainer: bytes
     fields: dict[str, Any]
     held_out: HeldOut
@@ -328,6 +343,8 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
     # The compiled form must agree with the pipeline on the held-out rows, or no version.
     compiled = compile_pipeline(pipeline)
     difference = verify(pipeline, compiled, X_test)
+    compiled_ort = to_ort_format(compiled)  # what serves: the same bits, half the memory
+    check_same_outputs(compiled, compiled_ort, X_test)
     # And a constrained one must never lower the risk for a later payment, over every row.
     evidence = delay_evidence(CompiledModel(compiled, threads=1), dataset.X)
     if monotone and evidence.lowered:
@@ -381,6 +398,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
             engine=ENGINE,
             max_abs_difference=difference,
             verified_rows=len(y_test),
+            ort=OrtFormat(file=ORT_FILE, sha256=hashlib.sha256(compiled_ort).hexdigest()),
         ),
         "explainer": explainer_artifact,
         "protected_attributes": protected,
@@ -411,7 +429,7 @@ def train_model(dataset: Dataset, config: TrainingConfig, options: TrainOptions)
         model_inputs=explainer_artifact.model_inputs,
         delay=delay_evidence(CompiledModel(compiled, threads=1), X_test),
     )
-    return TrainedModel(pipeline, compiled, explainer, fields, held_out)
+    return TrainedModel(pipeline, compiled, compiled_ort, explainer, fields, held_out)
 
 
 def train_and_save(
@@ -439,6 +457,7 @@ def train_and_save(
     artifacts = {
         MODEL_FILE: pipeline_bytes(trained.pipeline),
         COMPILED_FILE: trained.compiled,
+        ORT_FILE: trained.compiled_ort,
         EXPLAINER_FILE: trained.explainer,
         REPORT_FILE: report,
     }

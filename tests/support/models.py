@@ -238,11 +238,15 @@ def train_small(store: Path, data_path: Path, *extra: str) -> None:
 
 def store_without_reasons(source: Path, target: Path) -> ModelStore:
     """A store whose production version is the source's compiled model with no explainer,
-    report or drift reference: a version trained before reason codes."""
+    report, drift reference or ORT format: a version trained before reason codes."""
     store = ModelStore(source)
     manifest = store.get("production")
-    old = manifest.model_copy(update={"explainer": None, "report": None, "drift_reference": None})
-    artifacts = {"model.joblib": b"unused", "model.onnx": store.load().compiled}
+    compiled = manifest.compiled.model_copy(update={"ort": None})
+    old = manifest.model_copy(
+        update={"compiled": compiled, "explainer": None, "report": None, "drift_reference": None}
+    )
+    onnx = store.read_artifact(manifest, manifest.compiled.file)
+    artifacts = {"model.joblib": b"unused", "model.onnx": onnx}
 
     def build(version: str, checksums: dict[str, str]) -> ModelManifest:
         update = {"version": version, "model_sha256": checksums["model.joblib"]}
