@@ -98,7 +98,7 @@ def batches(draw: st.DrawFn, valid: bool) -> bytes:
     return (body + "}").encode()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches(valid=False))
 def test_the_column_reader_accepts_nothing_the_strict_reader_refuses(body: bytes) -> None:
     fast, reference = _read_columns(body), strict(body)
@@ -108,7 +108,7 @@ def test_the_column_reader_accepts_nothing_the_strict_reader_refuses(body: bytes
         assert fast.subject_ids == reference.subject_ids
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(batches(valid=True))
 def test_the_column_reader_reads_every_valid_batch_as_the_strict_reader_does(body: bytes) -> None:
     fast, reference = _read_columns(body), strict(body)
