@@ -5,9 +5,9 @@ an `.npz` of numeric arrays, read here with `allow_pickle=False`: no pickle, no
 scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, built by
 `make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
 exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
-temporaries: see the kernel's header for the method. Loading a version computes the
-kernel's tables once (`treeshap_prepare`: each split's 1 / f when met, about 8 MB for
-the default model), so rows are explained without a division.
+temporaries: see the kernel's header for the method. Loading a version lays the nodes out
+once as the kernel visits them (`treeshap_prepare`, 36 bytes a node, about 4 MB for the
+default model); the artifact's own arrays are not kept.
 
 The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2) and
 takes the widest the CPU supports; all give the same bits, and `path` forces one.
@@ -37,7 +37,7 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
-ABI: Final = 3  # treeshap.c's treeshap_abi(): its functions' arguments
+ABI: Final = 4  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -69,19 +69,18 @@ def _kernel() -> ctypes.CDLL:
     library.treeshap.argtypes = [
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
-        _int32, _int32, _int32,  # parent, previous, feature
-        _float, _float, _float, _float,  # lower, upper, cover, value
-        _float, _float, _float, _float,  # quadrature nodes, weights, the two tables
-        _int32, _int32, _int32,  # the order of the nodes, inner nodes and leaves per tree
+        _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
+        _int32, _int32, _int32, _int32,  # parent and previous slots, inner nodes, leaves
+        _float, _float,  # quadrature nodes, weights
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
-    library.treeshap_table_size.restype = ctypes.c_int64
-    library.treeshap_table_size.argtypes = [_int64, _int32, ctypes.c_int64]
     library.treeshap_prepare.restype = ctypes.c_int
     library.treeshap_prepare.argtypes = [
-        _int64, _int32, ctypes.c_int64, _int32,  # tree starts, rules, trees, parent
-        _float, _float, _float,  # cover, value, quadrature nodes
-        _float, _float, _int32, _int32, _int32,  # out: the two tables, order, counts
+        _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
+        _int32, _int32, _int32,  # parent, previous, feature
+        _float, _float, _float, _float,  # lower, upper, cover, value
+        _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
+        _int32, _int32, _int32, _int32,  # out: parent and previous slots, counts per tree
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
@@ -129,11 +128,11 @@ class TreeExplainer:
                 raise ExplainerError(f"explainer arrays {sorted(archive.files)}, want {ARRAYS}")
             self.tree_start = np.ascontiguousarray(archive["tree_start"], np.int64)
             self.tree_rule = np.ascontiguousarray(archive["tree_rule"], np.int32)
-            self.index = {k: np.ascontiguousarray(archive[k], np.int32) for k in INDEX_ARRAYS}
-            self.floats = {k: np.ascontiguousarray(archive[k], np.float64) for k in FLOAT_ARRAYS}
+            index = {k: np.ascontiguousarray(archive[k], np.int32) for k in INDEX_ARRAYS}
+            floats = {k: np.ascontiguousarray(archive[k], np.float64) for k in FLOAT_ARRAYS}
             self.base = float(archive["base"])
         self.n_inputs = n_inputs
-        self._check()
+        self._check(index, floats)
         self.kernel = _kernel()
         self.nodes, self.weights = _quadrature()
         if path not in PATHS or self.kernel.treeshap_path(PATHS[path]) < 0:
@@ -141,18 +140,24 @@ class TreeExplainer:
                 f"TreeSHAP path {path!r} is not available here: {available_paths()}"
             )
         self.path = PATHS[path]
-        trees = len(self.tree_rule)
-        self.met_inverse = np.empty(
-            self.kernel.treeshap_table_size(self.tree_start, self.tree_rule, trees)
-        )
-        self.unmet_inverse = np.empty_like(self.nodes)
-        self.order = np.empty(self.tree_start[-1], dtype=np.int32)
-        self.inner_count = np.empty(trees, dtype=np.int32)
-        self.leaf_count = np.empty(trees, dtype=np.int32)
+        # The nodes as the kernel visits them (treeshap_prepare), about 36 bytes a node;
+        # the artifact's arrays are not kept.
+        trees, size = len(self.tree_rule), int(self.tree_start[-1])
+        self.model = {
+            "feature": np.zeros(size, np.int32),
+            "lower": np.zeros(size, np.float32),
+            "upper": np.zeros(size, np.float32),
+            "cover": np.zeros(size, np.float64),
+            "value": np.zeros(size, np.float64),
+            "parent": np.zeros(size, np.int32),
+            "previous": np.zeros(size, np.int32),
+            "inner_count": np.zeros(trees, np.int32),
+            "leaf_count": np.zeros(trees, np.int32),
+        }
         status = self.kernel.treeshap_prepare(
-            self.tree_start, self.tree_rule, trees, self.index["parent"],
-            self.floats["cover"], self.floats["value"], self.nodes,
-            self.met_inverse, self.unmet_inverse, self.order, self.inner_count, self.leaf_count,
+            self.tree_start, self.tree_rule, trees,
+            *(index[k] for k in INDEX_ARRAYS), *(floats[k] for k in FLOAT_ARRAYS),
+            *self.model.values(),
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
@@ -163,9 +168,9 @@ class TreeExplainer:
             else None
         )
 
-    def _check(self) -> None:
+    def _check(self, index: dict[str, np.ndarray], floats: dict[str, np.ndarray]) -> None:
         """Refuse arrays the kernel would read out of bounds (it trusts its input)."""
-        sizes = {len(a) for a in (*self.index.values(), *self.floats.values())}
+        sizes = {len(a) for a in (*index.values(), *floats.values())}
         starts, trees = self.tree_start, len(self.tree_rule)
         if (
             len(sizes) != 1
@@ -177,7 +182,7 @@ class TreeExplainer:
         ):
             raise ExplainerError("explainer arrays are inconsistent")
         local = np.arange(starts[-1]) - np.repeat(starts[:-1], np.diff(starts))
-        parent, previous = self.index["parent"], self.index["previous"]
+        parent, previous = index["parent"], index["previous"]
         roots = local == 0
         if (
             np.any(parent[roots] != -1)
@@ -185,21 +190,22 @@ class TreeExplainer:
             or np.any((previous >= local) | (previous < -1))
         ):
             raise ExplainerError("explainer nodes are not in pre-order")
-        feature = self.index["feature"]
+        feature = index["feature"]
         if feature.size and (feature.min() < 0 or feature.max() >= self.n_inputs):
             raise ExplainerError("explainer refers to inputs the model does not have")
-        cover = self.floats["cover"]
+        cover = floats["cover"]
         if np.any(cover <= 0) or np.any(cover > 1):
             raise ExplainerError("explainer covers must lie in (0, 1]")
 
     def _run(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((len(X), self.n_inputs), dtype=np.float64)
+        m = self.model
         status = self.kernel.treeshap(
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
-            *(self.index[k] for k in INDEX_ARRAYS), *(self.floats[k] for k in FLOAT_ARRAYS),
-            self.nodes, self.weights, self.met_inverse, self.unmet_inverse,
-            self.order, self.inner_count, self.leaf_count, self.path, out,
+            m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
+            m["parent"], m["previous"], m["inner_count"], m["leaf_count"],
+            self.nodes, self.weights, self.path, out,
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")

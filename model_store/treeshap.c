@@ -26,11 +26,18 @@
  * Each node costs O(nodes of the quadrature) per row, against O(depth^2) per leaf for the
  * original recursive algorithm.
  *
- * No division per row. Since o is 0 or 1, f at a quadrature node takes one of two values,
- * both the model's alone: z + (1 - z) t when the split is met, z (1 - t) when it is not.
- * `treeshap_prepare` computes 1 / f for met splits once per model (`met_inverse`, one
- * value per node and quadrature node); for unmet ones 1 / f is 1 / z times the rule's
- * 1 / (1 - t) (`unmet_inverse`).
+ * 1 / f by a division per row, not a table. Each inner node's 1 / f is computed once per
+ * row, where the node is first met, and kept for its up pass and for the deeper splits on
+ * its feature; a leaf needs none, as its own factor cancels: its share is
+ * v (o - z) sum_n w_n P_parent / f_previous, and v w P goes up. (The model's 1 / f of met
+ * splits used to be an 8 MB table per model, streamed from memory for every row.)
+ *
+ * The model as the kernel reads it (`treeshap_prepare`, once per model): per tree, its
+ * inner nodes in pre-order, then its leaves, each with its feature, bounds, cover, value,
+ * and its parent's and earlier split's slots (the inner nodes' scratch rows), so a pass
+ * reads the nodes one after another. Bounds become the largest floats at most them: the
+ * inputs are floats, so every comparison gives the same answer as with the float64
+ * thresholds.
  *
  * The same bits on every CPU. The quadrature nodes are processed in blocks of LANES
  * (treeshap_body.h), and with AVX2 four rows share one pass over a tree's nodes
@@ -44,21 +51,21 @@
  * Rows are independent: a row's values do not depend on the other rows of a call, and the
  * caller may split rows across threads (ctypes releases the GIL during the call).
  *
- * Layout (all arrays C-contiguous, nodes of each tree in pre-order, trees one after another):
+ * Layout (all arrays C-contiguous, trees one after another):
  *   x          rows x n_inputs  float32 model inputs, exactly what the trees compare
  *   tree_start n_trees + 1      first node of each tree
  *   tree_rule  n_trees          quadrature nodes to use for the tree
- *   parent, previous            node indexes within the tree (-1: none)
- *   feature                     feature split on the node's incoming edge
- *   lower, upper, cover         the row satisfies every split on `feature` from the root
- *                               to the node when lower < x <= upper; `cover` is their z
- *   value                       leaf value / number of trees (0 for inner nodes)
  *   nodes, weights              (MAX_RULE + 1) x MAX_RULE: Gauss-Legendre on [0, 1],
  *                               zero beyond each rule's nodes
- *   met_inverse                 per tree, size x padded(rule): 1 / f of met splits
- *   unmet_inverse               (MAX_RULE + 1) x MAX_RULE: 1 / (1 - t)
- *   order, inner_count,         per tree: its inner nodes in pre-order, then its leaves
- *   leaf_count                  (treeshap_prepare)
+ *   the artifact's nodes, in pre-order (treeshap_prepare's input):
+ *     parent, previous          node indexes within the tree (-1: none)
+ *     feature                   feature split on the node's incoming edge
+ *     lower, upper, cover       the row satisfies every split on `feature` from the root
+ *                               to the node when lower < x <= upper; `cover` is their z
+ *     value                     leaf value / number of trees (0 for inner nodes)
+ *   the prepared nodes (its output, the kernel's input): the same per visited node, in
+ *   the order visited, float bounds, parent and previous as slots; and per tree
+ *     inner_count, leaf_count   how many inner nodes and leaves it visits
  *   out        rows x n_inputs  float64, overwritten with each input's contribution
  */
 #include <stdint.h>
@@ -73,7 +80,7 @@ enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3 };
 int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
-int treeshap_abi(void) { return 3; }
+int treeshap_abi(void) { return 4; }
 
 static int64_t treeshap_padded(int64_t rule) { return (rule + LANES - 1) / LANES * LANES; }
 
@@ -86,56 +93,74 @@ static int64_t treeshap_widest(const int64_t *tree_start, int64_t n_trees) {
     return widest;
 }
 
-/* How many doubles `met_inverse` holds for these trees. */
-int64_t treeshap_table_size(const int64_t *tree_start, const int32_t *tree_rule,
-                            int64_t n_trees) {
-    int64_t total = 0;
-    for (int64_t tree = 0; tree < n_trees; tree++)
-        total += (tree_start[tree + 1] - tree_start[tree]) * treeshap_padded(tree_rule[tree]);
-    return total;
+/* The largest float at most d: for a float x, x <= d exactly when x <= it, and x > d
+ * exactly when x > it (no float lies between them), infinities and NaN included. */
+static float treeshap_float_at_most(double d) {
+    float f = (float)d;
+    if ((double)f > d) { /* one float down, toward -infinity */
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        if (f == 0.0f) bits = 0x80000001u; /* below zero: the smallest negative */
+        else if (f > 0.0f) bits -= 1;
+        else bits += 1;
+        memcpy(&f, &bits, sizeof f);
+    }
+    return f;
 }
 
-/* The model's tables: 1 / f of each node's split when met, per quadrature node, and each
- * rule's 1 / (1 - t) (every t lies in [0, 1), padding included). */
+/* The model as the kernel reads it. Per tree, in the tree's segment of each output
+ * array: its inner nodes but the root, in pre-order (`inner_count` of them), then its
+ * leaves whose value is not 0 (`leaf_count`; the others add exact zeros). Inner node k
+ * of that order has slot k + 1, the root slot 0; `node_parent` is the parent's slot,
+ * `node_previous` the slot of the feature's earlier split on the path (0: none). Bounds
+ * become floats at most them (the inputs are floats: the same comparisons). A node is a
+ * leaf when no node names it as parent. -1: a tree whose rule is out of range, -2: no
+ * memory, -4: an earlier split that is not an inner node above the node. */
 int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_t n_trees,
-                     const int32_t *parent, const double *cover, const double *value,
-                     const double *nodes, double *met_inverse, double *unmet_inverse,
-                     int32_t *order, int32_t *inner_count, int32_t *leaf_count) {
-    /* per tree, its inner nodes (not the root) in pre-order, then its leaves whose value
-     * is not 0 (the others add exact zeros): what the passes visit. A node is a leaf when
-     * no node names it as parent. */
-    unsigned char *splits = malloc((size_t)treeshap_widest(tree_start, n_trees));
-    if (splits == NULL) return -2;
+                     const int32_t *parent, const int32_t *previous, const int32_t *feature,
+                     const double *lower, const double *upper, const double *cover,
+                     const double *value, int32_t *node_feature, float *node_lower,
+                     float *node_upper, double *node_cover, double *node_value,
+                     int32_t *node_parent, int32_t *node_previous, int32_t *inner_count,
+                     int32_t *leaf_count) {
+    const int64_t widest = treeshap_widest(tree_start, n_trees);
+    int32_t *slot = malloc((size_t)widest * sizeof(int32_t));
+    if (slot == NULL) return -2;
     for (int64_t tree = 0; tree < n_trees; tree++) {
-        const int64_t base = tree_start[tree];
-        const int64_t size = tree_start[tree + 1] - base;
-        int32_t inner = 0, leaves = 0;
-        memset(splits, 0, (size_t)size);
-        for (int64_t c = 1; c < size; c++) splits[parent[base + c]] = 1;
-        for (int64_t c = 1; c < size; c++)
-            if (splits[c]) order[base + inner++] = (int32_t)c;
-        for (int64_t c = 1; c < size; c++)
-            if (!splits[c] && value[base + c] != 0.0) order[base + inner + leaves++] = (int32_t)c;
-        inner_count[tree] = inner;
-        leaf_count[tree] = leaves;
-    }
-    free(splits);
-    for (int64_t n = 0; n < (MAX_RULE + 1) * MAX_RULE; n++)
-        unmet_inverse[n] = 1.0 / (1.0 - nodes[n]);
-    double *table = met_inverse;
-    for (int64_t tree = 0; tree < n_trees; tree++) {
-        const int64_t base = tree_start[tree];
-        const int64_t size = tree_start[tree + 1] - base;
-        const int64_t N = tree_rule[tree];
-        if (N < 1 || N > MAX_RULE) return -1;
-        const int64_t S = treeshap_padded(N);
-        const double *t = nodes + N * MAX_RULE;
-        for (int64_t c = 0; c < size; c++) {
-            const double z = cover[base + c];
-            for (int64_t n = 0; n < S; n++) table[c * S + n] = 1.0 / (z + (1.0 - z) * t[n]);
+        if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) {
+            free(slot);
+            return -1;
         }
-        table += size * S;
+        const int64_t base = tree_start[tree];
+        const int64_t size = tree_start[tree + 1] - base;
+        int32_t slots = 0, visited = 0;
+        for (int64_t c = 0; c < size; c++) slot[c] = -1; /* -1: a leaf */
+        for (int64_t c = 1; c < size; c++) slot[parent[base + c]] = 0;
+        for (int64_t c = 1; c < size; c++)
+            if (slot[c] == 0) slot[c] = ++slots;
+        slot[0] = 0;
+        for (int pass = 0; pass < 2; pass++) /* the inner nodes, then the leaves */
+            for (int64_t c = 1; c < size; c++) {
+                const int64_t g = base + c;
+                if (pass == 0 ? slot[c] <= 0 : slot[c] >= 0 || value[g] == 0.0) continue;
+                const int32_t p = previous[g];
+                if (p >= 0 && (p >= c || slot[p] <= 0)) {
+                    free(slot);
+                    return -4;
+                }
+                const int64_t v = base + visited++;
+                node_feature[v] = feature[g];
+                node_lower[v] = treeshap_float_at_most(lower[g]);
+                node_upper[v] = treeshap_float_at_most(upper[g]);
+                node_cover[v] = cover[g];
+                node_value[v] = value[g];
+                node_parent[v] = slot[parent[g]];
+                node_previous[v] = p >= 0 ? slot[p] : 0;
+            }
+        inner_count[tree] = slots;
+        leaf_count[tree] = visited - slots;
     }
+    free(slot);
     return 0;
 }
 
@@ -147,7 +172,7 @@ static inline Scalar s_set1(double x) { Scalar v; for (int i = 0; i < LANES; i++
 static inline Scalar s_add(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] += b.lane[i]; return a; }
 static inline Scalar s_sub(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] -= b.lane[i]; return a; }
 static inline Scalar s_mul(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] *= b.lane[i]; return a; }
-static inline Scalar s_select(int flag, Scalar a, Scalar b) { return flag ? a : b; }
+static inline Scalar s_div(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] /= b.lane[i]; return a; }
 static inline double s_hsum(Scalar v) { return (v.lane[0] + v.lane[1]) + (v.lane[2] + v.lane[3]); }
 
 #define KERNEL treeshap_scalar
@@ -160,10 +185,10 @@ static inline double s_hsum(Scalar v) { return (v.lane[0] + v.lane[1]) + (v.lane
 #define ADD s_add
 #define SUB s_sub
 #define MUL s_mul
+#define DIV s_div
 #define HSUM s_hsum
-#define SELECT s_select
 #include "treeshap_body.h"
-#undef SELECT
+#undef DIV
 #undef KERNEL
 #undef TREE
 #undef ATTRIBUTES
@@ -182,12 +207,6 @@ typedef double Vector __attribute__((vector_size(LANES * sizeof(double)), aligne
 #define V_OPS                                                                              \
     static inline Vector VNAME(set1)(double x) { Vector v = {x, x, x, x}; return v; }    \
     static inline double VNAME(hsum)(Vector v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-typedef long long Mask __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
-/* a or b by their bits, without a branch: a flag that changes from node to node would
- * mispredict half the time */
-#define SELECT(flag, a, b)                                                                 \
-    ((Vector)((((Mask)(a)) & -(Mask){(flag), (flag), (flag), (flag)}) |                   \
-              (((Mask)(b)) & ~-(Mask){(flag), (flag), (flag), (flag)})))
 #define V_LOAD(p) (*(const Vector *)(p))
 #define V_STORE(p, v) (*(Vector *)(p) = (v))
 
@@ -198,6 +217,7 @@ typedef long long Mask __attribute__((vector_size(LANES * sizeof(double)), align
 #define ADD(a, b) ((a) + (b))
 #define SUB(a, b) ((a) - (b))
 #define MUL(a, b) ((a) * (b))
+#define DIV(a, b) ((a) / (b))
 
 #define VNAME(op) v_##op
 VECTOR_KERNEL
@@ -255,42 +275,38 @@ int treeshap_path(int path) {
 }
 
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
-             const int32_t *tree_rule, int64_t n_trees, const int32_t *parent,
-             const int32_t *previous, const int32_t *feature, const double *lower,
-             const double *upper, const double *cover, const double *value,
-             const double *nodes, const double *weights, const double *met_inverse,
-             const double *unmet_inverse, const int32_t *order, const int32_t *inner_count,
-             const int32_t *leaf_count, int path, double *out) {
-    for (int64_t tree = 0; tree < n_trees; tree++)
+             const int32_t *tree_rule, int64_t n_trees, const int32_t *feature,
+             const float *lower, const float *upper, const double *cover, const double *value,
+             const int32_t *parent, const int32_t *previous, const int32_t *inner_count,
+             const int32_t *leaf_count, const double *nodes, const double *weights, int path,
+             double *out) {
+    int64_t slots = 1, visited = 1, S = LANES;
+    for (int64_t tree = 0; tree < n_trees; tree++) {
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
+        if (inner_count[tree] + 1 > slots) slots = inner_count[tree] + 1;
+        if (inner_count[tree] + leaf_count[tree] > visited)
+            visited = inner_count[tree] + leaf_count[tree];
+        if (treeshap_padded(tree_rule[tree]) > S) S = treeshap_padded(tree_rule[tree]);
+    }
     const int chosen = treeshap_path(path);
     if (chosen < 0) return -3;
-    const int64_t widest = treeshap_widest(tree_start, n_trees);
-    /* per node and quadrature node: the product P, 1 / f, the sums H and corrections R */
-    /* ... room for four rows of each, rows of ones and spare cells, four rows' flags */
-    double *scratch = malloc(
-        (size_t)(4 * widest * MAX_RULE * LANES + 2 * MAX_RULE * LANES + widest * LANES) *
-        sizeof(double));
-    unsigned char *met = malloc((size_t)widest);
-    if (scratch == NULL || met == NULL) {
-        free(scratch);
-        free(met);
-        return -2;
-    }
+    /* per slot and quadrature node: the product P, 1 / f, the sums H and corrections R,
+     * then each visited node's o - z; room for four rows of each with AVX2 */
+    const int64_t lanes = chosen == PATH_AVX2 && rows >= LANES ? LANES : 1;
+    const int64_t cells = slots * S * lanes;
+    double *scratch = malloc((size_t)(4 * cells + visited * lanes) * sizeof(double));
+    if (scratch == NULL) return -2;
     int (*kernel)(const float *, int64_t, int64_t, const int64_t *, const int32_t *, int64_t,
-                  const int32_t *, const int32_t *, const int32_t *, const double *,
-                  const double *, const double *, const double *, const double *,
-                  const double *, const double *, const double *, const int32_t *,
-                  const int32_t *, const int32_t *, double *, unsigned char *, double *) =
-        chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
+                  const int32_t *, const float *, const float *, const double *,
+                  const double *, const int32_t *, const int32_t *, const int32_t *,
+                  const int32_t *, const double *, const double *, double *, int64_t,
+                  double *) = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
 #if defined(__x86_64__)
     if (chosen == PATH_AVX2) kernel = treeshap_avx2;
 #endif
-    const int status = kernel(x, rows, n_inputs, tree_start, tree_rule, n_trees, parent,
-                              previous, feature, lower, upper, cover, value, nodes, weights,
-                              met_inverse, unmet_inverse, order, inner_count, leaf_count,
-                              scratch, met, out);
+    const int status = kernel(x, rows, n_inputs, tree_start, tree_rule, n_trees, feature,
+                              lower, upper, cover, value, parent, previous, inner_count,
+                              leaf_count, nodes, weights, scratch, cells, out);
     free(scratch);
-    free(met);
     return status;
 }
