@@ -37,7 +37,8 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
-ABI: Final = 4  # treeshap.c's treeshap_abi(): its functions' arguments
+COUNTS: Final = 5  # as in treeshap.c: runs of visited nodes per tree
+ABI: Final = 5  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -63,14 +64,15 @@ def _kernel() -> ctypes.CDLL:
         library.treeshap_abi(),
         library.treeshap_max_rule(),
         library.treeshap_lanes(),
-    ) != (ABI, MAX_RULE, LANES):
+        library.treeshap_counts(),
+    ) != (ABI, MAX_RULE, LANES, COUNTS):
         raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
     library.treeshap.restype = ctypes.c_int
     library.treeshap.argtypes = [
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
         _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
-        _int32, _int32, _int32, _int32,  # parent and previous slots, inner nodes, leaves
+        _int32, _int32, _int32,  # parent and previous slots, runs of nodes per tree
         _float, _float,  # quadrature nodes, weights
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
@@ -80,7 +82,7 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
-        _int32, _int32, _int32, _int32,  # out: parent and previous slots, counts per tree
+        _int32, _int32, _int32,  # out: parent and previous slots, runs of nodes per tree
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
@@ -151,8 +153,7 @@ class TreeExplainer:
             "value": np.zeros(size, np.float64),
             "parent": np.zeros(size, np.int32),
             "previous": np.zeros(size, np.int32),
-            "inner_count": np.zeros(trees, np.int32),
-            "leaf_count": np.zeros(trees, np.int32),
+            "counts": np.zeros((trees, COUNTS), np.int32),
         }
         status = self.kernel.treeshap_prepare(
             self.tree_start, self.tree_rule, trees,
@@ -204,7 +205,7 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
-            m["parent"], m["previous"], m["inner_count"], m["leaf_count"],
+            m["parent"], m["previous"], m["counts"],
             self.nodes, self.weights, self.path, out,
         )  # fmt: skip
         if status != 0:
