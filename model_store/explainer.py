@@ -6,11 +6,12 @@ scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, b
 `make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
 exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
 temporaries: see the kernel's header for the method. Loading a version lays the nodes out
-once as the kernel visits them (`treeshap_prepare`, 36 bytes a node, about 4 MB for the
+once as the kernel visits them (`treeshap_prepare`, 36 bytes a node, 3.9 MB for the
 default model); the artifact's own arrays are not kept.
 
-The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2) and
-takes the widest the CPU supports; all give the same bits, and `path` forces one.
+The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2,
+AVX-512) and takes the widest the CPU supports; all give the same bits, and `path` forces
+one.
 
 A row's contributions never depend on the other rows of a call, so large calls are cut
 into slices computed at the same time, with the same bits as one row at a time.
@@ -37,9 +38,9 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
-COUNTS: Final = 5  # as in treeshap.c: runs of visited nodes per tree
-ABI: Final = 5  # treeshap.c's treeshap_abi(): its functions' arguments
-PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3}  # as in treeshap.c
+COUNTS: Final = 6  # as in treeshap.c: runs of visited nodes per tree, earlier splits
+ABI: Final = 7  # treeshap.c's treeshap_abi(): its functions' arguments
+PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3, "avx512": 4}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
 _float = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
@@ -72,7 +73,7 @@ def _kernel() -> ctypes.CDLL:
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
         _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
-        _int32, _int32, _int32,  # parent and previous slots, runs of nodes per tree
+        _int32, _int32, _int32,  # parent and earlier-split slots, earlier splits, runs
         _float, _float,  # quadrature nodes, weights
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
@@ -82,7 +83,7 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
-        _int32, _int32, _int32,  # out: parent and previous slots, runs of nodes per tree
+        _int32, _int32, _int32,  # out: slots, earlier splits, runs per tree
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
@@ -142,8 +143,8 @@ class TreeExplainer:
                 f"TreeSHAP path {path!r} is not available here: {available_paths()}"
             )
         self.path = PATHS[path]
-        # The nodes as the kernel visits them (treeshap_prepare), about 36 bytes a node;
-        # the artifact's arrays are not kept.
+        # The nodes as the kernel visits them (treeshap_prepare), 36 bytes a node and the
+        # earlier splits' places, 4 bytes each; the artifact's arrays are not kept.
         trees, size = len(self.tree_rule), int(self.tree_start[-1])
         self.model = {
             "feature": np.zeros(size, np.int32),
@@ -151,8 +152,8 @@ class TreeExplainer:
             "upper": np.zeros(size, np.float32),
             "cover": np.zeros(size, np.float64),
             "value": np.zeros(size, np.float64),
-            "parent": np.zeros(size, np.int32),
-            "previous": np.zeros(size, np.int32),
+            "links": np.zeros((size, 2), np.int32),
+            "targets": np.zeros(size, np.int32),
             "counts": np.zeros((trees, COUNTS), np.int32),
         }
         status = self.kernel.treeshap_prepare(
@@ -162,6 +163,8 @@ class TreeExplainer:
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
+        targets = self.model["targets"][: self.model["counts"][:, -1].sum()]
+        self.model["targets"] = targets.copy()  # the trees' earlier splits, one after another
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
             ThreadPoolExecutor(self.threads, thread_name_prefix="explaining")
@@ -205,7 +208,7 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
-            m["parent"], m["previous"], m["counts"],
+            m["links"], m["targets"], m["counts"],
             self.nodes, self.weights, self.path, out,
         )  # fmt: skip
         if status != 0:

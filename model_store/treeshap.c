@@ -16,42 +16,51 @@
  *
  * Sharing work between leaves (the idea of Linear TreeShap, Yu et al. 2022). Going down
  * the tree, each node's product P(t) of its path's factors is its parent's, times the new
- * factor of the feature split on its incoming edge, over that feature's factor at the
- * previous split on it (if any). Going up, H(node) sums v * w_n * P over the leaves below.
- * An edge c on feature i is the last split on i for the leaves below c except those
- * below a deeper split on i (the nodes whose `previous` is c), so
+ * factor f of the feature split on its incoming edge, times u = 1 / f of that feature's
+ * previous split on the path (u = 1 without one). Feature i's share from edge c sums,
+ * over the leaves below c whose last split on i is c, v w_n P / f_c. Two things make
+ * that cheap:
  *
- *     phi_i += (o_c - z_c) * sum_n (H(c) - sum_{d: previous(d) = c} H(d)) / f_c(t_n).
+ * - Relative sums, no division per node. Going up, J(c) sums v w_n P(leaf) / P(c) over
+ *   the leaves below c: a child d hands its parent u_d f_d J(d) (P(d) / P(parent)), a
+ *   leaf v w_n u f. With q(c) = P(parent) u_c = P(c) / f_c, edge c's sum over all its
+ *   leaves is q(c) J(c), and the leaves below a deeper split d on the same feature
+ *   (previous(d) = c) take back P(d) J(d) u_c. Giving that correction to d itself, every
+ *   inner node d adds
+ *
+ *       phi_i += sum_n q(d) (o_d - z_d - kappa_d f_d) J(d),   kappa_d = (o_c - z_c) u_c,
+ *
+ *   with c = previous(d) (kappa = 0 without one). The only divisions are u of the nodes
+ *   that are some node's previous split (a fifth of the inner nodes here), once per row.
+ *   A leaf's own factor cancels from its share: v w_n q (o - z - kappa f).
+ * - Two sibling leaves share their parent, feature and previous split, so they are
+ *   finished together: with A = sum v z, B = sum v (o - z) and g = A + B t = sum v f
+ *   over the two, they add sum_n w_n q (B - kappa g) and hand up w_n u g.
  *
  * Each node costs O(nodes of the quadrature) per row, against O(depth^2) per leaf for the
- * original recursive algorithm.
- *
- * 1 / f by a division per row, not a table. Each inner node's 1 / f is computed once per
- * row, where the node is first met, and kept for its up pass and for the deeper splits on
- * its feature; a leaf needs none, as its own factor cancels: its share is
- * v (o - z) sum_n w_n P_parent / f_previous, and v w P goes up. (The model's 1 / f of met
- * splits used to be an 8 MB table per model, streamed from memory for every row.) Two
- * sibling leaves share their parent, feature and earlier split, so they are finished
- * together: with A = sum v z and B = sum v (o - z) over the two, their shares add up to
- * B sum_n w_n P_parent / f_previous and they send w_n P_parent / f_previous (A + B t) up.
- * A node's share is added into LANES partial sums per input, which are added up once the
- * row is done.
+ * original recursive algorithm. (An earlier version divided H(c) by f_c at every inner
+ * node and, before that, read 1 / f from an 8 MB table per model for every row.)
  *
  * The model as the kernel reads it (`treeshap_prepare`, once per model): per tree, its
- * inner nodes in pre-order, then its leaves, each with its feature, bounds, cover, value,
- * and its parent's and earlier split's slots (the inner nodes' scratch rows), so a pass
- * reads the nodes one after another. Bounds become the largest floats at most them: the
- * inputs are floats, so every comparison gives the same answer as with the float64
- * thresholds.
+ * inner nodes level by level (the nodes of one level do not wait for each other), then
+ * its leaves in four runs (pairs or not, with a previous split on their feature or not),
+ * each node with its feature, bounds, cover and value, its parent's slot (its row in the
+ * scratch) and its previous split's (its row of u and kappa), so a pass reads the nodes
+ * one after another. Bounds become the largest floats at most them: the inputs are
+ * floats, so every comparison gives the same answer as with the float64 thresholds.
  *
- * The same bits on every CPU. The quadrature nodes are processed in blocks of LANES
- * (treeshap_body.h), and with AVX2 four rows share one pass over a tree's nodes
- * (treeshap_rows_body.h: four lanes of 128-bit registers cost more than they save). The kernel is compiled once per path: a scalar one, one in the
- * baseline instruction set's vectors (SSE2 on x86-64, NEON on arm64), and on x86-64 one
- * in AVX2, chosen at run time by what the CPU supports. All perform the same IEEE
- * operations in the same order, and the build forbids contracting a multiply and an add
- * into one fused instruction (-ffp-contract=off), so every path gives every row the same
- * bits; `path` forces one, for the tests.
+ * The same bits on every CPU. Each node's share is added into one sum per input and
+ * quadrature node, and an input's sums are added in order of n when the row is done, so
+ * no sum depends on how many quadrature nodes an instruction carries. The kernel is
+ * compiled once per path, each taking the quadrature nodes in blocks of its width: a
+ * scalar one (1), one in the baseline instruction set's vectors (2: SSE2 on x86-64,
+ * NEON on arm64), and on x86-64 AVX2 (4) and AVX-512 (8), chosen at run time by what the
+ * CPU supports; with AVX2, four rows also share one pass over a tree's nodes
+ * (treeshap_rows_body.h). All perform the same IEEE operations in the same order, and
+ * the build forbids contracting a multiply and an add into one fused instruction
+ * (-ffp-contract=off), so every path gives every row the same bits; `path` forces one,
+ * for the tests. Padding (a rule's nodes up to a whole block) has weight 0 and adds exact
+ * zeros, which change no bit: the sums are never -0.
  *
  * Rows are independent: a row's values do not depend on the other rows of a call, and the
  * caller may split rows across threads (ctypes releases the GIL during the call).
@@ -68,9 +77,11 @@
  *     lower, upper, cover       the row satisfies every split on `feature` from the root
  *                               to the node when lower < x <= upper; `cover` is their z
  *     value                     leaf value / number of trees (0 for inner nodes)
- *   the prepared nodes (its output, the kernel's input): the same per visited node, in
- *   the order visited, float bounds, parent and previous as slots, and per tree
- *     counts                    COUNTS runs of nodes: inner nodes, then four of leaves
+ *   the prepared nodes (its output, the kernel's input), per visited node in the order
+ *   visited: feature, float bounds, cover (v z for a leaf), value (1 for an inner node),
+ *     links                     its parent's slot and its previous split's slot
+ *     targets                   per tree, the inner nodes that are a previous split
+ *     counts                    COUNTS per tree: the runs of nodes, and the targets
  *   out        rows x n_inputs  float64, overwritten with each input's contribution
  */
 #include <stdint.h>
@@ -78,18 +89,18 @@
 #include <string.h>
 
 #define MAX_RULE 32
-#define LANES 4
-#define COUNTS 5 /* runs of visited nodes per tree (treeshap_prepare) */
+#define LANES 4  /* doubles in a block of the scalar, baseline and AVX2 paths; rows per pass */
+#define COUNTS 6 /* runs of visited nodes per tree, and earlier splits (treeshap_prepare) */
 
-enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3 };
+enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3, PATH_AVX512 = 4 };
 
 int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
 int treeshap_counts(void) { return COUNTS; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
-int treeshap_abi(void) { return 5; }
+int treeshap_abi(void) { return 7; }
 
-static int64_t treeshap_padded(int64_t rule) { return (rule + LANES - 1) / LANES * LANES; }
+static int64_t treeshap_padded(int64_t n, int64_t width) { return (n + width - 1) / width * width; }
 
 static int64_t treeshap_widest(const int64_t *tree_start, int64_t n_trees) {
     int64_t widest = 1;
@@ -124,23 +135,30 @@ static float treeshap_float_at_most(double d) {
  *   2  pairs of sibling leaves without one
  *   3  single leaves (a sibling is an inner node or left out) with an earlier split
  *   4  single leaves without one
+ * and counts[5], the inner nodes that are some node's earlier split (`node_targets`:
+ * their places in run 0, in pre-order; the k-th has earlier-split slot k + 1).
  * Per visited node: its feature, bounds, `node_parent` the parent's slot and
- * `node_previous` the slot of the feature's earlier split on the path (0: none); for an
- * inner node its cover z and value 1, for a leaf its value v and v z. Bounds become the
- * largest floats at most them (the inputs are floats: the same comparisons). A node is a
- * leaf when no node names it as parent. -1: a tree whose rule is out of range, -2: no
- * memory, -4: an earlier split that is not an inner node above the node. */
+ * `node_previous` the earlier-split slot of the feature's earlier split on the path (0:
+ * none); for an inner node its cover z and value 1, for a leaf its value v and v z.
+ * Bounds become the largest floats at most them (the inputs are floats: the same
+ * comparisons). A node is a leaf when no node names it as parent. -1: a tree whose rule
+ * is out of range, -2: no memory, -4: an earlier split that is not an inner node above
+ * the node. */
 int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_t n_trees,
                      const int32_t *parent, const int32_t *previous, const int32_t *feature,
                      const double *lower, const double *upper, const double *cover,
                      const double *value, int32_t *node_feature, float *node_lower,
                      float *node_upper, double *node_cover, double *node_value,
-                     int32_t *node_parent, int32_t *node_previous, int32_t *counts) {
+                     int32_t *node_links, int32_t *node_targets, int32_t *counts) {
     const int64_t widest = treeshap_widest(tree_start, n_trees);
-    /* per node of a tree: its slot (-1: a leaf), its children, its leaf sibling */
-    int32_t *slot = malloc((size_t)widest * 4 * sizeof(int32_t));
+    int64_t targeted = 0; /* the targets of the trees before */
+    /* per node of a tree: its slot (-1: a leaf), its children, its leaf sibling, its
+     * earlier-split slot (0: no node's earlier split), its depth; and the nodes in
+     * breadth-first order */
+    int32_t *slot = malloc((size_t)widest * 7 * sizeof(int32_t));
     if (slot == NULL) return -2;
     int32_t *first = slot + widest, *second = first + widest, *sibling = second + widest;
+    int32_t *target = sibling + widest, *depth = target + widest, *order = depth + widest;
     for (int64_t tree = 0; tree < n_trees; tree++) {
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) {
             free(slot);
@@ -148,17 +166,29 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         }
         const int64_t base = tree_start[tree];
         const int64_t size = tree_start[tree + 1] - base;
+        int32_t *count = counts + tree * COUNTS;
         int32_t slots = 0, visited = 0;
-        for (int64_t c = 0; c < size; c++) slot[c] = first[c] = second[c] = sibling[c] = -1;
+        for (int64_t c = 0; c < size; c++)
+            slot[c] = first[c] = second[c] = sibling[c] = -1, target[c] = depth[c] = 0;
+        int32_t deepest = 0;
         for (int64_t c = 1; c < size; c++) {
             const int32_t p = parent[base + c];
+            depth[c] = depth[p] + 1;
+            if (depth[c] > deepest) deepest = depth[c];
             slot[p] = 0;
             if (first[p] < 0) first[p] = (int32_t)c;
             else if (second[p] < 0) second[p] = (int32_t)c;
             else second[p] = (int32_t)size; /* more than two children: no pairs */
         }
-        for (int64_t c = 1; c < size; c++)
-            if (slot[c] == 0) slot[c] = ++slots;
+        /* breadth-first, so that the nodes of one level, which do not depend on each
+         * other, follow each other in the passes (in pre-order, a node's child is often
+         * the next node, which must wait for it) */
+        int64_t placed = 0;
+        for (int32_t level = 0; level <= deepest; level++)
+            for (int64_t c = 0; c < size; c++)
+                if (depth[c] == level) order[placed++] = (int32_t)c;
+        for (int64_t k = 1; k < size; k++)
+            if (slot[order[k]] == 0) slot[order[k]] = ++slots;
         slot[0] = 0;
         for (int64_t c = 1; c < size; c++) {
             const int64_t g = base + c;
@@ -167,6 +197,7 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                 free(slot);
                 return -4;
             }
+            if (p >= 0) target[p] = 1;
             const int32_t a = first[parent[g]], b = second[parent[g]];
             const int32_t other = a == c ? b : a; /* when c has one sibling */
             if (slot[c] < 0 && b >= 0 && b < size && slot[other] < 0 &&
@@ -174,10 +205,19 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                 feature[base + other] == feature[g] && previous[base + other] == p)
                 sibling[c] = other;
         }
-        int32_t *count = counts + tree * COUNTS;
-        for (int run = 0; run < COUNTS; run++) {
+        count[5] = 0;
+        for (int64_t k = 1; k < size; k++) {
+            const int32_t c = order[k];
+            if (target[c]) {
+                node_targets[targeted + count[5]] = slot[c] - 1;
+                target[c] = ++count[5];
+            }
+        }
+        targeted += count[5];
+        for (int run = 0; run < 5; run++) {
             count[run] = 0;
-            for (int64_t c = 1; c < size; c++) {
+            for (int64_t k = 1; k < size; k++) {
+                const int32_t c = order[k];
                 const int64_t g = base + c;
                 const int leaf = slot[c] < 0, prior = previous[g] >= 0;
                 const int pair = sibling[c] >= 0;
@@ -186,7 +226,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                                    pair != (run <= 2) || (pair && sibling[c] < c))
                     continue; /* not of this run, or the second of a pair */
                 count[run]++;
-                for (int second_of_pair = 0; second_of_pair <= (run > 0 && pair); second_of_pair++) {
+                for (int second_of_pair = 0; second_of_pair <= (run > 0 && pair);
+                     second_of_pair++) {
                     const int64_t h = second_of_pair ? base + sibling[c] : g;
                     const int64_t v = base + visited++;
                     node_feature[v] = feature[h];
@@ -194,8 +235,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                     node_upper[v] = treeshap_float_at_most(upper[h]);
                     node_cover[v] = run == 0 ? cover[h] : value[h] * cover[h];
                     node_value[v] = run == 0 ? 1.0 : value[h];
-                    node_parent[v] = slot[parent[h]];
-                    node_previous[v] = previous[h] >= 0 ? slot[previous[h]] : 0;
+                    node_links[2 * v] = slot[parent[h]];
+                    node_links[2 * v + 1] = previous[h] >= 0 ? target[previous[h]] : 0;
                 }
             }
         }
@@ -215,85 +256,78 @@ treeshap_meets(const float *row, int64_t count, const int32_t *feature, const fl
     }
 }
 
-/* -- the scalar path: LANES doubles in a struct, one operation at a time -------------- */
-typedef struct { double lane[LANES]; } Scalar;
-static inline Scalar s_load(const double *p) { Scalar v; for (int i = 0; i < LANES; i++) v.lane[i] = p[i]; return v; }
-static inline void s_store(double *p, Scalar v) { for (int i = 0; i < LANES; i++) p[i] = v.lane[i]; }
-static inline Scalar s_set1(double x) { Scalar v; for (int i = 0; i < LANES; i++) v.lane[i] = x; return v; }
-static inline Scalar s_add(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] += b.lane[i]; return a; }
-static inline Scalar s_sub(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] -= b.lane[i]; return a; }
-static inline Scalar s_mul(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] *= b.lane[i]; return a; }
-static inline Scalar s_div(Scalar a, Scalar b) { for (int i = 0; i < LANES; i++) a.lane[i] /= b.lane[i]; return a; }
-static inline double s_hsum(Scalar v) { return (v.lane[0] + v.lane[1]) + (v.lane[2] + v.lane[3]); }
+/* Scratch sizes, in doubles, for the widest tree of a call: `cells` per array of slots
+ * by quadrature nodes, `earlier` per array of earlier-split slots, `visited` for o v - c,
+ * and `sums` per input (the sums of one quadrature node each); all multiples of 8, so
+ * every array starts on a cache line. */
+typedef struct {
+    int64_t cells, earlier, visited, sums;
+} Scratch;
 
+/* The model, as treeshap_prepare laid it out, and the quadrature rules. */
+typedef struct {
+    const int64_t *tree_start;
+    const int32_t *tree_rule;
+    int64_t n_trees;
+    const int32_t *feature;
+    const float *lower, *upper;
+    const double *cover, *value;
+    const int32_t *links, *targets, *counts;
+    const double *nodes, *weights;
+} Model;
+
+/* -- the scalar path: one double at a time ---------------------------------------- */
 #define KERNEL treeshap_scalar
 #define TREE treeshap_scalar_tree
 #define LEAVES treeshap_scalar_leaves
 #define MEETS treeshap_meets
 #define ATTRIBUTES __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize")))
-#define V Scalar
-#define LOAD s_load
-#define STORE s_store
-#define SET1 s_set1
-#define ADD s_add
-#define SUB s_sub
-#define MUL s_mul
-#define DIV s_div
-#define HSUM s_hsum
-#include "treeshap_body.h"
-#undef DIV
-#undef KERNEL
-#undef TREE
-#undef LEAVES
-#undef ATTRIBUTES
-#undef V
-#undef LOAD
-#undef STORE
-#undef SET1
-#undef ADD
-#undef SUB
-#undef MUL
-#undef HSUM
-
-/* -- the vector paths: GCC's vector extension, lowered to the target's registers ------- */
-/* Aligned like a double, so a block may start at any node: loads and stores unaligned. */
-typedef double Vector __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
-#define V_OPS                                                                              \
-    static inline Vector VNAME(set1)(double x) { Vector v = {x, x, x, x}; return v; }    \
-    static inline double VNAME(hsum)(Vector v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-#define V_LOAD(p) (*(const Vector *)(p))
-#define V_STORE(p, v) (*(Vector *)(p) = (v))
-
-#define VECTOR_KERNEL                                                                      \
-    V_OPS                                                                                  \
-    /* the body follows */
-#define V Vector
+#define WIDTH 1
+#define V double
+#define LOAD(p) (*(p))
+#define STORE(p, v) (*(p) = (v))
+#define SET1(x) (x)
 #define ADD(a, b) ((a) + (b))
 #define SUB(a, b) ((a) - (b))
 #define MUL(a, b) ((a) * (b))
 #define DIV(a, b) ((a) / (b))
+#include "treeshap_body.h"
+#undef KERNEL
+#undef TREE
+#undef LEAVES
+#undef ATTRIBUTES
+#undef WIDTH
+#undef V
+#undef LOAD
+#undef STORE
+#undef SET1
 
-#define VNAME(op) v_##op
-VECTOR_KERNEL
+/* -- the vector paths: GCC's vector extension, lowered to the target's registers ------- */
+/* Aligned like a double, so a block may start at any quadrature node. */
+typedef double Vector2 __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
+typedef double Vector __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
+static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
+
 #define KERNEL treeshap_vector
 #define TREE treeshap_vector_tree
 #define LEAVES treeshap_vector_leaves
 #define ATTRIBUTES
-#define LOAD V_LOAD
-#define STORE V_STORE
-#define SET1 v_set1
-#define HSUM v_hsum
+#define WIDTH 2 /* the baseline registers: SSE2, NEON */
+#define V Vector2
+#define LOAD(p) (*(const Vector2 *)(p))
+#define STORE(p, v) (*(Vector2 *)(p) = (v))
+#define SET1 v2_set1
 #include "treeshap_body.h"
 #undef KERNEL
 #undef TREE
 #undef LEAVES
 #undef MEETS
 #undef ATTRIBUTES
+#undef WIDTH
+#undef V
 #undef LOAD
 #undef STORE
 #undef SET1
-#undef HSUM
-#undef VNAME
 
 #if defined(__x86_64__)
 #pragma GCC push_options
@@ -314,12 +348,14 @@ static inline void avx2_meets(const float *row, int64_t count, const int32_t *fe
             _mm256_and_ps(_mm256_cmp_ps(input, _mm256_loadu_ps(lower + i), _CMP_GT_OQ),
                           _mm256_cmp_ps(input, _mm256_loadu_ps(upper + i), _CMP_LE_OQ)));
         for (int half = 0; half < 2; half++) {
-            const __m128i four = half ? _mm256_extracti128_si256(met, 1)
-                                      : _mm256_castsi256_si128(met);
-            const __m256d o = _mm256_and_pd(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(four)), one);
-            _mm256_storeu_pd(om + i + 4 * half,
-                             _mm256_sub_pd(_mm256_mul_pd(o, _mm256_loadu_pd(value + i + 4 * half)),
-                                           _mm256_loadu_pd(cover + i + 4 * half)));
+            const __m128i four =
+                half ? _mm256_extracti128_si256(met, 1) : _mm256_castsi256_si128(met);
+            const __m256d o =
+                _mm256_and_pd(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(four)), one);
+            _mm256_storeu_pd(
+                om + i + 4 * half,
+                _mm256_sub_pd(_mm256_mul_pd(o, _mm256_loadu_pd(value + i + 4 * half)),
+                              _mm256_loadu_pd(cover + i + 4 * half)));
         }
     }
     /* the rest one at a time */
@@ -336,30 +372,70 @@ static inline void avx2_meets_rows(const float *x, int64_t n_inputs, int64_t cou
     const __m128i rows = _mm_setr_epi32(0, (int)n_inputs, 2 * (int)n_inputs, 3 * (int)n_inputs);
     for (int64_t i = 0; i < count; i++) {
         const __m128 input = _mm_i32gather_ps(x + feature[i], rows, 4);
-        const __m128i met = _mm_castps_si128(_mm_and_ps(_mm_cmpgt_ps(input, _mm_set1_ps(lower[i])),
-                                                        _mm_cmple_ps(input, _mm_set1_ps(upper[i]))));
+        const __m128i met = _mm_castps_si128(_mm_and_ps(
+            _mm_cmpgt_ps(input, _mm_set1_ps(lower[i])), _mm_cmple_ps(input, _mm_set1_ps(upper[i]))));
         const __m256d o = _mm256_and_pd(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(met)), one);
         _mm256_storeu_pd(om + i * LANES, _mm256_sub_pd(_mm256_mul_pd(o, _mm256_set1_pd(value[i])),
                                                        _mm256_set1_pd(cover[i])));
     }
 }
-#define VNAME(op) avx2_##op
-VECTOR_KERNEL
+/* defined here, so that GCC broadcasts with AVX2's instruction */
+static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
+#define V Vector
+#define LOAD(p) (*(const Vector *)(p))
+#define STORE(p, v) (*(Vector *)(p) = (v))
+#define SET1 avx2_set1
 #define KERNEL treeshap_avx2
+#define KERNEL_ROWS treeshap_avx2_rows
 #define TREE treeshap_avx2_tree
 #define LEAVES treeshap_avx2_leaves
-#define TREE_ROWS treeshap_avx2_rows
+#define TREE_ROWS treeshap_avx2_tree_rows
 #define LEAVES_ROWS treeshap_avx2_leaves_rows
+#define ROWS LANES
+#define WIDTH LANES
 #define MEETS avx2_meets
 #define MEETS_ROWS avx2_meets_rows
 #define ATTRIBUTES
-#define LOAD V_LOAD
-#define STORE V_STORE
-#define SET1 avx2_set1
-#define HSUM avx2_hsum
 #include "treeshap_rows_body.h"
 #include "treeshap_body.h"
+#undef KERNEL
+#undef KERNEL_ROWS
+#undef TREE
+#undef LEAVES
 #undef TREE_ROWS
+#undef LEAVES_ROWS
+#undef ROWS
+#undef MEETS
+#undef MEETS_ROWS
+#undef ATTRIBUTES
+#undef WIDTH
+#undef V
+#undef LOAD
+#undef STORE
+#undef SET1
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+/* eight quadrature nodes a block */
+typedef double Vector8 __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
+static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; return v; }
+#define KERNEL treeshap_avx512
+#define TREE treeshap_avx512_tree
+#define LEAVES treeshap_avx512_leaves
+#define MEETS avx2_meets
+#define ATTRIBUTES
+#define WIDTH 8
+#define V Vector8
+#define LOAD(p) (*(const Vector8 *)(p))
+#define STORE(p, v) (*(Vector8 *)(p) = (v))
+#define SET1 v8_set1
+#include "treeshap_body.h"
+#undef KERNEL
+#undef TREE
+#undef LEAVES
+#undef MEETS
+#undef ATTRIBUTES
 #pragma GCC pop_options
 #endif
 
@@ -369,6 +445,7 @@ int treeshap_paths(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) paths |= 1 << PATH_AVX2;
+    if (__builtin_cpu_supports("avx512f")) paths |= 1 << PATH_AVX512;
 #endif
     return paths;
 }
@@ -376,54 +453,70 @@ int treeshap_paths(void) {
 /* The path taken for `path` (PATH_AUTO: the widest the CPU supports), or -1. */
 int treeshap_path(int path) {
     const int paths = treeshap_paths();
-    if (path == PATH_AUTO) return (paths & (1 << PATH_AVX2)) ? PATH_AVX2 : PATH_VECTOR;
-    return (path > 0 && path <= PATH_AVX2 && (paths & (1 << path))) ? path : -1;
+    if (path == PATH_AUTO)
+        return (paths & (1 << PATH_AVX512)) ? PATH_AVX512
+               : (paths & (1 << PATH_AVX2)) ? PATH_AVX2
+                                            : PATH_VECTOR;
+    return (path > 0 && path <= PATH_AVX512 && (paths & (1 << path))) ? path : -1;
 }
 
+/* Every path gives every row the same bits, so a call may mix them: with PATH_AUTO,
+ * groups of four rows take AVX2's four-row pass (where the CPU has AVX2), the rest the
+ * widest one-row pass; a forced path takes that path's passes only. */
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
              const int32_t *tree_rule, int64_t n_trees, const int32_t *feature,
              const float *lower, const float *upper, const double *cover, const double *value,
-             const int32_t *parent, const int32_t *previous, const int32_t *counts,
+             const int32_t *links, const int32_t *targets, const int32_t *counts,
              const double *nodes, const double *weights, int path, double *out) {
-    int64_t slots = 1, visited = 1, S = LANES;
+    int64_t slots = 1, earlier = 1, visited = 1, rule = 1;
     for (int64_t tree = 0; tree < n_trees; tree++) {
         const int32_t *count = counts + tree * COUNTS;
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
         if (count[0] + 1 > slots) slots = count[0] + 1;
+        if (count[5] + 1 > earlier) earlier = count[5] + 1;
         const int64_t nodes_visited = count[0] + 2 * count[1] + 2 * count[2] + count[3] + count[4];
         if (nodes_visited > visited) visited = nodes_visited;
-        if (treeshap_padded(tree_rule[tree]) > S) S = treeshap_padded(tree_rule[tree]);
+        if (tree_rule[tree] > rule) rule = tree_rule[tree];
     }
     const int chosen = treeshap_path(path);
     if (chosen < 0) return -3;
-    /* per slot and quadrature node: the product P, 1 / f, the sums H and corrections R;
-     * each visited node's o v - c; per input, LANES partial sums; room for four rows of
-     * each with AVX2 */
-    const int64_t lanes = chosen == PATH_AVX2 && rows >= LANES ? LANES : 1;
-    const int64_t cells = slots * S * lanes, rules = (MAX_RULE + 1) * MAX_RULE;
-    const int64_t room = treeshap_padded(visited * lanes); /* o v - c */
-    /* Every part starts a multiple of four doubles from a cache line's start, so no
-     * block of four doubles straddles two lines (malloc aligns to 16 bytes only). The
-     * quadrature rules are copied there too. */
-    double *block = malloc(
-        (size_t)(4 * cells + room + n_inputs * LANES * lanes + 2 * rules + 8) * sizeof(double));
+    void (*one_row)(const Model *, const float *, int64_t, int64_t, double *, const Scratch *,
+                    double *) = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
+    void (*four_rows)(const Model *, const float *, int64_t, int64_t, double *,
+                      const Scratch *, double *) = NULL;
+#if defined(__x86_64__)
+    if (chosen == PATH_AVX2 || chosen == PATH_AVX512) one_row = treeshap_avx2;
+    if (chosen == PATH_AVX512) one_row = treeshap_avx512;
+    if (chosen == PATH_AVX2 || (path == PATH_AUTO && (treeshap_paths() & (1 << PATH_AVX2))))
+        four_rows = treeshap_avx2_rows;
+#endif
+    const int64_t grouped = four_rows != NULL ? rows / LANES * LANES : 0;
+    /* per slot and quadrature node (padded to whole blocks of eight, or a row of each of
+     * four rows): P and J; per earlier-split slot: u and kappa; each visited node's
+     * o v - c; per input, the sums */
+    const int64_t lanes = grouped > 0 ? LANES : 1;
+    int64_t S = treeshap_padded(rule, LANES) * lanes;
+    if (treeshap_padded(rule, 8) > S) S = treeshap_padded(rule, 8);
+    const Scratch room = {treeshap_padded(slots * 2 * S, 8), treeshap_padded(earlier * 2 * S, 8),
+                          treeshap_padded(visited * lanes, 8), treeshap_padded(rule, 8)};
+    const int64_t rules = (MAX_RULE + 1) * MAX_RULE;
+    /* Every array starts on a cache line, so no block straddles two (malloc aligns to 16
+     * bytes only). The quadrature rules are copied there too. */
+    double *block = malloc((size_t)(room.cells + room.earlier + room.visited +
+                                    n_inputs * room.sums * lanes + 2 * rules + 8) *
+                           sizeof(double));
     if (block == NULL) return -2;
     double *scratch = (double *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
-    double *rule_nodes = scratch + 4 * cells + room + n_inputs * LANES * lanes;
+    double *rule_nodes = scratch + room.cells + room.earlier + room.visited +
+                         treeshap_padded(n_inputs * room.sums * lanes, 8);
     double *rule_weights = rule_nodes + rules;
     memcpy(rule_nodes, nodes, (size_t)rules * sizeof(double));
     memcpy(rule_weights, weights, (size_t)rules * sizeof(double));
-    int (*kernel)(const float *, int64_t, int64_t, const int64_t *, const int32_t *, int64_t,
-                  const int32_t *, const float *, const float *, const double *,
-                  const double *, const int32_t *, const int32_t *, const int32_t *,
-                  const double *, const double *, double *, int64_t, int64_t, double *) =
-        chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
-#if defined(__x86_64__)
-    if (chosen == PATH_AVX2) kernel = treeshap_avx2;
-#endif
-    const int status = kernel(x, rows, n_inputs, tree_start, tree_rule, n_trees, feature,
-                              lower, upper, cover, value, parent, previous, counts,
-                              rule_nodes, rule_weights, scratch, cells, room, out);
+    const Model model = {tree_start, tree_rule, n_trees, feature, lower, upper, cover, value,
+                         links, targets, counts, rule_nodes, rule_weights};
+    if (grouped > 0) four_rows(&model, x, grouped, n_inputs, scratch, &room, out);
+    one_row(&model, x + grouped * n_inputs, rows - grouped, n_inputs, scratch, &room,
+            out + grouped * n_inputs);
     free(block);
-    return status;
+    return 0;
 }

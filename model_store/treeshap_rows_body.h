@@ -1,100 +1,144 @@
 /*
- * Four rows at once over one tree: the per-node work (reading the node, the loop) is
+ * ROWS rows at once over one tree: the per-node work (reading the node, the loop) is
  * shared by the rows, which sit in the lanes of a vector. Included by treeshap.c for the
- * AVX2 path, with TREE_ROWS and LEAVES_ROWS (the passes' names), ATTRIBUTES, V and its
- * operations defined as for treeshap_body.h, and MEETS_ROWS (MEETS for four rows).
+ * AVX2 path, with KERNEL_ROWS (the function's name), TREE_ROWS and LEAVES_ROWS (its
+ * passes), ATTRIBUTES, V (ROWS doubles) and its operations defined as for
+ * treeshap_body.h, and MEETS_ROWS (MEETS for ROWS rows).
  *
  * The same bits as one row at a time (treeshap_body.h), operation for operation: each
- * row's o v - c, factor, 1 / f, products and sums are computed by the same IEEE
- * operations, and a node's integral is summed into the same four partial sums
- * (quadrature node n into sum n mod 4, in order of n), which go into the same four
- * partial sums per input. Cell (slot, n) holds the four rows' values side by side. Only
- * the N quadrature nodes of the rule are visited, not the padding: a padding node adds
- * exact zeros (+0: its weight is +0 and every product, 1 / f and sum is positive), which
- * leave every sum's bits as they are.
+ * row's o v - c, 1 / f, products, shares and sums are computed by the same IEEE
+ * operations, and go into the same sums per input and quadrature node. Cell (slot, n)
+ * holds the rows' values side by side. Only the N quadrature nodes of the rule are
+ * visited, not the padding, whose exact zeros change no bit.
  */
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
 LEAVES_ROWS(const int pair, const int prior, int64_t i, const int64_t count,
             const int64_t N, const int64_t stride, const double *t, const double *w,
-            const int32_t *feature, const double *cover, const int32_t *parent,
-            const int32_t *previous, const double *P, const double *inverse, double *H,
-            double *R, const double *om, double *phi) {
+            const int32_t *feature, const double *cover, const int32_t *links, double *PJ,
+            const double *UK, const double *om, double *phi, const int64_t F) {
     const int64_t end = i + (pair ? 2 : 1) * count;
     for (; i < end; i += pair ? 2 : 1) {
         const V A = SET1(pair ? cover[i] + cover[i + 1] : cover[i]);
-        const V B = pair ? LOAD(om + i * LANES) + LOAD(om + (i + 1) * LANES)
-                         : LOAD(om + i * LANES);
-        const double *above = P + parent[i] * stride, *undo = inverse + previous[i] * stride;
-        double *up = H + parent[i] * stride, *earlier = R + previous[i] * stride;
-        V sums[LANES] = {SET1(0.0), SET1(0.0), SET1(0.0), SET1(0.0)};
+        const V B = pair ? LOAD(om + i * ROWS) + LOAD(om + (i + 1) * ROWS)
+                         : LOAD(om + i * ROWS);
+        double *above = PJ + links[2 * i] * 2 * stride; /* P, then J */
+        const double *u = UK + links[2 * i + 1] * 2 * stride; /* u, then kappa */
+        double *into = phi + (int64_t)feature[i] * F * ROWS;
         for (int64_t n = 0; n < N; n++) {
-            const int64_t k = n * LANES;
-            const V q = prior ? LOAD(above + k) * LOAD(undo + k) : LOAD(above + k);
+            const int64_t k = n * ROWS;
+            const V q = prior ? LOAD(above + k) * LOAD(u + k) : LOAD(above + k);
             const V a = SET1(w[n]) * q;
-            sums[n % LANES] = sums[n % LANES] + a;
-            const V hk = a * (A + B * SET1(t[n]));
-            STORE(up + k, LOAD(up + k) + hk);
-            if (prior) STORE(earlier + k, LOAD(earlier + k) + hk);
+            const V g = A + B * SET1(t[n]);
+            const V share = prior ? a * (B - LOAD(u + stride + k) * g) : a * B;
+            STORE(into + k, LOAD(into + k) + share);
+            const V wg = SET1(w[n]) * g;
+            STORE(above + stride + k,
+                  LOAD(above + stride + k) + (prior ? wg * LOAD(u + k) : wg));
         }
-        double *into = phi + (int64_t)feature[i] * LANES * LANES;
-        for (int s = 0; s < LANES; s++)
-            STORE(into + s * LANES, LOAD(into + s * LANES) + B * sums[s]);
     }
     return i;
 }
 
 ATTRIBUTES static inline __attribute__((always_inline)) void
-TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int32_t *counts,
-          const int64_t N, const int64_t S, const double *t, const double *w,
+TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
+          const int32_t *counts, const int64_t N, const double *t, const double *w,
           const int32_t *feature, const float *lower, const float *upper, const double *cover,
-          const double *value, const int32_t *parent, const int32_t *previous, double *P,
-          double *inverse, double *H, double *R, double *om) {
+          const double *value, const int32_t *links, const int32_t *targets, double *PJ,
+          double *UK, double *om) {
     const V zero = SET1(0.0), one = SET1(1.0);
-    const int64_t stride = S * LANES, inner = counts[0];
-    for (int64_t n = 0; n < N; n++) { /* slot 0: ones (other trees' slots overlap it) */
-        STORE(P + n * LANES, one);
-        STORE(inverse + n * LANES, one);
+    const int64_t stride = N * ROWS, inner = counts[0];
+    for (int64_t n = 0; n < N; n++) { /* slots 0 (other trees' slots overlap them) */
+        STORE(PJ + n * ROWS, one);
+        STORE(UK + n * ROWS, one);
+        STORE(UK + stride + n * ROWS, zero);
     }
     const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4];
     MEETS_ROWS(x, n_inputs, visited, feature, lower, upper, cover, value, om);
-    for (int64_t i = 0; i < inner; i++) { /* down */
-        const V vz = SET1(cover[i]), vom = LOAD(om + i * LANES);
-        const double *above = P + parent[i] * stride, *undo = inverse + previous[i] * stride;
-        double *here = P + (i + 1) * stride, *inv = inverse + (i + 1) * stride;
-        double *h = H + (i + 1) * stride, *r = R + (i + 1) * stride;
+    for (int64_t k = 0; k < counts[5]; k++) { /* the earlier splits */
+        const int64_t i = targets[k];
+        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
+        double *u = UK + (k + 1) * 2 * stride;
         for (int64_t n = 0; n < N; n++) {
-            const int64_t k = n * LANES;
+            const V inv = one / (vz + vom * SET1(t[n]));
+            STORE(u + n * ROWS, inv);
+            STORE(u + stride + n * ROWS, vom * inv);
+        }
+    }
+    for (int64_t i = 0; i < inner; i++) { /* down */
+        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
+        const double *above = PJ + links[2 * i] * 2 * stride;
+        const double *u = UK + links[2 * i + 1] * 2 * stride;
+        double *here = PJ + (i + 1) * 2 * stride;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t k = n * ROWS;
             const V f = vz + vom * SET1(t[n]);
-            STORE(inv + k, one / f);
-            STORE(here + k, (LOAD(above + k) * LOAD(undo + k)) * f);
-            STORE(h + k, zero);
-            STORE(r + k, zero);
+            STORE(here + k, (LOAD(above + k) * LOAD(u + k)) * f);
+            STORE(here + stride + k, zero);
         }
     }
     int64_t i = inner;
-    i = LEAVES_ROWS(1, 1, i, counts[1], N, stride, t, w, feature, cover, parent, previous, P,
-                    inverse, H, R, om, phi);
-    i = LEAVES_ROWS(1, 0, i, counts[2], N, stride, t, w, feature, cover, parent, previous, P,
-                    inverse, H, R, om, phi);
-    i = LEAVES_ROWS(0, 1, i, counts[3], N, stride, t, w, feature, cover, parent, previous, P,
-                    inverse, H, R, om, phi);
-    LEAVES_ROWS(0, 0, i, counts[4], N, stride, t, w, feature, cover, parent, previous, P,
-                inverse, H, R, om, phi);
+    i = LEAVES_ROWS(1, 1, i, counts[1], N, stride, t, w, feature, cover, links, PJ, UK, om,
+                    phi, F);
+    i = LEAVES_ROWS(1, 0, i, counts[2], N, stride, t, w, feature, cover, links, PJ, UK, om,
+                    phi, F);
+    i = LEAVES_ROWS(0, 1, i, counts[3], N, stride, t, w, feature, cover, links, PJ, UK, om,
+                    phi, F);
+    LEAVES_ROWS(0, 0, i, counts[4], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
+                F);
     for (int64_t i = inner - 1; i >= 0; i--) { /* up */
-        const double *h = H + (i + 1) * stride, *r = R + (i + 1) * stride;
-        const double *inv = inverse + (i + 1) * stride;
-        double *up = H + parent[i] * stride, *earlier = R + previous[i] * stride;
-        V sums[LANES] = {zero, zero, zero, zero};
+        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
+        double *above = PJ + links[2 * i] * 2 * stride;
+        const double *u = UK + links[2 * i + 1] * 2 * stride;
+        const double *sums = PJ + (i + 1) * 2 * stride + stride;
+        double *into = phi + (int64_t)feature[i] * F * ROWS;
         for (int64_t n = 0; n < N; n++) {
-            const int64_t k = n * LANES;
-            const V hk = LOAD(h + k);
-            sums[n % LANES] = sums[n % LANES] + (hk - LOAD(r + k)) * LOAD(inv + k);
-            STORE(up + k, LOAD(up + k) + hk);
-            STORE(earlier + k, LOAD(earlier + k) + hk);
+            const int64_t k = n * ROWS;
+            const V sum = LOAD(sums + k), f = vz + vom * SET1(t[n]);
+            const V q = LOAD(above + k) * LOAD(u + k);
+            const V share = q * (vom - LOAD(u + stride + k) * f);
+            STORE(into + k, LOAD(into + k) + share * sum);
+            STORE(above + stride + k, LOAD(above + stride + k) + (LOAD(u + k) * f) * sum);
         }
-        const V vom = LOAD(om + i * LANES);
-        double *into = phi + (int64_t)feature[i] * LANES * LANES;
-        for (int s = 0; s < LANES; s++)
-            STORE(into + s * LANES, LOAD(into + s * LANES) + vom * sums[s]);
+    }
+}
+
+/* Rows ROWS at a time (`rows` a multiple of ROWS). */
+ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
+                                   int64_t n_inputs, double *scratch, const Scratch *room,
+                                   double *out) {
+    double *PJ = scratch, *UK = PJ + room->cells, *om = UK + room->earlier;
+    double *phi = om + room->visited; /* per input, quadrature node and row, its sums */
+    for (int64_t r = 0; r + ROWS <= rows; r += ROWS) {
+        const float *some = x + r * n_inputs;
+        const int32_t *targets = m->targets; /* the tree's */
+        memset(phi, 0, (size_t)(n_inputs * room->sums * ROWS) * sizeof(double));
+        for (int64_t tree = 0; tree < m->n_trees; tree++) {
+            const int64_t base = m->tree_start[tree];
+            const int64_t N = m->tree_rule[tree];
+            const double *t = m->nodes + N * MAX_RULE, *w = m->weights + N * MAX_RULE;
+#define PASS(N_)                                                                           \
+    TREE_ROWS(some, n_inputs, phi, room->sums, m->counts + tree * COUNTS, N_, t, w,        \
+              m->feature + base, m->lower + base, m->upper + base, m->cover + base,        \
+              m->value + base, m->links + 2 * base, targets, PJ, UK, om)
+            switch (N) { /* the common rules' loops unrolled */
+            case 6: PASS(6); break;
+            case 7: PASS(7); break;
+            case 8: PASS(8); break;
+            case 9: PASS(9); break;
+            case 10: PASS(10); break;
+            case 11: PASS(11); break;
+            default: PASS(N);
+            }
+#undef PASS
+            targets += m->counts[tree * COUNTS + 5];
+        }
+        for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
+            const double *sums = phi + j * room->sums * ROWS; /* sums[n * ROWS + row] */
+            for (int64_t i = 0; i < ROWS; i++) {
+                double total = sums[i];
+                for (int64_t n = 1; n < room->sums; n++) total += sums[n * ROWS + i];
+                out[(r + i) * n_inputs + j] = total;
+            }
+        }
     }
 }
