@@ -38,8 +38,8 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
-COUNTS: Final = 6  # as in treeshap.c: runs of visited nodes per tree, earlier splits
-ABI: Final = 7  # treeshap.c's treeshap_abi(): its functions' arguments
+COUNTS: Final = 7  # as in treeshap.c: per tree, runs of nodes, earlier splits, runs up
+ABI: Final = 8  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3, "avx512": 4}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -73,7 +73,7 @@ def _kernel() -> ctypes.CDLL:
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
         _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
-        _int32, _int32, _int32,  # parent and earlier-split slots, earlier splits, runs
+        _int32, _int32, _int32, _int32, _int32,  # slots, earlier splits, way up, runs, counts
         _float, _float,  # quadrature nodes, weights
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
@@ -83,7 +83,7 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
-        _int32, _int32, _int32,  # out: slots, earlier splits, runs per tree
+        _int32, _int32, _int32, _int32, _int32,  # out: slots, earlier splits, way up, runs, counts
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
@@ -154,6 +154,8 @@ class TreeExplainer:
             "value": np.zeros(size, np.float64),
             "links": np.zeros((size, 2), np.int32),
             "targets": np.zeros(size, np.int32),
+            "up": np.zeros(size, np.int32),
+            "runs": np.zeros(size + trees, np.int32),
             "counts": np.zeros((trees, COUNTS), np.int32),
         }
         status = self.kernel.treeshap_prepare(
@@ -163,8 +165,10 @@ class TreeExplainer:
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
-        targets = self.model["targets"][: self.model["counts"][:, -1].sum()]
-        self.model["targets"] = targets.copy()  # the trees' earlier splits, one after another
+        # per tree, one after another: its earlier splits, its way up and the runs of that
+        counts = self.model["counts"].sum(axis=0)
+        for name, used in (("targets", counts[5]), ("up", counts[0]), ("runs", counts[6])):
+            self.model[name] = self.model[name][:used].copy()
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
             ThreadPoolExecutor(self.threads, thread_name_prefix="explaining")
@@ -208,7 +212,7 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
-            m["links"], m["targets"], m["counts"],
+            m["links"], m["targets"], m["up"], m["runs"], m["counts"],
             self.nodes, self.weights, self.path, out,
         )  # fmt: skip
         if status != 0:

@@ -46,8 +46,10 @@
  * its leaves in four runs (pairs or not, with a previous split on their feature or not),
  * each node with its feature, bounds, cover and value, its parent's slot (its row in the
  * scratch) and its previous split's (its row of u and kappa), so a pass reads the nodes
- * one after another. Bounds become the largest floats at most them: the inputs are
- * floats, so every comparison gives the same answer as with the float64 thresholds.
+ * one after another; and the way up, in runs alternately without and with a previous
+ * split (u = 1 and kappa = 0 skipped in the first, three quarters of the nodes). Bounds
+ * become the largest floats at most them: the inputs are floats, so every comparison
+ * gives the same answer as with the float64 thresholds.
  *
  * The same bits on every CPU. Each node's share is added into one sum per input and
  * quadrature node, and an input's sums are added in order of n when the row is done, so
@@ -81,7 +83,10 @@
  *   visited: feature, float bounds, cover (v z for a leaf), value (1 for an inner node),
  *     links                     its parent's slot and its previous split's slot
  *     targets                   per tree, the inner nodes that are a previous split
- *     counts                    COUNTS per tree: the runs of nodes, and the targets
+ *     up, runs                  per tree, the inner nodes in the order of the way up, and
+ *                               the lengths of its runs
+ *     counts                    COUNTS per tree: the runs of nodes, the targets, the runs
+ *                               of the way up
  *   out        rows x n_inputs  float64, overwritten with each input's contribution
  */
 #include <stdint.h>
@@ -90,7 +95,7 @@
 
 #define MAX_RULE 32
 #define LANES 4  /* doubles in a block of the scalar, baseline and AVX2 paths; rows per pass */
-#define COUNTS 6 /* runs of visited nodes per tree, and earlier splits (treeshap_prepare) */
+#define COUNTS 7 /* runs of visited nodes per tree, earlier splits, runs up (treeshap_prepare) */
 
 enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3, PATH_AVX512 = 4 };
 
@@ -98,7 +103,7 @@ int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
 int treeshap_counts(void) { return COUNTS; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
-int treeshap_abi(void) { return 7; }
+int treeshap_abi(void) { return 8; }
 
 static int64_t treeshap_padded(int64_t n, int64_t width) { return (n + width - 1) / width * width; }
 
@@ -136,7 +141,9 @@ static float treeshap_float_at_most(double d) {
  *   3  single leaves (a sibling is an inner node or left out) with an earlier split
  *   4  single leaves without one
  * and counts[5], the inner nodes that are some node's earlier split (`node_targets`:
- * their places in run 0, in pre-order; the k-th has earlier-split slot k + 1).
+ * their places in run 0; the k-th has earlier-split slot k + 1), and counts[6], the runs
+ * of the way up (`node_runs`: their lengths; `node_up`: the inner nodes' places in run 0
+ * in that order). Each tree's targets, way up and runs follow the previous tree's.
  * Per visited node: its feature, bounds, `node_parent` the parent's slot and
  * `node_previous` the earlier-split slot of the feature's earlier split on the path (0:
  * none); for an inner node its cover z and value 1, for a leaf its value v and v z.
@@ -149,16 +156,18 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                      const double *lower, const double *upper, const double *cover,
                      const double *value, int32_t *node_feature, float *node_lower,
                      float *node_upper, double *node_cover, double *node_value,
-                     int32_t *node_links, int32_t *node_targets, int32_t *counts) {
+                     int32_t *node_links, int32_t *node_targets, int32_t *node_up,
+                     int32_t *node_runs, int32_t *counts) {
     const int64_t widest = treeshap_widest(tree_start, n_trees);
-    int64_t targeted = 0; /* the targets of the trees before */
+    int64_t targeted = 0, lifted = 0, ran = 0; /* the trees before: targets, ups, runs */
     /* per node of a tree: its slot (-1: a leaf), its children, its leaf sibling, its
      * earlier-split slot (0: no node's earlier split), its depth; and the nodes in
      * breadth-first order */
-    int32_t *slot = malloc((size_t)widest * 7 * sizeof(int32_t));
+    int32_t *slot = malloc((size_t)widest * 10 * sizeof(int32_t));
     if (slot == NULL) return -2;
     int32_t *first = slot + widest, *second = first + widest, *sibling = second + widest;
     int32_t *target = sibling + widest, *depth = target + widest, *order = depth + widest;
+    int32_t *pending = order + widest, *ready = pending + widest; /* and ready + widest */
     for (int64_t tree = 0; tree < n_trees; tree++) {
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) {
             free(slot);
@@ -214,6 +223,38 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
             }
         }
         targeted += count[5];
+        /* The way up in runs alternately without and with a previous split on the node's
+         * feature (the first may be empty), each node after its inner children: the runs
+         * without one skip u and kappa. Greedy: a run takes every node of its kind that
+         * is or becomes ready, first in, first out. */
+        for (int64_t c = 0; c < size; c++) pending[c] = 0; /* inner children */
+        for (int64_t c = 1; c < size; c++)
+            if (slot[c] > 0) pending[parent[base + c]]++;
+        int64_t head[2] = {0, 0}, tail[2] = {0, 0}, emitted = 0;
+        int32_t *queue[2] = {ready, ready + widest};
+        for (int64_t k = size - 1; k >= 1; k--) { /* the deepest first */
+            const int32_t c = order[k];
+            if (slot[c] > 0 && pending[c] == 0) {
+                const int kind = previous[base + c] >= 0;
+                queue[kind][tail[kind]++] = c;
+            }
+        }
+        count[6] = 0;
+        for (int kind = 0; emitted < slots; kind ^= 1) {
+            int32_t length = 0;
+            while (head[kind] < tail[kind]) {
+                const int32_t c = queue[kind][head[kind]++], p = parent[base + c];
+                node_up[lifted + emitted++] = slot[c] - 1;
+                length++;
+                if (p > 0 && --pending[p] == 0) {
+                    const int other = previous[base + p] >= 0;
+                    queue[other][tail[other]++] = p;
+                }
+            }
+            node_runs[ran + count[6]++] = length;
+        }
+        lifted += emitted;
+        ran += count[6];
         for (int run = 0; run < 5; run++) {
             count[run] = 0;
             for (int64_t k = 1; k < size; k++) {
@@ -272,7 +313,7 @@ typedef struct {
     const int32_t *feature;
     const float *lower, *upper;
     const double *cover, *value;
-    const int32_t *links, *targets, *counts;
+    const int32_t *links, *targets, *up, *runs, *counts;
     const double *nodes, *weights;
 } Model;
 
@@ -280,6 +321,7 @@ typedef struct {
 #define KERNEL treeshap_scalar
 #define TREE treeshap_scalar_tree
 #define LEAVES treeshap_scalar_leaves
+#define UP treeshap_scalar_up
 #define MEETS treeshap_meets
 #define ATTRIBUTES __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize")))
 #define WIDTH 1
@@ -295,6 +337,7 @@ typedef struct {
 #undef KERNEL
 #undef TREE
 #undef LEAVES
+#undef UP
 #undef ATTRIBUTES
 #undef WIDTH
 #undef V
@@ -311,6 +354,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #define KERNEL treeshap_vector
 #define TREE treeshap_vector_tree
 #define LEAVES treeshap_vector_leaves
+#define UP treeshap_vector_up
 #define ATTRIBUTES
 #define WIDTH 2 /* the baseline registers: SSE2, NEON */
 #define V Vector2
@@ -321,6 +365,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #undef KERNEL
 #undef TREE
 #undef LEAVES
+#undef UP
 #undef MEETS
 #undef ATTRIBUTES
 #undef WIDTH
@@ -389,7 +434,9 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #define KERNEL_ROWS treeshap_avx2_rows
 #define TREE treeshap_avx2_tree
 #define LEAVES treeshap_avx2_leaves
+#define UP treeshap_avx2_up
 #define TREE_ROWS treeshap_avx2_tree_rows
+#define UP_ROWS treeshap_avx2_up_rows
 #define LEAVES_ROWS treeshap_avx2_leaves_rows
 #define ROWS LANES
 #define WIDTH LANES
@@ -402,7 +449,9 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #undef KERNEL_ROWS
 #undef TREE
 #undef LEAVES
+#undef UP
 #undef TREE_ROWS
+#undef UP_ROWS
 #undef LEAVES_ROWS
 #undef ROWS
 #undef MEETS
@@ -423,6 +472,9 @@ static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; 
 #define KERNEL treeshap_avx512
 #define TREE treeshap_avx512_tree
 #define LEAVES treeshap_avx512_leaves
+#define UP treeshap_avx512_up
+#define NARROW treeshap_avx2_tree /* same bits, blocks of four */
+#define NARROW_WIDTH LANES
 #define MEETS avx2_meets
 #define ATTRIBUTES
 #define WIDTH 8
@@ -434,6 +486,9 @@ static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; 
 #undef KERNEL
 #undef TREE
 #undef LEAVES
+#undef UP
+#undef NARROW
+#undef NARROW_WIDTH
 #undef MEETS
 #undef ATTRIBUTES
 #pragma GCC pop_options
@@ -466,8 +521,9 @@ int treeshap_path(int path) {
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
              const int32_t *tree_rule, int64_t n_trees, const int32_t *feature,
              const float *lower, const float *upper, const double *cover, const double *value,
-             const int32_t *links, const int32_t *targets, const int32_t *counts,
-             const double *nodes, const double *weights, int path, double *out) {
+             const int32_t *links, const int32_t *targets, const int32_t *up,
+             const int32_t *runs, const int32_t *counts, const double *nodes,
+             const double *weights, int path, double *out) {
     int64_t slots = 1, earlier = 1, visited = 1, rule = 1;
     for (int64_t tree = 0; tree < n_trees; tree++) {
         const int32_t *count = counts + tree * COUNTS;
@@ -513,7 +569,7 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     memcpy(rule_nodes, nodes, (size_t)rules * sizeof(double));
     memcpy(rule_weights, weights, (size_t)rules * sizeof(double));
     const Model model = {tree_start, tree_rule, n_trees, feature, lower, upper, cover, value,
-                         links, targets, counts, rule_nodes, rule_weights};
+                         links, targets, up, runs, counts, rule_nodes, rule_weights};
     if (grouped > 0) four_rows(&model, x, grouped, n_inputs, scratch, &room, out);
     one_row(&model, x + grouped * n_inputs, rows - grouped, n_inputs, scratch, &room,
             out + grouped * n_inputs);

@@ -1,6 +1,6 @@
 /*
  * The body of the TreeSHAP kernel for one row at a time, included once per path by
- * treeshap.c with these defined: KERNEL (the function's name), TREE and LEAVES (its
+ * treeshap.c with these defined: KERNEL (the function's name), TREE, LEAVES and UP (its
  * passes), ATTRIBUTES (its target), WIDTH and V (a block of WIDTH doubles), the block
  * operations LOAD, STORE, SET1, ADD, SUB, MUL and DIV, and MEETS (each visited node's
  * o v - c: treeshap.c's scalar loop, or the same operations eight nodes at a time).
@@ -9,7 +9,8 @@
  * carries differs.
  *
  * Lanes are quadrature nodes: a tree whose rule has N nodes is computed in
- * ceil(N / WIDTH) blocks, the padding nodes having t = 0 and weight 0. A node's share
+ * ceil(N / WIDTH) blocks, the padding nodes having t = 0 and weight 0 (or, where NARROW
+ * is defined, in NARROW's blocks of NARROW_WIDTH when those pad less). A node's share
  * is added per quadrature node into the input's sums (one per quadrature node), which
  * are added up in order of n when the row is done, so no sum depends on the width; the
  * padding adds exact zeros (+0 or -0 into sums that are never -0), which change no bit.
@@ -55,11 +56,43 @@ LEAVES(const int pair, const int prior, int64_t i, const int64_t count, const in
     return i;
 }
 
+/* One run of the way up: `prior`, nodes with a previous split on their feature (else
+ * u = 1 and kappa = 0 and their operations are left out, which changes no bit). With
+ * q = P_parent u and f as on the way down, each node's share q (o - z - kappa f) J (its
+ * own, less its previous split's correction), and its sums to its parent's, relative to
+ * the parent's product: u f J. */
+ATTRIBUTES static inline __attribute__((always_inline)) int64_t
+UP(const int prior, int64_t j, const int64_t count, const int64_t S, const int64_t blocks,
+   const double *t, const int32_t *up, const int32_t *feature, const double *cover,
+   const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
+   const int64_t F) {
+    for (const int64_t end = j + count; j < end; j++) {
+        const int64_t i = up[j];
+        const V vz = SET1(cover[i]), vom = SET1(om[i]);
+        double *above = PJ + (int64_t)links[2 * i] * 2 * S;
+        const double *u = UK + (int64_t)links[2 * i + 1] * 2 * S;
+        const double *sums = PJ + (i + 1) * 2 * S + S;
+        double *into = phi + (int64_t)feature[i] * F;
+        _Pragma("GCC unroll 8") for (int64_t b = 0; b < blocks; b++) {
+            const int64_t k = b * WIDTH;
+            const V sum = LOAD(sums + k), f = ADD(vz, MUL(vom, LOAD(t + k)));
+            const V share = prior ? MUL(MUL(LOAD(above + k), LOAD(u + k)),
+                                        SUB(vom, MUL(LOAD(u + S + k), f)))
+                                  : MUL(LOAD(above + k), vom);
+            STORE(into + k, ADD(LOAD(into + k), MUL(share, sum)));
+            const V ratio = prior ? MUL(LOAD(u + k), f) : f;
+            STORE(above + S + k, ADD(LOAD(above + S + k), MUL(ratio, sum)));
+        }
+    }
+    return j;
+}
+
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
      const int64_t blocks, const double *t, const double *w, const int32_t *feature,
      const float *lower, const float *upper, const double *cover, const double *value,
-     const int32_t *links, const int32_t *targets, double *PJ, double *UK, double *om) {
+     const int32_t *links, const int32_t *targets, const int32_t *up, const int32_t *runs,
+     double *PJ, double *UK, double *om) {
     const int64_t S = blocks * WIDTH; /* stride: whole blocks */
     const int64_t inner = counts[0];
     const V zero = SET1(0.0), one = SET1(1.0);
@@ -106,53 +139,51 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
     i = LEAVES(1, 0, i, counts[2], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     i = LEAVES(0, 1, i, counts[3], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     LEAVES(0, 0, i, counts[4], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    /* up, over the inner nodes in reverse: with q = P_parent u and f as on the way
-     * down, each one's share q (o - z - kappa f) J (its own, less its earlier split's
-     * correction), and its sums to its parent's, relative to the parent's product:
-     * u f J */
-    for (int64_t i = inner - 1; i >= 0; i--) {
-        const V vz = SET1(cover[i]), vom = SET1(om[i]);
-        double *above = PJ + (int64_t)links[2 * i] * 2 * S;
-        const double *u = UK + (int64_t)links[2 * i + 1] * 2 * S;
-        const double *sums = PJ + (i + 1) * 2 * S + S;
-        double *into = phi + (int64_t)feature[i] * F;
-        _Pragma("GCC unroll 8") for (int64_t b = 0; b < blocks; b++) {
-            const int64_t k = b * WIDTH;
-            const V sum = LOAD(sums + k), f = ADD(vz, MUL(vom, LOAD(t + k)));
-            const V q = MUL(LOAD(above + k), LOAD(u + k));
-            const V share = MUL(q, SUB(vom, MUL(LOAD(u + S + k), f)));
-            STORE(into + k, ADD(LOAD(into + k), MUL(share, sum)));
-            STORE(above + S + k, ADD(LOAD(above + S + k), MUL(MUL(LOAD(u + k), f), sum)));
-        }
+    /* up, in the runs treeshap_prepare chose (each node after its inner children) */
+    for (int64_t r = 0, j = 0; r < counts[6]; r++) {
+        if (r % 2) j = UP(1, j, runs[r], S, blocks, t, up, feature, cover, links, PJ, UK, om, phi, F);
+        else j = UP(0, j, runs[r], S, blocks, t, up, feature, cover, links, PJ, UK, om, phi, F);
     }
 }
 
-/* Rows one at a time. */
 ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int64_t n_inputs,
                               double *scratch, const Scratch *room, double *out) {
     double *PJ = scratch, *UK = PJ + room->cells, *om = UK + room->earlier;
     double *phi = om + room->visited; /* per input and quadrature node, its sums */
     for (int64_t r = 0; r < rows; r++) {
         const float *row = x + r * n_inputs;
-        const int32_t *targets = m->targets; /* the tree's */
+        /* the tree's earlier splits, way up and its runs */
+        const int32_t *targets = m->targets, *up = m->up, *runs = m->runs;
         memset(phi, 0, (size_t)(n_inputs * room->sums) * sizeof(double));
         for (int64_t tree = 0; tree < m->n_trees; tree++) {
             const int64_t base = m->tree_start[tree];
+            const int32_t *counts = m->counts + tree * COUNTS;
             const int64_t N = m->tree_rule[tree];
             const double *t = m->nodes + N * MAX_RULE, *w = m->weights + N * MAX_RULE;
-#define PASS(blocks)                                                                       \
-    TREE(row, phi, room->sums, m->counts + tree * COUNTS, blocks, t, w, m->feature + base,  \
-         m->lower + base, m->upper + base, m->cover + base, m->value + base,               \
-         m->links + 2 * base, targets, PJ, UK, om)
+#define PASS(FUNCTION, blocks)                                                             \
+    FUNCTION(row, phi, room->sums, counts, blocks, t, w, m->feature + base, m->lower + base, \
+             m->upper + base, m->cover + base, m->value + base, m->links + 2 * base,       \
+             targets, up, runs, PJ, UK, om)
+#ifdef NARROW /* a rule that half-width blocks pad less: NARROW's pass, with its blocks */
+            if ((N + WIDTH - 1) / WIDTH * WIDTH >
+                (N + NARROW_WIDTH - 1) / NARROW_WIDTH * NARROW_WIDTH) {
+                switch ((N + NARROW_WIDTH - 1) / NARROW_WIDTH) {
+                case 3: PASS(NARROW, 3); break;
+                default: PASS(NARROW, (N + NARROW_WIDTH - 1) / NARROW_WIDTH);
+                }
+            } else
+#endif
             switch ((N + WIDTH - 1) / WIDTH) {
-            case 1: PASS(1); break;
-            case 2: PASS(2); break;
-            case 3: PASS(3); break;
-            case 4: PASS(4); break;
-            default: PASS((N + WIDTH - 1) / WIDTH);
+            case 1: PASS(TREE, 1); break;
+            case 2: PASS(TREE, 2); break;
+            case 3: PASS(TREE, 3); break;
+            case 4: PASS(TREE, 4); break;
+            default: PASS(TREE, (N + WIDTH - 1) / WIDTH);
             }
 #undef PASS
-            targets += m->counts[tree * COUNTS + 5];
+            targets += counts[5];
+            up += counts[0];
+            runs += counts[6];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
             const double *sums = phi + j * room->sums;

@@ -1,8 +1,8 @@
 /*
  * ROWS rows at once over one tree: the per-node work (reading the node, the loop) is
  * shared by the rows, which sit in the lanes of a vector. Included by treeshap.c for the
- * AVX2 path, with KERNEL_ROWS (the function's name), TREE_ROWS and LEAVES_ROWS (its
- * passes), ATTRIBUTES, V (ROWS doubles) and its operations defined as for
+ * AVX2 path, with KERNEL_ROWS (the function's name), TREE_ROWS, LEAVES_ROWS and UP_ROWS
+ * (its passes), ATTRIBUTES, V (ROWS doubles) and its operations defined as for
  * treeshap_body.h, and MEETS_ROWS (MEETS for ROWS rows).
  *
  * The same bits as one row at a time (treeshap_body.h), operation for operation: each
@@ -39,12 +39,37 @@ LEAVES_ROWS(const int pair, const int prior, int64_t i, const int64_t count,
     return i;
 }
 
+ATTRIBUTES static inline __attribute__((always_inline)) int64_t
+UP_ROWS(const int prior, int64_t j, const int64_t count, const int64_t N, const int64_t stride,
+        const double *t, const int32_t *up, const int32_t *feature, const double *cover,
+        const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
+        const int64_t F) {
+    for (const int64_t end = j + count; j < end; j++) {
+        const int64_t i = up[j];
+        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
+        double *above = PJ + links[2 * i] * 2 * stride;
+        const double *u = UK + links[2 * i + 1] * 2 * stride;
+        const double *sums = PJ + (i + 1) * 2 * stride + stride;
+        double *into = phi + (int64_t)feature[i] * F * ROWS;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t k = n * ROWS;
+            const V sum = LOAD(sums + k), f = vz + vom * SET1(t[n]);
+            const V share = prior ? (LOAD(above + k) * LOAD(u + k)) * (vom - LOAD(u + stride + k) * f)
+                                  : LOAD(above + k) * vom;
+            STORE(into + k, LOAD(into + k) + share * sum);
+            const V ratio = prior ? LOAD(u + k) * f : f;
+            STORE(above + stride + k, LOAD(above + stride + k) + ratio * sum);
+        }
+    }
+    return j;
+}
+
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
           const int32_t *counts, const int64_t N, const double *t, const double *w,
           const int32_t *feature, const float *lower, const float *upper, const double *cover,
-          const double *value, const int32_t *links, const int32_t *targets, double *PJ,
-          double *UK, double *om) {
+          const double *value, const int32_t *links, const int32_t *targets,
+          const int32_t *up, const int32_t *runs, double *PJ, double *UK, double *om) {
     const V zero = SET1(0.0), one = SET1(1.0);
     const int64_t stride = N * ROWS, inner = counts[0];
     for (int64_t n = 0; n < N; n++) { /* slots 0 (other trees' slots overlap them) */
@@ -85,20 +110,9 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
                     phi, F);
     LEAVES_ROWS(0, 0, i, counts[4], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
                 F);
-    for (int64_t i = inner - 1; i >= 0; i--) { /* up */
-        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
-        double *above = PJ + links[2 * i] * 2 * stride;
-        const double *u = UK + links[2 * i + 1] * 2 * stride;
-        const double *sums = PJ + (i + 1) * 2 * stride + stride;
-        double *into = phi + (int64_t)feature[i] * F * ROWS;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t k = n * ROWS;
-            const V sum = LOAD(sums + k), f = vz + vom * SET1(t[n]);
-            const V q = LOAD(above + k) * LOAD(u + k);
-            const V share = q * (vom - LOAD(u + stride + k) * f);
-            STORE(into + k, LOAD(into + k) + share * sum);
-            STORE(above + stride + k, LOAD(above + stride + k) + (LOAD(u + k) * f) * sum);
-        }
+    for (int64_t r = 0, j = 0; r < counts[6]; r++) { /* up, in runs */
+        if (r % 2) j = UP_ROWS(1, j, runs[r], N, stride, t, up, feature, cover, links, PJ, UK, om, phi, F);
+        else j = UP_ROWS(0, j, runs[r], N, stride, t, up, feature, cover, links, PJ, UK, om, phi, F);
     }
 }
 
@@ -110,16 +124,18 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
     double *phi = om + room->visited; /* per input, quadrature node and row, its sums */
     for (int64_t r = 0; r + ROWS <= rows; r += ROWS) {
         const float *some = x + r * n_inputs;
-        const int32_t *targets = m->targets; /* the tree's */
+        /* the tree's earlier splits, way up and its runs */
+        const int32_t *targets = m->targets, *up = m->up, *runs = m->runs;
         memset(phi, 0, (size_t)(n_inputs * room->sums * ROWS) * sizeof(double));
         for (int64_t tree = 0; tree < m->n_trees; tree++) {
             const int64_t base = m->tree_start[tree];
+            const int32_t *counts = m->counts + tree * COUNTS;
             const int64_t N = m->tree_rule[tree];
             const double *t = m->nodes + N * MAX_RULE, *w = m->weights + N * MAX_RULE;
 #define PASS(N_)                                                                           \
-    TREE_ROWS(some, n_inputs, phi, room->sums, m->counts + tree * COUNTS, N_, t, w,        \
-              m->feature + base, m->lower + base, m->upper + base, m->cover + base,        \
-              m->value + base, m->links + 2 * base, targets, PJ, UK, om)
+    TREE_ROWS(some, n_inputs, phi, room->sums, counts, N_, t, w, m->feature + base,         \
+              m->lower + base, m->upper + base, m->cover + base, m->value + base,          \
+              m->links + 2 * base, targets, up, runs, PJ, UK, om)
             switch (N) { /* the common rules' loops unrolled */
             case 6: PASS(6); break;
             case 7: PASS(7); break;
@@ -130,7 +146,9 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
             default: PASS(N);
             }
 #undef PASS
-            targets += m->counts[tree * COUNTS + 5];
+            targets += counts[5];
+            up += counts[0];
+            runs += counts[6];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
             const double *sums = phi + j * room->sums * ROWS; /* sums[n * ROWS + row] */
