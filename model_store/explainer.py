@@ -6,8 +6,8 @@ scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, b
 `make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
 exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
 temporaries: see the kernel's header for the method. Loading a version lays the nodes out
-once as the kernel visits them (`treeshap_prepare`, 36 bytes a node, 3.9 MB for the
-default model); the artifact's own arrays are not kept.
+once as the kernel visits them (`treeshap_prepare`, 36 bytes a node and a few orders, 4.0
+MB for the default model); the artifact's own arrays are not kept.
 
 The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2,
 AVX-512) and takes the widest the CPU supports; all give the same bits, and `path` forces
@@ -38,8 +38,8 @@ FLOAT_ARRAYS: Final = ("lower", "upper", "cover", "value")
 ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base")
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
-COUNTS: Final = 7  # as in treeshap.c: per tree, runs of nodes, earlier splits, runs up
-ABI: Final = 8  # treeshap.c's treeshap_abi(): its functions' arguments
+COUNTS: Final = 11  # as in treeshap.c: per tree, runs of nodes, earlier splits, runs up
+ABI: Final = 9  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3, "avx512": 4}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -143,8 +143,9 @@ class TreeExplainer:
                 f"TreeSHAP path {path!r} is not available here: {available_paths()}"
             )
         self.path = PATHS[path]
-        # The nodes as the kernel visits them (treeshap_prepare), 36 bytes a node and the
-        # earlier splits' places, 4 bytes each; the artifact's arrays are not kept.
+        # The nodes as the kernel visits them (treeshap_prepare), 36 bytes a node, and 4
+        # bytes for each earlier split, inner node on the way up and run of the way up;
+        # the artifact's arrays are not kept.
         trees, size = len(self.tree_rule), int(self.tree_start[-1])
         self.model = {
             "feature": np.zeros(size, np.int32),

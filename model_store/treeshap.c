@@ -35,7 +35,9 @@
  *   A leaf's own factor cancels from its share: v w_n q (o - z - kappa f).
  * - Two sibling leaves share their parent, feature and previous split, so they are
  *   finished together: with A = sum v z, B = sum v (o - z) and g = A + B t = sum v f
- *   over the two, they add sum_n w_n q (B - kappa g) and hand up w_n u g.
+ *   over the two, they add sum_n w_n q (B - kappa g) and hand up w_n u g. And since
+ *   nothing else lies below their parent, its way down and up are done with them, at
+ *   once (a third of the inner nodes here).
  *
  * Each node costs O(nodes of the quadrature) per row, against O(depth^2) per leaf for the
  * original recursive algorithm. (An earlier version divided H(c) by f_c at every inner
@@ -43,13 +45,15 @@
  *
  * The model as the kernel reads it (`treeshap_prepare`, once per model): per tree, its
  * inner nodes level by level (the nodes of one level do not wait for each other), then
- * its leaves in four runs (pairs or not, with a previous split on their feature or not),
- * each node with its feature, bounds, cover and value, its parent's slot (its row in the
- * scratch) and its previous split's (its row of u and kappa), so a pass reads the nodes
- * one after another; and the way up, in runs alternately without and with a previous
- * split (u = 1 and kappa = 0 skipped in the first, three quarters of the nodes). Bounds
- * become the largest floats at most them: the inputs are floats, so every comparison
- * gives the same answer as with the float64 thresholds.
+ * the inner nodes over a pair of leaves with their pair (in four runs: with a previous
+ * split on the node's feature or not, on the pair's or not), then its other leaves in
+ * four runs (pairs or not, with a previous split on their feature or not), each node
+ * with its feature, bounds, cover and value, its parent's slot (its row in the scratch)
+ * and its previous split's (its row of u and kappa), so a pass reads the nodes one after
+ * another; and the way up, in runs alternately without and with a previous split (u = 1
+ * and kappa = 0 skipped in the first, three quarters of the nodes). Bounds become the
+ * largest floats at most them: the inputs are floats, so every comparison gives the same
+ * answer as with the float64 thresholds.
  *
  * The same bits on every CPU. Each node's share is added into one sum per input and
  * quadrature node, and an input's sums are added in order of n when the row is done, so
@@ -95,7 +99,7 @@
 
 #define MAX_RULE 32
 #define LANES 4  /* doubles in a block of the scalar, baseline and AVX2 paths; rows per pass */
-#define COUNTS 7 /* runs of visited nodes per tree, earlier splits, runs up (treeshap_prepare) */
+#define COUNTS 11 /* per tree: runs of visited nodes, earlier splits, runs up (treeshap_prepare) */
 
 enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3, PATH_AVX512 = 4 };
 
@@ -103,7 +107,7 @@ int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
 int treeshap_counts(void) { return COUNTS; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
-int treeshap_abi(void) { return 8; }
+int treeshap_abi(void) { return 9; }
 
 static int64_t treeshap_padded(int64_t n, int64_t width) { return (n + width - 1) / width * width; }
 
@@ -134,19 +138,24 @@ static float treeshap_float_at_most(double d) {
 /* The model as the kernel reads it. Per tree, in the tree's segment of each output
  * array, the nodes it visits (not the root, nor leaves whose value is 0: they add exact
  * zeros), in runs counted by `counts` (COUNTS per tree):
- *   0  its inner nodes in pre-order; inner node k has slot k + 1, the root slot 0
- *   1  pairs of sibling leaves (same parent, feature and earlier split), two at a time,
- *      whose feature has an earlier split on the path
- *   2  pairs of sibling leaves without one
- *   3  single leaves (a sibling is an inner node or left out) with an earlier split
- *   4  single leaves without one
+ *   0      its inner nodes (but those of runs 7 to 10) level by level; the k-th has
+ *          slot k + 1, the root slot 0
+ *   1, 2   pairs of sibling leaves (same parent, feature and earlier split), two at a
+ *          time, whose feature has an earlier split on the path (1) or not (2): those
+ *          whose parent is the root (the others are in runs 7 to 10)
+ *   3, 4   single leaves (a sibling is an inner node or left out), with an earlier split
+ *          (3) or not (4)
+ *   7-10   inner nodes whose children are a pair, three at a time (the node, then the
+ *          pair): with an earlier split on the node's feature and on the pair's (7), on
+ *          the node's only (8), on the pair's only (9), on neither (10)
  * and counts[5], the inner nodes that are some node's earlier split (`node_targets`:
- * their places in run 0; the k-th has earlier-split slot k + 1), and counts[6], the runs
- * of the way up (`node_runs`: their lengths; `node_up`: the inner nodes' places in run 0
- * in that order). Each tree's targets, way up and runs follow the previous tree's.
- * Per visited node: its feature, bounds, `node_parent` the parent's slot and
- * `node_previous` the earlier-split slot of the feature's earlier split on the path (0:
- * none); for an inner node its cover z and value 1, for a leaf its value v and v z.
+ * their places in the tree's runs; the k-th has earlier-split slot k + 1), and
+ * counts[6], the runs of the way up (`node_runs`: their lengths; `node_up`: the places
+ * of run 0's nodes in that order). Each tree's targets, way up and runs follow the
+ * previous tree's.
+ * Per visited node: its feature, bounds, `node_links` its parent's slot (0 for a leaf of
+ * runs 7 to 10) and the earlier-split slot of its feature's earlier split on the path
+ * (0: none); for an inner node its cover z and value 1, for a leaf its value v and v z.
  * Bounds become the largest floats at most them (the inputs are floats: the same
  * comparisons). A node is a leaf when no node names it as parent. -1: a tree whose rule
  * is out of range, -2: no memory, -4: an earlier split that is not an inner node above
@@ -158,37 +167,59 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                      float *node_upper, double *node_cover, double *node_value,
                      int32_t *node_links, int32_t *node_targets, int32_t *node_up,
                      int32_t *node_runs, int32_t *counts) {
+    enum { LEAF = 0, INNER = 1, FUSED = 2 }; /* FUSED: an inner node over a pair */
     const int64_t widest = treeshap_widest(tree_start, n_trees);
     int64_t targeted = 0, lifted = 0, ran = 0; /* the trees before: targets, ups, runs */
-    /* per node of a tree: its slot (-1: a leaf), its children, its leaf sibling, its
-     * earlier-split slot (0: no node's earlier split), its depth; and the nodes in
-     * breadth-first order */
-    int32_t *slot = malloc((size_t)widest * 10 * sizeof(int32_t));
-    if (slot == NULL) return -2;
-    int32_t *first = slot + widest, *second = first + widest, *sibling = second + widest;
-    int32_t *target = sibling + widest, *depth = target + widest, *order = depth + widest;
-    int32_t *pending = order + widest, *ready = pending + widest; /* and ready + widest */
+    /* per node of a tree: its kind, slot, children, leaf sibling, earlier-split slot (0:
+     * no node's earlier split), depth, place among the visited nodes, inner children
+     * still to go up; the nodes in breadth-first order; two queues */
+    int32_t *kind = malloc((size_t)widest * 12 * sizeof(int32_t));
+    if (kind == NULL) return -2;
+    int32_t *slot = kind + widest, *first = slot + widest, *second = first + widest;
+    int32_t *sibling = second + widest, *target = sibling + widest, *depth = target + widest;
+    int32_t *place = depth + widest, *pending = place + widest, *order = pending + widest;
+    int32_t *queue[2] = {order + widest, order + 2 * widest};
     for (int64_t tree = 0; tree < n_trees; tree++) {
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) {
-            free(slot);
+            free(kind);
             return -1;
         }
         const int64_t base = tree_start[tree];
         const int64_t size = tree_start[tree + 1] - base;
         int32_t *count = counts + tree * COUNTS;
-        int32_t slots = 0, visited = 0;
-        for (int64_t c = 0; c < size; c++)
-            slot[c] = first[c] = second[c] = sibling[c] = -1, target[c] = depth[c] = 0;
+        for (int run = 0; run < COUNTS; run++) count[run] = 0;
+        for (int64_t c = 0; c < size; c++) {
+            kind[c] = LEAF;
+            slot[c] = first[c] = second[c] = sibling[c] = -1;
+            target[c] = depth[c] = pending[c] = 0;
+        }
         int32_t deepest = 0;
         for (int64_t c = 1; c < size; c++) {
             const int32_t p = parent[base + c];
             depth[c] = depth[p] + 1;
             if (depth[c] > deepest) deepest = depth[c];
-            slot[p] = 0;
+            kind[p] = INNER;
             if (first[p] < 0) first[p] = (int32_t)c;
             else if (second[p] < 0) second[p] = (int32_t)c;
             else second[p] = (int32_t)size; /* more than two children: no pairs */
         }
+        for (int64_t c = 1; c < size; c++) {
+            const int64_t g = base + c;
+            const int32_t p = previous[g];
+            if (p >= 0 && (p >= c || kind[p] == LEAF)) {
+                free(kind);
+                return -4;
+            }
+            if (p >= 0) target[p] = 1;
+            const int32_t a = first[parent[g]], b = second[parent[g]];
+            const int32_t other = a == c ? b : a; /* when c has one sibling */
+            if (kind[c] == LEAF && b >= 0 && b < size && kind[other] == LEAF &&
+                value[g] != 0.0 && value[base + other] != 0.0 &&
+                feature[base + other] == feature[g] && previous[base + other] == p)
+                sibling[c] = other;
+        }
+        for (int64_t c = 1; c < size; c++)
+            if (kind[c] == INNER && sibling[first[c]] >= 0) kind[c] = FUSED;
         /* breadth-first, so that the nodes of one level, which do not depend on each
          * other, follow each other in the passes (in pre-order, a node's child is often
          * the next node, which must wait for it) */
@@ -196,55 +227,73 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         for (int32_t level = 0; level <= deepest; level++)
             for (int64_t c = 0; c < size; c++)
                 if (depth[c] == level) order[placed++] = (int32_t)c;
-        for (int64_t k = 1; k < size; k++)
-            if (slot[order[k]] == 0) slot[order[k]] = ++slots;
         slot[0] = 0;
-        for (int64_t c = 1; c < size; c++) {
-            const int64_t g = base + c;
-            const int32_t p = previous[g];
-            if (p >= 0 && (p >= c || slot[p] <= 0)) {
-                free(slot);
-                return -4;
+        for (int32_t k = 1, slots = 0; k < size; k++)
+            if (kind[order[k]] == INNER) slot[order[k]] = ++slots;
+        for (int64_t k = 1; k < size; k++)
+            if (target[order[k]]) target[order[k]] = ++count[5];
+        /* the visited nodes, run by run */
+        int32_t visited = 0;
+        static const int runs[9] = {0, 7, 8, 9, 10, 1, 2, 3, 4}; /* the order of the runs */
+        for (int r = 0; r < 9; r++) {
+            const int run = runs[r];
+            for (int64_t k = 1; k < size; k++) {
+                const int32_t c = order[k];
+                const int64_t g = base + c;
+                const int prior = previous[g] >= 0;
+                int match, group = 1; /* match: c heads a group of `group` nodes of run */
+                if (run == 0) match = kind[c] == INNER;
+                else if (run >= 7) {
+                    const int pair_prior = kind[c] == FUSED && previous[base + first[c]] >= 0;
+                    match = kind[c] == FUSED && prior == (run <= 8) &&
+                            pair_prior == (run == 7 || run == 9);
+                    group = 3;
+                } else {
+                    const int pair = sibling[c] >= 0;
+                    match = kind[c] == LEAF && value[g] != 0.0 && prior == (run % 2 == 1) &&
+                            pair == (run <= 2) && kind[parent[g]] != FUSED &&
+                            !(pair && sibling[c] < c); /* the second of a pair comes with it */
+                    group = pair ? 2 : 1;
+                }
+                if (!match) continue;
+                count[run]++;
+                for (int member = 0; member < group; member++) {
+                    const int32_t n = group == 3 ? (member == 0 ? c : member == 1 ? first[c] : second[c])
+                                                 : (member == 0 ? c : sibling[c]);
+                    const int64_t h = base + n, v = base + visited;
+                    place[n] = visited++;
+                    node_feature[v] = feature[h];
+                    node_lower[v] = treeshap_float_at_most(lower[h]);
+                    node_upper[v] = treeshap_float_at_most(upper[h]);
+                    node_cover[v] = kind[n] != LEAF ? cover[h] : value[h] * cover[h];
+                    node_value[v] = kind[n] != LEAF ? 1.0 : value[h];
+                    node_links[2 * v] = slot[parent[h]] > 0 ? slot[parent[h]] : 0;
+                    node_links[2 * v + 1] = previous[h] >= 0 ? target[previous[h]] : 0;
+                }
             }
-            if (p >= 0) target[p] = 1;
-            const int32_t a = first[parent[g]], b = second[parent[g]];
-            const int32_t other = a == c ? b : a; /* when c has one sibling */
-            if (slot[c] < 0 && b >= 0 && b < size && slot[other] < 0 &&
-                value[g] != 0.0 && value[base + other] != 0.0 &&
-                feature[base + other] == feature[g] && previous[base + other] == p)
-                sibling[c] = other;
         }
-        count[5] = 0;
-        for (int64_t k = 1; k < size; k++) {
-            const int32_t c = order[k];
-            if (target[c]) {
-                node_targets[targeted + count[5]] = slot[c] - 1;
-                target[c] = ++count[5];
-            }
-        }
+        for (int64_t k = 1; k < size; k++)
+            if (target[order[k]]) node_targets[targeted + target[order[k]] - 1] = place[order[k]];
         targeted += count[5];
-        /* The way up in runs alternately without and with a previous split on the node's
-         * feature (the first may be empty), each node after its inner children: the runs
-         * without one skip u and kappa. Greedy: a run takes every node of its kind that
-         * is or becomes ready, first in, first out. */
-        for (int64_t c = 0; c < size; c++) pending[c] = 0; /* inner children */
+        /* The way up (run 0's nodes) in runs alternately without and with a previous
+         * split on the node's feature (the first may be empty), each node after its
+         * inner children: the runs without one skip u and kappa. Greedy: a run takes
+         * every node of its kind that is or becomes ready, first in, first out. */
         for (int64_t c = 1; c < size; c++)
-            if (slot[c] > 0) pending[parent[base + c]]++;
+            if (kind[c] == INNER) pending[parent[base + c]]++;
         int64_t head[2] = {0, 0}, tail[2] = {0, 0}, emitted = 0;
-        int32_t *queue[2] = {ready, ready + widest};
         for (int64_t k = size - 1; k >= 1; k--) { /* the deepest first */
             const int32_t c = order[k];
-            if (slot[c] > 0 && pending[c] == 0) {
-                const int kind = previous[base + c] >= 0;
-                queue[kind][tail[kind]++] = c;
+            if (kind[c] == INNER && pending[c] == 0) {
+                const int prior = previous[base + c] >= 0;
+                queue[prior][tail[prior]++] = c;
             }
         }
-        count[6] = 0;
-        for (int kind = 0; emitted < slots; kind ^= 1) {
+        for (int prior = 0; emitted < count[0]; prior ^= 1) {
             int32_t length = 0;
-            while (head[kind] < tail[kind]) {
-                const int32_t c = queue[kind][head[kind]++], p = parent[base + c];
-                node_up[lifted + emitted++] = slot[c] - 1;
+            while (head[prior] < tail[prior]) {
+                const int32_t c = queue[prior][head[prior]++], p = parent[base + c];
+                node_up[lifted + emitted++] = place[c];
                 length++;
                 if (p > 0 && --pending[p] == 0) {
                     const int other = previous[base + p] >= 0;
@@ -255,34 +304,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         }
         lifted += emitted;
         ran += count[6];
-        for (int run = 0; run < 5; run++) {
-            count[run] = 0;
-            for (int64_t k = 1; k < size; k++) {
-                const int32_t c = order[k];
-                const int64_t g = base + c;
-                const int leaf = slot[c] < 0, prior = previous[g] >= 0;
-                const int pair = sibling[c] >= 0;
-                if (run == 0 ? leaf
-                             : !leaf || value[g] == 0.0 || prior != (run % 2 == 1) ||
-                                   pair != (run <= 2) || (pair && sibling[c] < c))
-                    continue; /* not of this run, or the second of a pair */
-                count[run]++;
-                for (int second_of_pair = 0; second_of_pair <= (run > 0 && pair);
-                     second_of_pair++) {
-                    const int64_t h = second_of_pair ? base + sibling[c] : g;
-                    const int64_t v = base + visited++;
-                    node_feature[v] = feature[h];
-                    node_lower[v] = treeshap_float_at_most(lower[h]);
-                    node_upper[v] = treeshap_float_at_most(upper[h]);
-                    node_cover[v] = run == 0 ? cover[h] : value[h] * cover[h];
-                    node_value[v] = run == 0 ? 1.0 : value[h];
-                    node_links[2 * v] = slot[parent[h]];
-                    node_links[2 * v + 1] = previous[h] >= 0 ? target[previous[h]] : 0;
-                }
-            }
-        }
     }
-    free(slot);
+    free(kind);
     return 0;
 }
 
@@ -321,6 +344,7 @@ typedef struct {
 #define KERNEL treeshap_scalar
 #define TREE treeshap_scalar_tree
 #define LEAVES treeshap_scalar_leaves
+#define FUSED treeshap_scalar_fused
 #define UP treeshap_scalar_up
 #define MEETS treeshap_meets
 #define ATTRIBUTES __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize")))
@@ -338,6 +362,7 @@ typedef struct {
 #undef TREE
 #undef LEAVES
 #undef UP
+#undef FUSED
 #undef ATTRIBUTES
 #undef WIDTH
 #undef V
@@ -354,6 +379,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #define KERNEL treeshap_vector
 #define TREE treeshap_vector_tree
 #define LEAVES treeshap_vector_leaves
+#define FUSED treeshap_vector_fused
 #define UP treeshap_vector_up
 #define ATTRIBUTES
 #define WIDTH 2 /* the baseline registers: SSE2, NEON */
@@ -366,6 +392,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #undef TREE
 #undef LEAVES
 #undef UP
+#undef FUSED
 #undef MEETS
 #undef ATTRIBUTES
 #undef WIDTH
@@ -434,9 +461,11 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #define KERNEL_ROWS treeshap_avx2_rows
 #define TREE treeshap_avx2_tree
 #define LEAVES treeshap_avx2_leaves
+#define FUSED treeshap_avx2_fused
 #define UP treeshap_avx2_up
 #define TREE_ROWS treeshap_avx2_tree_rows
 #define UP_ROWS treeshap_avx2_up_rows
+#define FUSED_ROWS treeshap_avx2_fused_rows
 #define LEAVES_ROWS treeshap_avx2_leaves_rows
 #define ROWS LANES
 #define WIDTH LANES
@@ -450,8 +479,10 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #undef TREE
 #undef LEAVES
 #undef UP
+#undef FUSED
 #undef TREE_ROWS
 #undef UP_ROWS
+#undef FUSED_ROWS
 #undef LEAVES_ROWS
 #undef ROWS
 #undef MEETS
@@ -472,6 +503,7 @@ static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; 
 #define KERNEL treeshap_avx512
 #define TREE treeshap_avx512_tree
 #define LEAVES treeshap_avx512_leaves
+#define FUSED treeshap_avx512_fused
 #define UP treeshap_avx512_up
 #define NARROW treeshap_avx2_tree /* same bits, blocks of four */
 #define NARROW_WIDTH LANES
@@ -487,6 +519,7 @@ static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; 
 #undef TREE
 #undef LEAVES
 #undef UP
+#undef FUSED
 #undef NARROW
 #undef NARROW_WIDTH
 #undef MEETS
@@ -530,7 +563,8 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
         if (count[0] + 1 > slots) slots = count[0] + 1;
         if (count[5] + 1 > earlier) earlier = count[5] + 1;
-        const int64_t nodes_visited = count[0] + 2 * count[1] + 2 * count[2] + count[3] + count[4];
+        const int64_t nodes_visited = count[0] + 2 * count[1] + 2 * count[2] + count[3] +
+                                      count[4] + 3 * (count[7] + count[8] + count[9] + count[10]);
         if (nodes_visited > visited) visited = nodes_visited;
         if (tree_rule[tree] > rule) rule = tree_rule[tree];
     }

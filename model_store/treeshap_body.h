@@ -87,6 +87,43 @@ UP(const int prior, int64_t j, const int64_t count, const int64_t S, const int64
     return j;
 }
 
+/* One run of inner nodes whose children are a pair of leaves, three nodes at a time:
+ * the node's way down, its pair and its way up at once (nobody else needs its product
+ * or its sums). `prior`, an earlier split on the node's feature, `pair_prior`, on the
+ * pair's; the operations are those of the passes down, LEAVES and UP. */
+ATTRIBUTES static inline __attribute__((always_inline)) int64_t
+FUSED(const int prior, const int pair_prior, int64_t i, const int64_t count,
+      const int64_t S, const int64_t blocks, const double *t, const double *w,
+      const int32_t *feature, const double *cover, const int32_t *links, double *PJ,
+      const double *UK, const double *om, double *phi, const int64_t F) {
+    for (const int64_t end = i + 3 * count; i < end; i += 3) {
+        const V vz = SET1(cover[i]), vom = SET1(om[i]); /* the node */
+        const V A = SET1(cover[i + 1] + cover[i + 2]), B = SET1(om[i + 1] + om[i + 2]);
+        double *above = PJ + (int64_t)links[2 * i] * 2 * S; /* its parent: P, then J */
+        const double *u = UK + (int64_t)links[2 * i + 1] * 2 * S;
+        const double *v = UK + (int64_t)links[2 * i + 3] * 2 * S; /* the pair's u, kappa */
+        double *into = phi + (int64_t)feature[i] * F, *pair_into = phi + (int64_t)feature[i + 1] * F;
+        _Pragma("GCC unroll 8") for (int64_t b = 0; b < blocks; b++) {
+            const int64_t k = b * WIDTH;
+            const V f = ADD(vz, MUL(vom, LOAD(t + k)));
+            const V q = prior ? MUL(LOAD(above + k), LOAD(u + k)) : LOAD(above + k);
+            const V product = MUL(q, f);
+            const V pair_q = pair_prior ? MUL(product, LOAD(v + k)) : product;
+            const V a = MUL(LOAD(w + k), pair_q);
+            const V g = ADD(A, MUL(B, LOAD(t + k)));
+            const V pair_share = pair_prior ? MUL(a, SUB(B, MUL(LOAD(v + S + k), g))) : MUL(a, B);
+            STORE(pair_into + k, ADD(LOAD(pair_into + k), pair_share));
+            const V wg = MUL(LOAD(w + k), g);
+            const V sum = pair_prior ? MUL(wg, LOAD(v + k)) : wg;
+            const V share = prior ? MUL(q, SUB(vom, MUL(LOAD(u + S + k), f))) : MUL(q, vom);
+            STORE(into + k, ADD(LOAD(into + k), MUL(share, sum)));
+            const V ratio = prior ? MUL(LOAD(u + k), f) : f;
+            STORE(above + S + k, ADD(LOAD(above + S + k), MUL(ratio, sum)));
+        }
+    }
+    return i;
+}
+
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
      const int64_t blocks, const double *t, const double *w, const int32_t *feature,
@@ -104,7 +141,8 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
     /* o v - c of every node visited, o = 1 when the row satisfies all the splits on the
      * node's feature from the root: o - z for an inner node (v = 1, c = z), v (o - z)
      * for a leaf (c = v z) */
-    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4];
+    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4] +
+                            3 * (counts[7] + counts[8] + counts[9] + counts[10]);
     MEETS(row, visited, feature, lower, upper, cover, value, om);
     /* the earlier splits: 1 / f and (o - z) / f, f = z + (o - z) t, the only divisions */
     for (int64_t k = 0; k < counts[5]; k++) {
@@ -133,8 +171,12 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
             STORE(here + S + k, zero);
         }
     }
-    /* the leaves, each finished at once (nothing lies below a leaf) */
+    /* the inner nodes over a pair, then the other leaves, each finished at once */
     int64_t i = inner;
+    i = FUSED(1, 1, i, counts[7], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED(1, 0, i, counts[8], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED(0, 1, i, counts[9], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED(0, 0, i, counts[10], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     i = LEAVES(1, 1, i, counts[1], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     i = LEAVES(1, 0, i, counts[2], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     i = LEAVES(0, 1, i, counts[3], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);

@@ -64,6 +64,41 @@ UP_ROWS(const int prior, int64_t j, const int64_t count, const int64_t N, const 
     return j;
 }
 
+ATTRIBUTES static inline __attribute__((always_inline)) int64_t
+FUSED_ROWS(const int prior, const int pair_prior, int64_t i, const int64_t count,
+           const int64_t N, const int64_t stride, const double *t, const double *w,
+           const int32_t *feature, const double *cover, const int32_t *links, double *PJ,
+           const double *UK, const double *om, double *phi, const int64_t F) {
+    for (const int64_t end = i + 3 * count; i < end; i += 3) {
+        const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
+        const V A = SET1(cover[i + 1] + cover[i + 2]);
+        const V B = LOAD(om + (i + 1) * ROWS) + LOAD(om + (i + 2) * ROWS);
+        double *above = PJ + links[2 * i] * 2 * stride;
+        const double *u = UK + links[2 * i + 1] * 2 * stride;
+        const double *v = UK + links[2 * i + 3] * 2 * stride;
+        double *into = phi + (int64_t)feature[i] * F * ROWS;
+        double *pair_into = phi + (int64_t)feature[i + 1] * F * ROWS;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t k = n * ROWS;
+            const V f = vz + vom * SET1(t[n]);
+            const V q = prior ? LOAD(above + k) * LOAD(u + k) : LOAD(above + k);
+            const V product = q * f;
+            const V pair_q = pair_prior ? product * LOAD(v + k) : product;
+            const V a = SET1(w[n]) * pair_q;
+            const V g = A + B * SET1(t[n]);
+            const V pair_share = pair_prior ? a * (B - LOAD(v + stride + k) * g) : a * B;
+            STORE(pair_into + k, LOAD(pair_into + k) + pair_share);
+            const V wg = SET1(w[n]) * g;
+            const V sum = pair_prior ? wg * LOAD(v + k) : wg;
+            const V share = prior ? q * (vom - LOAD(u + stride + k) * f) : q * vom;
+            STORE(into + k, LOAD(into + k) + share * sum);
+            const V ratio = prior ? LOAD(u + k) * f : f;
+            STORE(above + stride + k, LOAD(above + stride + k) + ratio * sum);
+        }
+    }
+    return i;
+}
+
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
           const int32_t *counts, const int64_t N, const double *t, const double *w,
@@ -77,7 +112,8 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
         STORE(UK + n * ROWS, one);
         STORE(UK + stride + n * ROWS, zero);
     }
-    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4];
+    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4] +
+                            3 * (counts[7] + counts[8] + counts[9] + counts[10]);
     MEETS_ROWS(x, n_inputs, visited, feature, lower, upper, cover, value, om);
     for (int64_t k = 0; k < counts[5]; k++) { /* the earlier splits */
         const int64_t i = targets[k];
@@ -102,6 +138,11 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
         }
     }
     int64_t i = inner;
+    i = FUSED_ROWS(1, 1, i, counts[7], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED_ROWS(1, 0, i, counts[8], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED_ROWS(0, 1, i, counts[9], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED_ROWS(0, 0, i, counts[10], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
+                   F);
     i = LEAVES_ROWS(1, 1, i, counts[1], N, stride, t, w, feature, cover, links, PJ, UK, om,
                     phi, F);
     i = LEAVES_ROWS(1, 0, i, counts[2], N, stride, t, w, feature, cover, links, PJ, UK, om,
