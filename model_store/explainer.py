@@ -6,7 +6,7 @@ scikit-learn, no numba. The arithmetic runs in a small C kernel (`treeshap.c`, b
 `make` into `_treeshap.so` and called through ctypes, which releases the GIL), because an
 exact TreeSHAP costs millions of multiply-adds per row, which numpy would spend in
 temporaries: see the kernel's header for the method. Loading a version lays the nodes out
-once as the kernel visits them (`treeshap_prepare`, 36 bytes a node and a few orders, 4.0
+once as the kernel visits them (`treeshap_prepare`, 36 bytes a node and a little more, 3.9
 MB for the default model); the artifact's own arrays are not kept.
 
 The kernel has several paths (`PATHS`: scalar, the baseline vector registers, AVX2,
@@ -39,7 +39,7 @@ ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base"
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
 COUNTS: Final = 11  # as in treeshap.c: per tree, runs of nodes, earlier splits, runs up
-ABI: Final = 9  # treeshap.c's treeshap_abi(): its functions' arguments
+ABI: Final = 10  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3, "avx512": 4}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
 
@@ -73,7 +73,7 @@ def _kernel() -> ctypes.CDLL:
         _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
         _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
-        _int32, _int32, _int32, _int32, _int32,  # slots, earlier splits, way up, runs, counts
+        _int32, _int32, _int32, _int32,  # slots, earlier splits, runs up, counts
         _float, _float,  # quadrature nodes, weights
         ctypes.c_int, _float,  # path, out
     ]  # fmt: skip
@@ -83,7 +83,7 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
-        _int32, _int32, _int32, _int32, _int32,  # out: slots, earlier splits, way up, runs, counts
+        _int32, _int32, _int32, _int32,  # out: slots, earlier splits, runs up, counts
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]
@@ -144,8 +144,8 @@ class TreeExplainer:
             )
         self.path = PATHS[path]
         # The nodes as the kernel visits them (treeshap_prepare), 36 bytes a node, and 4
-        # bytes for each earlier split, inner node on the way up and run of the way up;
-        # the artifact's arrays are not kept.
+        # bytes for each earlier split and run of the way up; the artifact's arrays are
+        # not kept.
         trees, size = len(self.tree_rule), int(self.tree_start[-1])
         self.model = {
             "feature": np.zeros(size, np.int32),
@@ -155,7 +155,6 @@ class TreeExplainer:
             "value": np.zeros(size, np.float64),
             "links": np.zeros((size, 2), np.int32),
             "targets": np.zeros(size, np.int32),
-            "up": np.zeros(size, np.int32),
             "runs": np.zeros(size + trees, np.int32),
             "counts": np.zeros((trees, COUNTS), np.int32),
         }
@@ -166,9 +165,9 @@ class TreeExplainer:
         )  # fmt: skip
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
-        # per tree, one after another: its earlier splits, its way up and the runs of that
+        # per tree, one after another: its earlier splits and the runs of its way up
         counts = self.model["counts"].sum(axis=0)
-        for name, used in (("targets", counts[5]), ("up", counts[0]), ("runs", counts[6])):
+        for name, used in (("targets", counts[5]), ("runs", counts[6])):
             self.model[name] = self.model[name][:used].copy()
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
@@ -213,7 +212,7 @@ class TreeExplainer:
             X, len(X), self.n_inputs,
             self.tree_start, self.tree_rule, len(self.tree_rule),
             m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
-            m["links"], m["targets"], m["up"], m["runs"], m["counts"],
+            m["links"], m["targets"], m["runs"], m["counts"],
             self.nodes, self.weights, self.path, out,
         )  # fmt: skip
         if status != 0:

@@ -44,16 +44,18 @@
  * node and, before that, read 1 / f from an 8 MB table per model for every row.)
  *
  * The model as the kernel reads it (`treeshap_prepare`, once per model): per tree, its
- * inner nodes level by level (the nodes of one level do not wait for each other), then
- * the inner nodes over a pair of leaves with their pair (in four runs: with a previous
- * split on the node's feature or not, on the pair's or not), then its other leaves in
- * four runs (pairs or not, with a previous split on their feature or not), each node
- * with its feature, bounds, cover and value, its parent's slot (its row in the scratch)
- * and its previous split's (its row of u and kappa), so a pass reads the nodes one after
- * another; and the way up, in runs alternately without and with a previous split (u = 1
- * and kappa = 0 skipped in the first, three quarters of the nodes). Bounds become the
- * largest floats at most them: the inputs are floats, so every comparison gives the same
- * answer as with the float64 thresholds.
+ * inner nodes in the order of the way down, then the inner nodes over a pair of leaves
+ * with their pair (in four runs: with a previous split on the node's feature or not, on
+ * the pair's or not), then its other leaves in four runs (pairs or not, with a previous
+ * split on their feature or not), each node with its feature, bounds, cover and value,
+ * its parent's slot (its row in the scratch) and its previous split's (its row of u and
+ * kappa), so a pass reads the nodes one after another. The way up takes the inner nodes
+ * in runs alternately without and with a previous split (u = 1 and kappa = 0 left out in
+ * the first, three quarters of the nodes here), each node after its children and nodes
+ * of a level mostly one after another (they do not wait for each other); the way down
+ * is the same order backwards. Bounds become the largest floats at most them: the inputs
+ * are floats, so every comparison gives the same answer as with the float64
+ * thresholds.
  *
  * The same bits on every CPU. Each node's share is added into one sum per input and
  * quadrature node, and an input's sums are added in order of n when the row is done, so
@@ -107,7 +109,7 @@ int treeshap_max_rule(void) { return MAX_RULE; }
 int treeshap_lanes(void) { return LANES; }
 int treeshap_counts(void) { return COUNTS; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
-int treeshap_abi(void) { return 9; }
+int treeshap_abi(void) { return 10; }
 
 static int64_t treeshap_padded(int64_t n, int64_t width) { return (n + width - 1) / width * width; }
 
@@ -138,8 +140,8 @@ static float treeshap_float_at_most(double d) {
 /* The model as the kernel reads it. Per tree, in the tree's segment of each output
  * array, the nodes it visits (not the root, nor leaves whose value is 0: they add exact
  * zeros), in runs counted by `counts` (COUNTS per tree):
- *   0      its inner nodes (but those of runs 7 to 10) level by level; the k-th has
- *          slot k + 1, the root slot 0
+ *   0      its inner nodes (but those of runs 7 to 10), each after its parent (the way
+ *          up backwards); the k-th has slot k + 1, the root slot 0
  *   1, 2   pairs of sibling leaves (same parent, feature and earlier split), two at a
  *          time, whose feature has an earlier split on the path (1) or not (2): those
  *          whose parent is the root (the others are in runs 7 to 10)
@@ -150,9 +152,9 @@ static float treeshap_float_at_most(double d) {
  *          the node's only (8), on the pair's only (9), on neither (10)
  * and counts[5], the inner nodes that are some node's earlier split (`node_targets`:
  * their places in the tree's runs; the k-th has earlier-split slot k + 1), and
- * counts[6], the runs of the way up (`node_runs`: their lengths; `node_up`: the places
- * of run 0's nodes in that order). Each tree's targets, way up and runs follow the
- * previous tree's.
+ * counts[6], the runs of the way up, run 0 from its end (`node_runs`: their lengths,
+ * alternately without and with an earlier split). Each tree's targets and runs follow
+ * the previous tree's.
  * Per visited node: its feature, bounds, `node_links` its parent's slot (0 for a leaf of
  * runs 7 to 10) and the earlier-split slot of its feature's earlier split on the path
  * (0: none); for an inner node its cover z and value 1, for a leaf its value v and v z.
@@ -165,20 +167,20 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                      const double *lower, const double *upper, const double *cover,
                      const double *value, int32_t *node_feature, float *node_lower,
                      float *node_upper, double *node_cover, double *node_value,
-                     int32_t *node_links, int32_t *node_targets, int32_t *node_up,
-                     int32_t *node_runs, int32_t *counts) {
+                     int32_t *node_links, int32_t *node_targets, int32_t *node_runs,
+                     int32_t *counts) {
     enum { LEAF = 0, INNER = 1, FUSED = 2 }; /* FUSED: an inner node over a pair */
     const int64_t widest = treeshap_widest(tree_start, n_trees);
-    int64_t targeted = 0, lifted = 0, ran = 0; /* the trees before: targets, ups, runs */
+    int64_t targeted = 0, ran = 0; /* the trees before: targets, runs up */
     /* per node of a tree: its kind, slot, children, leaf sibling, earlier-split slot (0:
      * no node's earlier split), depth, place among the visited nodes, inner children
-     * still to go up; the nodes in breadth-first order; two queues */
-    int32_t *kind = malloc((size_t)widest * 12 * sizeof(int32_t));
+     * still to go up; the nodes in breadth-first order; two queues; the way up */
+    int32_t *kind = malloc((size_t)widest * 13 * sizeof(int32_t));
     if (kind == NULL) return -2;
     int32_t *slot = kind + widest, *first = slot + widest, *second = first + widest;
     int32_t *sibling = second + widest, *target = sibling + widest, *depth = target + widest;
     int32_t *place = depth + widest, *pending = place + widest, *order = pending + widest;
-    int32_t *queue[2] = {order + widest, order + 2 * widest};
+    int32_t *queue[2] = {order + widest, order + 2 * widest}, *lift = order + 3 * widest;
     for (int64_t tree = 0; tree < n_trees; tree++) {
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) {
             free(kind);
@@ -227,9 +229,37 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         for (int32_t level = 0; level <= deepest; level++)
             for (int64_t c = 0; c < size; c++)
                 if (depth[c] == level) order[placed++] = (int32_t)c;
+        /* The way up (run 0's nodes) in runs alternately without and with a previous
+         * split on the node's feature (the first may be empty), each node after its
+         * inner children: the runs without one skip u and kappa. Greedy: a run takes
+         * every node of its kind that is or becomes ready, first in, first out. The way
+         * down is the way up backwards (each node after its parent), so run 0 is in
+         * that order and the way up reads it from its end: slot k + 1 for the k-th. */
+        for (int64_t c = 1; c < size; c++)
+            if (kind[c] == INNER) pending[parent[base + c]]++;
+        int64_t head[2] = {0, 0}, tail[2] = {0, 0}, lifted = 0;
+        for (int64_t k = size - 1; k >= 1; k--) { /* the deepest first */
+            const int32_t c = order[k];
+            if (kind[c] == INNER && pending[c] == 0) {
+                const int prior = previous[base + c] >= 0;
+                queue[prior][tail[prior]++] = c;
+            }
+        }
+        for (int prior = 0; head[0] < tail[0] || head[1] < tail[1]; prior ^= 1) {
+            int32_t length = 0;
+            while (head[prior] < tail[prior]) {
+                const int32_t c = queue[prior][head[prior]++], p = parent[base + c];
+                lift[lifted++] = c;
+                length++;
+                if (p > 0 && --pending[p] == 0) {
+                    const int other = previous[base + p] >= 0;
+                    queue[other][tail[other]++] = p;
+                }
+            }
+            node_runs[ran + count[6]++] = length;
+        }
         slot[0] = 0;
-        for (int32_t k = 1, slots = 0; k < size; k++)
-            if (kind[order[k]] == INNER) slot[order[k]] = ++slots;
+        for (int64_t k = 0; k < lifted; k++) slot[lift[lifted - 1 - k]] = (int32_t)k + 1;
         for (int64_t k = 1; k < size; k++)
             if (target[order[k]]) target[order[k]] = ++count[5];
         /* the visited nodes, run by run */
@@ -237,8 +267,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         static const int runs[9] = {0, 7, 8, 9, 10, 1, 2, 3, 4}; /* the order of the runs */
         for (int r = 0; r < 9; r++) {
             const int run = runs[r];
-            for (int64_t k = 1; k < size; k++) {
-                const int32_t c = order[k];
+            for (int64_t k = run == 0 ? 0 : 1; k < (run == 0 ? lifted : size); k++) {
+                const int32_t c = run == 0 ? lift[lifted - 1 - k] : order[k];
                 const int64_t g = base + c;
                 const int prior = previous[g] >= 0;
                 int match, group = 1; /* match: c heads a group of `group` nodes of run */
@@ -275,34 +305,6 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
         for (int64_t k = 1; k < size; k++)
             if (target[order[k]]) node_targets[targeted + target[order[k]] - 1] = place[order[k]];
         targeted += count[5];
-        /* The way up (run 0's nodes) in runs alternately without and with a previous
-         * split on the node's feature (the first may be empty), each node after its
-         * inner children: the runs without one skip u and kappa. Greedy: a run takes
-         * every node of its kind that is or becomes ready, first in, first out. */
-        for (int64_t c = 1; c < size; c++)
-            if (kind[c] == INNER) pending[parent[base + c]]++;
-        int64_t head[2] = {0, 0}, tail[2] = {0, 0}, emitted = 0;
-        for (int64_t k = size - 1; k >= 1; k--) { /* the deepest first */
-            const int32_t c = order[k];
-            if (kind[c] == INNER && pending[c] == 0) {
-                const int prior = previous[base + c] >= 0;
-                queue[prior][tail[prior]++] = c;
-            }
-        }
-        for (int prior = 0; emitted < count[0]; prior ^= 1) {
-            int32_t length = 0;
-            while (head[prior] < tail[prior]) {
-                const int32_t c = queue[prior][head[prior]++], p = parent[base + c];
-                node_up[lifted + emitted++] = place[c];
-                length++;
-                if (p > 0 && --pending[p] == 0) {
-                    const int other = previous[base + p] >= 0;
-                    queue[other][tail[other]++] = p;
-                }
-            }
-            node_runs[ran + count[6]++] = length;
-        }
-        lifted += emitted;
         ran += count[6];
     }
     free(kind);
@@ -336,7 +338,7 @@ typedef struct {
     const int32_t *feature;
     const float *lower, *upper;
     const double *cover, *value;
-    const int32_t *links, *targets, *up, *runs, *counts;
+    const int32_t *links, *targets, *runs, *counts;
     const double *nodes, *weights;
 } Model;
 
@@ -554,9 +556,9 @@ int treeshap_path(int path) {
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
              const int32_t *tree_rule, int64_t n_trees, const int32_t *feature,
              const float *lower, const float *upper, const double *cover, const double *value,
-             const int32_t *links, const int32_t *targets, const int32_t *up,
-             const int32_t *runs, const int32_t *counts, const double *nodes,
-             const double *weights, int path, double *out) {
+             const int32_t *links, const int32_t *targets, const int32_t *runs,
+             const int32_t *counts, const double *nodes, const double *weights, int path,
+             double *out) {
     int64_t slots = 1, earlier = 1, visited = 1, rule = 1;
     for (int64_t tree = 0; tree < n_trees; tree++) {
         const int32_t *count = counts + tree * COUNTS;
@@ -603,7 +605,7 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     memcpy(rule_nodes, nodes, (size_t)rules * sizeof(double));
     memcpy(rule_weights, weights, (size_t)rules * sizeof(double));
     const Model model = {tree_start, tree_rule, n_trees, feature, lower, upper, cover, value,
-                         links, targets, up, runs, counts, rule_nodes, rule_weights};
+                         links, targets, runs, counts, rule_nodes, rule_weights};
     if (grouped > 0) four_rows(&model, x, grouped, n_inputs, scratch, &room, out);
     one_row(&model, x + grouped * n_inputs, rows - grouped, n_inputs, scratch, &room,
             out + grouped * n_inputs);

@@ -62,12 +62,10 @@ LEAVES(const int pair, const int prior, int64_t i, const int64_t count, const in
  * own, less its previous split's correction), and its sums to its parent's, relative to
  * the parent's product: u f J. */
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
-UP(const int prior, int64_t j, const int64_t count, const int64_t S, const int64_t blocks,
-   const double *t, const int32_t *up, const int32_t *feature, const double *cover,
-   const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
-   const int64_t F) {
-    for (const int64_t end = j + count; j < end; j++) {
-        const int64_t i = up[j];
+UP(const int prior, int64_t i, const int64_t count, const int64_t S, const int64_t blocks,
+   const double *t, const int32_t *feature, const double *cover, const int32_t *links,
+   double *PJ, const double *UK, const double *om, double *phi, const int64_t F) {
+    for (const int64_t end = i - count; i > end; i--) {
         const V vz = SET1(cover[i]), vom = SET1(om[i]);
         double *above = PJ + (int64_t)links[2 * i] * 2 * S;
         const double *u = UK + (int64_t)links[2 * i + 1] * 2 * S;
@@ -84,7 +82,7 @@ UP(const int prior, int64_t j, const int64_t count, const int64_t S, const int64
             STORE(above + S + k, ADD(LOAD(above + S + k), MUL(ratio, sum)));
         }
     }
-    return j;
+    return i;
 }
 
 /* One run of inner nodes whose children are a pair of leaves, three nodes at a time:
@@ -128,8 +126,8 @@ ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
      const int64_t blocks, const double *t, const double *w, const int32_t *feature,
      const float *lower, const float *upper, const double *cover, const double *value,
-     const int32_t *links, const int32_t *targets, const int32_t *up, const int32_t *runs,
-     double *PJ, double *UK, double *om) {
+     const int32_t *links, const int32_t *targets, const int32_t *runs, double *PJ,
+     double *UK, double *om) {
     const int64_t S = blocks * WIDTH; /* stride: whole blocks */
     const int64_t inner = counts[0];
     const V zero = SET1(0.0), one = SET1(1.0);
@@ -156,7 +154,7 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
             STORE(u + S + n, MUL(vom, inv));
         }
     }
-    /* down, over the inner nodes level by level: with u = 1 / f of the feature's
+    /* down, over the inner nodes, each after its parent: with u = 1 / f of the feature's
      * earlier split (1 without one), the node's product P = P_parent u f; its sums J
      * start at zero */
     for (int64_t i = 0; i < inner; i++) {
@@ -181,10 +179,11 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
     i = LEAVES(1, 0, i, counts[2], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     i = LEAVES(0, 1, i, counts[3], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
     LEAVES(0, 0, i, counts[4], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    /* up, in the runs treeshap_prepare chose (each node after its inner children) */
-    for (int64_t r = 0, j = 0; r < counts[6]; r++) {
-        if (r % 2) j = UP(1, j, runs[r], S, blocks, t, up, feature, cover, links, PJ, UK, om, phi, F);
-        else j = UP(0, j, runs[r], S, blocks, t, up, feature, cover, links, PJ, UK, om, phi, F);
+    /* up, from the last inner node, in the runs treeshap_prepare chose (each node after
+     * its inner children) */
+    for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) {
+        if (r % 2) j = UP(1, j, runs[r], S, blocks, t, feature, cover, links, PJ, UK, om, phi, F);
+        else j = UP(0, j, runs[r], S, blocks, t, feature, cover, links, PJ, UK, om, phi, F);
     }
 }
 
@@ -194,8 +193,8 @@ ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int6
     double *phi = om + room->visited; /* per input and quadrature node, its sums */
     for (int64_t r = 0; r < rows; r++) {
         const float *row = x + r * n_inputs;
-        /* the tree's earlier splits, way up and its runs */
-        const int32_t *targets = m->targets, *up = m->up, *runs = m->runs;
+        /* the tree's earlier splits and runs up */
+        const int32_t *targets = m->targets, *runs = m->runs;
         memset(phi, 0, (size_t)(n_inputs * room->sums) * sizeof(double));
         for (int64_t tree = 0; tree < m->n_trees; tree++) {
             const int64_t base = m->tree_start[tree];
@@ -205,7 +204,7 @@ ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int6
 #define PASS(FUNCTION, blocks)                                                             \
     FUNCTION(row, phi, room->sums, counts, blocks, t, w, m->feature + base, m->lower + base, \
              m->upper + base, m->cover + base, m->value + base, m->links + 2 * base,       \
-             targets, up, runs, PJ, UK, om)
+             targets, runs, PJ, UK, om)
 #ifdef NARROW /* a rule that half-width blocks pad less: NARROW's pass, with its blocks */
             if ((N + WIDTH - 1) / WIDTH * WIDTH >
                 (N + NARROW_WIDTH - 1) / NARROW_WIDTH * NARROW_WIDTH) {
@@ -224,7 +223,6 @@ ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int6
             }
 #undef PASS
             targets += counts[5];
-            up += counts[0];
             runs += counts[6];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */

@@ -40,12 +40,11 @@ LEAVES_ROWS(const int pair, const int prior, int64_t i, const int64_t count,
 }
 
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
-UP_ROWS(const int prior, int64_t j, const int64_t count, const int64_t N, const int64_t stride,
-        const double *t, const int32_t *up, const int32_t *feature, const double *cover,
+UP_ROWS(const int prior, int64_t i, const int64_t count, const int64_t N,
+        const int64_t stride, const double *t, const int32_t *feature, const double *cover,
         const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
         const int64_t F) {
-    for (const int64_t end = j + count; j < end; j++) {
-        const int64_t i = up[j];
+    for (const int64_t end = i - count; i > end; i--) {
         const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
         double *above = PJ + links[2 * i] * 2 * stride;
         const double *u = UK + links[2 * i + 1] * 2 * stride;
@@ -61,7 +60,7 @@ UP_ROWS(const int prior, int64_t j, const int64_t count, const int64_t N, const 
             STORE(above + stride + k, LOAD(above + stride + k) + ratio * sum);
         }
     }
-    return j;
+    return i;
 }
 
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
@@ -104,7 +103,7 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
           const int32_t *counts, const int64_t N, const double *t, const double *w,
           const int32_t *feature, const float *lower, const float *upper, const double *cover,
           const double *value, const int32_t *links, const int32_t *targets,
-          const int32_t *up, const int32_t *runs, double *PJ, double *UK, double *om) {
+          const int32_t *runs, double *PJ, double *UK, double *om) {
     const V zero = SET1(0.0), one = SET1(1.0);
     const int64_t stride = N * ROWS, inner = counts[0];
     for (int64_t n = 0; n < N; n++) { /* slots 0 (other trees' slots overlap them) */
@@ -151,9 +150,9 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
                     phi, F);
     LEAVES_ROWS(0, 0, i, counts[4], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
                 F);
-    for (int64_t r = 0, j = 0; r < counts[6]; r++) { /* up, in runs */
-        if (r % 2) j = UP_ROWS(1, j, runs[r], N, stride, t, up, feature, cover, links, PJ, UK, om, phi, F);
-        else j = UP_ROWS(0, j, runs[r], N, stride, t, up, feature, cover, links, PJ, UK, om, phi, F);
+    for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) { /* up, in runs */
+        if (r % 2) j = UP_ROWS(1, j, runs[r], N, stride, t, feature, cover, links, PJ, UK, om, phi, F);
+        else j = UP_ROWS(0, j, runs[r], N, stride, t, feature, cover, links, PJ, UK, om, phi, F);
     }
 }
 
@@ -165,8 +164,8 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
     double *phi = om + room->visited; /* per input, quadrature node and row, its sums */
     for (int64_t r = 0; r + ROWS <= rows; r += ROWS) {
         const float *some = x + r * n_inputs;
-        /* the tree's earlier splits, way up and its runs */
-        const int32_t *targets = m->targets, *up = m->up, *runs = m->runs;
+        /* the tree's earlier splits and runs up */
+        const int32_t *targets = m->targets, *runs = m->runs;
         memset(phi, 0, (size_t)(n_inputs * room->sums * ROWS) * sizeof(double));
         for (int64_t tree = 0; tree < m->n_trees; tree++) {
             const int64_t base = m->tree_start[tree];
@@ -176,7 +175,7 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
 #define PASS(N_)                                                                           \
     TREE_ROWS(some, n_inputs, phi, room->sums, counts, N_, t, w, m->feature + base,         \
               m->lower + base, m->upper + base, m->cover + base, m->value + base,          \
-              m->links + 2 * base, targets, up, runs, PJ, UK, om)
+              m->links + 2 * base, targets, runs, PJ, UK, om)
             switch (N) { /* the common rules' loops unrolled */
             case 6: PASS(6); break;
             case 7: PASS(7); break;
@@ -188,7 +187,6 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
             }
 #undef PASS
             targets += counts[5];
-            up += counts[0];
             runs += counts[6];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
