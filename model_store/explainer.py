@@ -68,14 +68,16 @@ def _kernel() -> ctypes.CDLL:
         library.treeshap_counts(),
     ) != (ABI, MAX_RULE, LANES, COUNTS):
         raise ExplainerError(f"{KERNEL_LIBRARY.name} is stale; rebuild it with `make`")
+    # Addresses, not checked arrays: numpy's per-argument checks cost 40 us a call, which
+    # TreeExplainer makes once per model (the model's arrays) or per call (x and out).
     library.treeshap.restype = ctypes.c_int
     library.treeshap.argtypes = [
-        _float32, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
-        _int64, _int32, ctypes.c_int64,  # tree starts, rules, trees
-        _int32, _float32, _float32, _float, _float,  # the nodes: feature, bounds, cover, value
-        _int32, _int32, _int32, _int32,  # slots, earlier splits, runs up, counts
-        _float, _float,  # quadrature nodes, weights
-        ctypes.c_int, _float,  # path, out
+        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,  # tree starts, rules, trees
+        *[ctypes.c_void_p] * 5,  # the nodes: feature, bounds, cover, value
+        *[ctypes.c_void_p] * 4,  # slots, earlier splits, runs up, counts
+        ctypes.c_void_p, ctypes.c_void_p,  # quadrature nodes, weights
+        ctypes.c_int, ctypes.c_void_p,  # path, out
     ]  # fmt: skip
     library.treeshap_prepare.restype = ctypes.c_int
     library.treeshap_prepare.argtypes = [
@@ -169,6 +171,16 @@ class TreeExplainer:
         counts = self.model["counts"].sum(axis=0)
         for name, used in (("targets", counts[5]), ("runs", counts[6])):
             self.model[name] = self.model[name][:used].copy()
+        m = self.model
+        arrays = (
+            self.tree_start, self.tree_rule, len(self.tree_rule),
+            m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
+            m["links"], m["targets"], m["runs"], m["counts"], self.nodes, self.weights,
+        )  # fmt: skip
+        if not all(a.flags.c_contiguous for a in arrays if isinstance(a, np.ndarray)):
+            raise ExplainerError("the explainer's arrays are not laid out as the kernel reads")
+        # their addresses, passed as they are (the arrays live as long as the explainer)
+        self._arguments = tuple(a.ctypes.data if isinstance(a, np.ndarray) else a for a in arrays)
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
             ThreadPoolExecutor(self.threads, thread_name_prefix="explaining")
@@ -206,15 +218,11 @@ class TreeExplainer:
             raise ExplainerError("explainer covers must lie in (0, 1]")
 
     def _run(self, X: np.ndarray) -> np.ndarray:
+        """X: C-contiguous float32, rows x n_inputs (checked by `contributions`)."""
         out = np.empty((len(X), self.n_inputs), dtype=np.float64)
-        m = self.model
         status = self.kernel.treeshap(
-            X, len(X), self.n_inputs,
-            self.tree_start, self.tree_rule, len(self.tree_rule),
-            m["feature"], m["lower"], m["upper"], m["cover"], m["value"],
-            m["links"], m["targets"], m["runs"], m["counts"],
-            self.nodes, self.weights, self.path, out,
-        )  # fmt: skip
+            X.ctypes.data, len(X), self.n_inputs, *self._arguments, self.path, out.ctypes.data
+        )
         if status != 0:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
         return out
