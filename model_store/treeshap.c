@@ -63,8 +63,8 @@
  * compiled once per path, each taking the quadrature nodes in blocks of its width: a
  * scalar one (1), one in the baseline instruction set's vectors (2: SSE2 on x86-64,
  * NEON on arm64), and on x86-64 AVX2 (4) and AVX-512 (8), chosen at run time by what the
- * CPU supports; with AVX2, four rows also share one pass over a tree's nodes
- * (treeshap_rows_body.h). All perform the same IEEE operations in the same order, and
+ * CPU supports; with AVX2 four rows, with AVX-512 eight, also share one pass over a
+ * tree's nodes (treeshap_rows_body.h). All perform the same IEEE operations in the same order, and
  * the build forbids contracting a multiply and an add into one fused instruction
  * (-ffp-contract=off), so every path gives every row the same bits; `path` forces one,
  * for the tests. Padding (a rule's nodes up to a whole block) has weight 0 and adds exact
@@ -502,6 +502,31 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 /* eight quadrature nodes a block */
 typedef double Vector8 __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
 static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; return v; }
+/* MEETS for eight rows, as avx2_meets_rows for four. */
+static inline void avx512_meets_rows(const float *x, int64_t n_inputs, int64_t count,
+                                     const int32_t *feature, const float *lower,
+                                     const float *upper, const double *cover,
+                                     const double *value, double *om) {
+    const __m512i one = _mm512_castpd_si512(_mm512_set1_pd(1.0));
+    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                            _mm256_set1_epi32((int)n_inputs));
+    for (int64_t i = 0; i < count; i++) {
+        const __m256 input = _mm256_i32gather_ps(x + feature[i], rows, 4);
+        const __m256i met = _mm256_castps_si256(
+            _mm256_and_ps(_mm256_cmp_ps(input, _mm256_set1_ps(lower[i]), _CMP_GT_OQ),
+                          _mm256_cmp_ps(input, _mm256_set1_ps(upper[i]), _CMP_LE_OQ)));
+        const __m512d o = _mm512_castsi512_pd(_mm512_and_epi64(_mm512_cvtepi32_epi64(met), one));
+        _mm512_storeu_pd(om + i * 8, _mm512_sub_pd(_mm512_mul_pd(o, _mm512_set1_pd(value[i])),
+                                                   _mm512_set1_pd(cover[i])));
+    }
+}
+#define KERNEL_ROWS treeshap_avx512_rows
+#define TREE_ROWS treeshap_avx512_tree_rows
+#define LEAVES_ROWS treeshap_avx512_leaves_rows
+#define UP_ROWS treeshap_avx512_up_rows
+#define FUSED_ROWS treeshap_avx512_fused_rows
+#define ROWS 8
+#define MEETS_ROWS avx512_meets_rows
 #define KERNEL treeshap_avx512
 #define TREE treeshap_avx512_tree
 #define LEAVES treeshap_avx512_leaves
@@ -516,7 +541,15 @@ static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; 
 #define LOAD(p) (*(const Vector8 *)(p))
 #define STORE(p, v) (*(Vector8 *)(p) = (v))
 #define SET1 v8_set1
+#include "treeshap_rows_body.h"
 #include "treeshap_body.h"
+#undef KERNEL_ROWS
+#undef TREE_ROWS
+#undef LEAVES_ROWS
+#undef UP_ROWS
+#undef FUSED_ROWS
+#undef ROWS
+#undef MEETS_ROWS
 #undef KERNEL
 #undef TREE
 #undef LEAVES
@@ -551,8 +584,9 @@ int treeshap_path(int path) {
 }
 
 /* Every path gives every row the same bits, so a call may mix them: with PATH_AUTO,
- * groups of four rows take AVX2's four-row pass (where the CPU has AVX2), the rest the
- * widest one-row pass; a forced path takes that path's passes only. */
+ * groups of eight rows take AVX-512's eight-row pass, then groups of four AVX2's
+ * four-row pass (where the CPU has them), the rest the widest one-row pass; a forced path
+ * takes that path's passes only (AVX-512's: one row at a time). */
 int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree_start,
              const int32_t *tree_rule, int64_t n_trees, const int32_t *feature,
              const float *lower, const float *upper, const double *cover, const double *value,
@@ -572,21 +606,24 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     }
     const int chosen = treeshap_path(path);
     if (chosen < 0) return -3;
-    void (*one_row)(const Model *, const float *, int64_t, int64_t, double *, const Scratch *,
-                    double *) = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
-    void (*four_rows)(const Model *, const float *, int64_t, int64_t, double *,
-                      const Scratch *, double *) = NULL;
+    typedef void (*Pass)(const Model *, const float *, int64_t, int64_t, double *,
+                         const Scratch *, double *);
+    Pass one_row = chosen == PATH_SCALAR ? treeshap_scalar : treeshap_vector;
+    Pass four_rows = NULL, eight_rows = NULL;
 #if defined(__x86_64__)
+    const int paths = treeshap_paths();
     if (chosen == PATH_AVX2 || chosen == PATH_AVX512) one_row = treeshap_avx2;
     if (chosen == PATH_AVX512) one_row = treeshap_avx512;
-    if (chosen == PATH_AVX2 || (path == PATH_AUTO && (treeshap_paths() & (1 << PATH_AVX2))))
+    if (chosen == PATH_AVX2 || (path == PATH_AUTO && (paths & (1 << PATH_AVX2))))
         four_rows = treeshap_avx2_rows;
+    if (path == PATH_AUTO && (paths & (1 << PATH_AVX512))) eight_rows = treeshap_avx512_rows;
 #endif
-    const int64_t grouped = four_rows != NULL ? rows / LANES * LANES : 0;
+    const int64_t eights = eight_rows != NULL ? rows / 8 * 8 : 0;
+    const int64_t fours = four_rows != NULL ? (rows - eights) / 4 * 4 : 0;
     /* per slot and quadrature node (padded to whole blocks of eight, or a row of each of
-     * four rows): P and J; per earlier-split slot: u and kappa; each visited node's
+     * four or eight rows): P and J; per earlier-split slot: u and kappa; each visited node's
      * o v - c; per input, the sums */
-    const int64_t lanes = grouped > 0 ? LANES : 1;
+    const int64_t lanes = eights > 0 ? 8 : fours > 0 ? 4 : 1;
     int64_t S = treeshap_padded(rule, LANES) * lanes;
     if (treeshap_padded(rule, 8) > S) S = treeshap_padded(rule, 8);
     const Scratch room = {treeshap_padded(slots * 2 * S, 8), treeshap_padded(earlier * 2 * S, 8),
@@ -606,9 +643,12 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     memcpy(rule_weights, weights, (size_t)rules * sizeof(double));
     const Model model = {tree_start, tree_rule, n_trees, feature, lower, upper, cover, value,
                          links, targets, runs, counts, rule_nodes, rule_weights};
-    if (grouped > 0) four_rows(&model, x, grouped, n_inputs, scratch, &room, out);
-    one_row(&model, x + grouped * n_inputs, rows - grouped, n_inputs, scratch, &room,
-            out + grouped * n_inputs);
+    if (eights > 0) eight_rows(&model, x, eights, n_inputs, scratch, &room, out);
+    if (fours > 0)
+        four_rows(&model, x + eights * n_inputs, fours, n_inputs, scratch, &room,
+                  out + eights * n_inputs);
+    one_row(&model, x + (eights + fours) * n_inputs, rows - eights - fours, n_inputs, scratch,
+            &room, out + (eights + fours) * n_inputs);
     free(block);
     return 0;
 }

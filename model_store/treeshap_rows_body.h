@@ -1,9 +1,10 @@
 /*
  * ROWS rows at once over one tree: the per-node work (reading the node, the loop) is
  * shared by the rows, which sit in the lanes of a vector. Included by treeshap.c for the
- * AVX2 path, with KERNEL_ROWS (the function's name), TREE_ROWS, LEAVES_ROWS and UP_ROWS
- * (its passes), ATTRIBUTES, V (ROWS doubles) and its operations defined as for
- * treeshap_body.h, and MEETS_ROWS (MEETS for ROWS rows).
+ * AVX2 (four rows) and AVX-512 (eight) paths, with KERNEL_ROWS (the function's name),
+ * TREE_ROWS, LEAVES_ROWS, FUSED_ROWS and UP_ROWS (its passes), ATTRIBUTES, V (ROWS
+ * doubles) and its operations defined as for treeshap_body.h, and MEETS_ROWS (MEETS for
+ * ROWS rows).
  *
  * The same bits as one row at a time (treeshap_body.h), operation for operation: each
  * row's o v - c, 1 / f, products, shares and sums are computed by the same IEEE
