@@ -64,8 +64,8 @@
  * scalar one (1), one in the baseline instruction set's vectors (2: SSE2 on x86-64,
  * NEON on arm64), and on x86-64 AVX2 (4) and AVX-512 (8), chosen at run time by what the
  * CPU supports; with AVX2 four rows, with AVX-512 eight, also share one pass over a
- * tree's nodes (treeshap_rows_body.h). All perform the same IEEE operations in the same order, and
- * the build forbids contracting a multiply and an add into one fused instruction
+ * tree's nodes (treeshap_rows_body.h). All perform the same IEEE operations in the same
+ * order, and the build forbids contracting a multiply and an add into one fused instruction
  * (-ffp-contract=off), so every path gives every row the same bits; `path` forces one,
  * for the tests. Padding (a rule's nodes up to a whole block) has weight 0 and adds exact
  * zeros, which change no bit: the sums are never -0.
@@ -100,8 +100,8 @@
 #include <string.h>
 
 #define MAX_RULE 32
-#define LANES 4  /* doubles in a block of the scalar, baseline and AVX2 paths; rows per pass */
-#define COUNTS 11 /* per tree: runs of visited nodes, earlier splits, runs up (treeshap_prepare) */
+#define LANES 4   /* AVX2's doubles in a block, and rows in a pass */
+#define COUNTS 11 /* per tree: runs of nodes, earlier splits, runs up (treeshap_prepare) */
 
 enum { PATH_AUTO = 0, PATH_SCALAR = 1, PATH_VECTOR = 2, PATH_AVX2 = 3, PATH_AVX512 = 4 };
 
@@ -111,7 +111,9 @@ int treeshap_counts(void) { return COUNTS; }
 /* Bumped whenever a function's arguments change: model_store/explainer.py checks it. */
 int treeshap_abi(void) { return 10; }
 
-static int64_t treeshap_padded(int64_t n, int64_t width) { return (n + width - 1) / width * width; }
+static int64_t treeshap_padded(int64_t n, int64_t width) {
+    return (n + width - 1) / width * width;
+}
 
 static int64_t treeshap_widest(const int64_t *tree_start, int64_t n_trees) {
     int64_t widest = 1;
@@ -178,7 +180,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
     int32_t *kind = malloc((size_t)widest * 13 * sizeof(int32_t));
     if (kind == NULL) return -2;
     int32_t *slot = kind + widest, *first = slot + widest, *second = first + widest;
-    int32_t *sibling = second + widest, *target = sibling + widest, *depth = target + widest;
+    int32_t *sibling = second + widest, *target = sibling + widest;
+    int32_t *depth = target + widest;
     int32_t *place = depth + widest, *pending = place + widest, *order = pending + widest;
     int32_t *queue[2] = {order + widest, order + 2 * widest}, *lift = order + 3 * widest;
     for (int64_t tree = 0; tree < n_trees; tree++) {
@@ -274,7 +277,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                 int match, group = 1; /* match: c heads a group of `group` nodes of run */
                 if (run == 0) match = kind[c] == INNER;
                 else if (run >= 7) {
-                    const int pair_prior = kind[c] == FUSED && previous[base + first[c]] >= 0;
+                    const int pair_prior =
+                        kind[c] == FUSED && previous[base + first[c]] >= 0;
                     match = kind[c] == FUSED && prior == (run <= 8) &&
                             pair_prior == (run == 7 || run == 9);
                     group = 3;
@@ -282,14 +286,16 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
                     const int pair = sibling[c] >= 0;
                     match = kind[c] == LEAF && value[g] != 0.0 && prior == (run % 2 == 1) &&
                             pair == (run <= 2) && kind[parent[g]] != FUSED &&
-                            !(pair && sibling[c] < c); /* the second of a pair comes with it */
+                            !(pair && sibling[c] < c); /* a pair's second comes with it */
                     group = pair ? 2 : 1;
                 }
                 if (!match) continue;
                 count[run]++;
                 for (int member = 0; member < group; member++) {
-                    const int32_t n = group == 3 ? (member == 0 ? c : member == 1 ? first[c] : second[c])
-                                                 : (member == 0 ? c : sibling[c]);
+                    const int32_t n = member == 0   ? c
+                                      : group == 2  ? sibling[c]
+                                      : member == 1 ? first[c]
+                                                    : second[c];
                     const int64_t h = base + n, v = base + visited;
                     place[n] = visited++;
                     node_feature[v] = feature[h];
@@ -303,7 +309,8 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
             }
         }
         for (int64_t k = 1; k < size; k++)
-            if (target[order[k]]) node_targets[targeted + target[order[k]] - 1] = place[order[k]];
+            if (target[order[k]])
+                node_targets[targeted + target[order[k]] - 1] = place[order[k]];
         targeted += count[5];
         ran += count[6];
     }
@@ -374,8 +381,9 @@ typedef struct {
 
 /* -- the vector paths: GCC's vector extension, lowered to the target's registers ------- */
 /* Aligned like a double, so a block may start at any quadrature node. */
-typedef double Vector2 __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double))));
-typedef double Vector __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
+#define VECTOR(n) __attribute__((vector_size((n) * sizeof(double)), aligned(sizeof(double))))
+typedef double Vector2 VECTOR(2);
+typedef double Vector VECTOR(LANES);
 static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 
 #define KERNEL treeshap_vector
@@ -443,14 +451,18 @@ static inline void avx2_meets_rows(const float *x, int64_t n_inputs, int64_t cou
                                    const float *upper, const double *cover,
                                    const double *value, double *om) {
     const __m256d one = _mm256_set1_pd(1.0);
-    const __m128i rows = _mm_setr_epi32(0, (int)n_inputs, 2 * (int)n_inputs, 3 * (int)n_inputs);
+    const __m128i rows =
+        _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32((int)n_inputs));
     for (int64_t i = 0; i < count; i++) {
         const __m128 input = _mm_i32gather_ps(x + feature[i], rows, 4);
-        const __m128i met = _mm_castps_si128(_mm_and_ps(
-            _mm_cmpgt_ps(input, _mm_set1_ps(lower[i])), _mm_cmple_ps(input, _mm_set1_ps(upper[i]))));
-        const __m256d o = _mm256_and_pd(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(met)), one);
-        _mm256_storeu_pd(om + i * LANES, _mm256_sub_pd(_mm256_mul_pd(o, _mm256_set1_pd(value[i])),
-                                                       _mm256_set1_pd(cover[i])));
+        const __m128i met =
+            _mm_castps_si128(_mm_and_ps(_mm_cmpgt_ps(input, _mm_set1_ps(lower[i])),
+                                        _mm_cmple_ps(input, _mm_set1_ps(upper[i]))));
+        const __m256d o =
+            _mm256_and_pd(_mm256_castsi256_pd(_mm256_cvtepi32_epi64(met)), one);
+        _mm256_storeu_pd(om + i * LANES,
+                         _mm256_sub_pd(_mm256_mul_pd(o, _mm256_set1_pd(value[i])),
+                                       _mm256_set1_pd(cover[i])));
     }
 }
 /* defined here, so that GCC broadcasts with AVX2's instruction */
@@ -500,7 +512,7 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 /* eight quadrature nodes a block */
-typedef double Vector8 __attribute__((vector_size(8 * sizeof(double)), aligned(sizeof(double))));
+typedef double Vector8 VECTOR(8);
 static inline Vector8 v8_set1(double x) { Vector8 v = {x, x, x, x, x, x, x, x}; return v; }
 /* MEETS for eight rows, as avx2_meets_rows for four. */
 static inline void avx512_meets_rows(const float *x, int64_t n_inputs, int64_t count,
@@ -515,9 +527,11 @@ static inline void avx512_meets_rows(const float *x, int64_t n_inputs, int64_t c
         const __m256i met = _mm256_castps_si256(
             _mm256_and_ps(_mm256_cmp_ps(input, _mm256_set1_ps(lower[i]), _CMP_GT_OQ),
                           _mm256_cmp_ps(input, _mm256_set1_ps(upper[i]), _CMP_LE_OQ)));
-        const __m512d o = _mm512_castsi512_pd(_mm512_and_epi64(_mm512_cvtepi32_epi64(met), one));
-        _mm512_storeu_pd(om + i * 8, _mm512_sub_pd(_mm512_mul_pd(o, _mm512_set1_pd(value[i])),
-                                                   _mm512_set1_pd(cover[i])));
+        const __m512d o =
+            _mm512_castsi512_pd(_mm512_and_epi64(_mm512_cvtepi32_epi64(met), one));
+        _mm512_storeu_pd(om + i * 8,
+                         _mm512_sub_pd(_mm512_mul_pd(o, _mm512_set1_pd(value[i])),
+                                       _mm512_set1_pd(cover[i])));
     }
 }
 #define KERNEL_ROWS treeshap_avx512_rows
@@ -599,8 +613,9 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
         if (tree_rule[tree] < 1 || tree_rule[tree] > MAX_RULE) return -1;
         if (count[0] + 1 > slots) slots = count[0] + 1;
         if (count[5] + 1 > earlier) earlier = count[5] + 1;
-        const int64_t nodes_visited = count[0] + 2 * count[1] + 2 * count[2] + count[3] +
-                                      count[4] + 3 * (count[7] + count[8] + count[9] + count[10]);
+        const int64_t nodes_visited = count[0] + 2 * (count[1] + count[2]) + count[3] +
+                                      count[4] +
+                                      3 * (count[7] + count[8] + count[9] + count[10]);
         if (nodes_visited > visited) visited = nodes_visited;
         if (tree_rule[tree] > rule) rule = tree_rule[tree];
     }
@@ -616,17 +631,19 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     if (chosen == PATH_AVX512) one_row = treeshap_avx512;
     if (chosen == PATH_AVX2 || (path == PATH_AUTO && (paths & (1 << PATH_AVX2))))
         four_rows = treeshap_avx2_rows;
-    if (path == PATH_AUTO && (paths & (1 << PATH_AVX512))) eight_rows = treeshap_avx512_rows;
+    if (path == PATH_AUTO && (paths & (1 << PATH_AVX512)))
+        eight_rows = treeshap_avx512_rows;
 #endif
     const int64_t eights = eight_rows != NULL ? rows / 8 * 8 : 0;
     const int64_t fours = four_rows != NULL ? (rows - eights) / 4 * 4 : 0;
     /* per slot and quadrature node (padded to whole blocks of eight, or a row of each of
-     * four or eight rows): P and J; per earlier-split slot: u and kappa; each visited node's
-     * o v - c; per input, the sums */
+     * four or eight rows): P and J; per earlier-split slot: u and kappa; each visited
+     * node's o v - c; per input, the sums */
     const int64_t lanes = eights > 0 ? 8 : fours > 0 ? 4 : 1;
     int64_t S = treeshap_padded(rule, LANES) * lanes;
     if (treeshap_padded(rule, 8) > S) S = treeshap_padded(rule, 8);
-    const Scratch room = {treeshap_padded(slots * 2 * S, 8), treeshap_padded(earlier * 2 * S, 8),
+    const Scratch room = {treeshap_padded(slots * 2 * S, 8),
+                          treeshap_padded(earlier * 2 * S, 8),
                           treeshap_padded(visited * lanes, 8), treeshap_padded(rule, 8)};
     const int64_t rules = (MAX_RULE + 1) * MAX_RULE;
     /* Every array starts on a cache line, so no block straddles two (malloc aligns to 16
@@ -647,8 +664,9 @@ int treeshap(const float *x, int64_t rows, int64_t n_inputs, const int64_t *tree
     if (fours > 0)
         four_rows(&model, x + eights * n_inputs, fours, n_inputs, scratch, &room,
                   out + eights * n_inputs);
-    one_row(&model, x + (eights + fours) * n_inputs, rows - eights - fours, n_inputs, scratch,
-            &room, out + (eights + fours) * n_inputs);
+    const int64_t grouped = eights + fours;
+    one_row(&model, x + grouped * n_inputs, rows - grouped, n_inputs, scratch, &room,
+            out + grouped * n_inputs);
     free(block);
     return 0;
 }

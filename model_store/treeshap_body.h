@@ -1,9 +1,10 @@
 /*
  * The body of the TreeSHAP kernel for one row at a time, included once per path by
- * treeshap.c with these defined: KERNEL (the function's name), TREE, LEAVES and UP (its
- * passes), ATTRIBUTES (its target), WIDTH and V (a block of WIDTH doubles), the block
- * operations LOAD, STORE, SET1, ADD, SUB, MUL and DIV, and MEETS (each visited node's
- * o v - c: treeshap.c's scalar loop, or the same operations eight nodes at a time).
+ * treeshap.c with these defined: KERNEL (the function's name), TREE, LEAVES, FUSED and
+ * UP (its passes), ATTRIBUTES (its target), WIDTH and V (a block of WIDTH doubles), the
+ * block operations LOAD, STORE, SET1, ADD, SUB, MUL and DIV, and MEETS (each visited
+ * node's o v - c: treeshap.c's scalar loop, or the same operations eight nodes at a
+ * time).
  * Every path performs the same IEEE operations in the same order on every quadrature
  * node, so all give the same bits: only how many quadrature nodes one instruction
  * carries differs.
@@ -50,7 +51,8 @@ LEAVES(const int pair, const int prior, int64_t i, const int64_t count, const in
             const V share = prior ? MUL(a, SUB(B, MUL(LOAD(u + S + k), g))) : MUL(a, B);
             STORE(into + k, ADD(LOAD(into + k), share));
             const V wg = MUL(LOAD(w + k), g);
-            STORE(above + S + k, ADD(LOAD(above + S + k), prior ? MUL(wg, LOAD(u + k)) : wg));
+            const V sum = prior ? MUL(wg, LOAD(u + k)) : wg;
+            STORE(above + S + k, ADD(LOAD(above + S + k), sum));
         }
     }
     return i;
@@ -63,8 +65,10 @@ LEAVES(const int pair, const int prior, int64_t i, const int64_t count, const in
  * the parent's product: u f J. */
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
 UP(const int prior, int64_t i, const int64_t count, const int64_t S, const int64_t blocks,
-   const double *t, const int32_t *feature, const double *cover, const int32_t *links,
-   double *PJ, const double *UK, const double *om, double *phi, const int64_t F) {
+   const double *t, const double *w, const int32_t *feature, const double *cover,
+   const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
+   const int64_t F) {
+    (void)w; /* (the arguments of the other runs) */
     for (const int64_t end = i - count; i > end; i--) {
         const V vz = SET1(cover[i]), vom = SET1(om[i]);
         double *above = PJ + (int64_t)links[2 * i] * 2 * S;
@@ -100,7 +104,8 @@ FUSED(const int prior, const int pair_prior, int64_t i, const int64_t count,
         double *above = PJ + (int64_t)links[2 * i] * 2 * S; /* its parent: P, then J */
         const double *u = UK + (int64_t)links[2 * i + 1] * 2 * S;
         const double *v = UK + (int64_t)links[2 * i + 3] * 2 * S; /* the pair's u, kappa */
-        double *into = phi + (int64_t)feature[i] * F, *pair_into = phi + (int64_t)feature[i + 1] * F;
+        double *into = phi + (int64_t)feature[i] * F;
+        double *pair_into = phi + (int64_t)feature[i + 1] * F;
         _Pragma("GCC unroll 8") for (int64_t b = 0; b < blocks; b++) {
             const int64_t k = b * WIDTH;
             const V f = ADD(vz, MUL(vom, LOAD(t + k)));
@@ -109,7 +114,8 @@ FUSED(const int prior, const int pair_prior, int64_t i, const int64_t count,
             const V pair_q = pair_prior ? MUL(product, LOAD(v + k)) : product;
             const V a = MUL(LOAD(w + k), pair_q);
             const V g = ADD(A, MUL(B, LOAD(t + k)));
-            const V pair_share = pair_prior ? MUL(a, SUB(B, MUL(LOAD(v + S + k), g))) : MUL(a, B);
+            const V pair_share =
+                pair_prior ? MUL(a, SUB(B, MUL(LOAD(v + S + k), g))) : MUL(a, B);
             STORE(pair_into + k, ADD(LOAD(pair_into + k), pair_share));
             const V wg = MUL(LOAD(w + k), g);
             const V sum = pair_prior ? MUL(wg, LOAD(v + k)) : wg;
@@ -170,25 +176,28 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
         }
     }
     /* the inner nodes over a pair, then the other leaves, each finished at once */
+#define RUN S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F /* runs' arguments */
     int64_t i = inner;
-    i = FUSED(1, 1, i, counts[7], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED(1, 0, i, counts[8], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED(0, 1, i, counts[9], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED(0, 0, i, counts[10], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = LEAVES(1, 1, i, counts[1], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = LEAVES(1, 0, i, counts[2], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = LEAVES(0, 1, i, counts[3], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    LEAVES(0, 0, i, counts[4], S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F);
+    i = FUSED(1, 1, i, counts[7], RUN);
+    i = FUSED(1, 0, i, counts[8], RUN);
+    i = FUSED(0, 1, i, counts[9], RUN);
+    i = FUSED(0, 0, i, counts[10], RUN);
+    i = LEAVES(1, 1, i, counts[1], RUN);
+    i = LEAVES(1, 0, i, counts[2], RUN);
+    i = LEAVES(0, 1, i, counts[3], RUN);
+    LEAVES(0, 0, i, counts[4], RUN);
     /* up, from the last inner node, in the runs treeshap_prepare chose (each node after
      * its inner children) */
     for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) {
-        if (r % 2) j = UP(1, j, runs[r], S, blocks, t, feature, cover, links, PJ, UK, om, phi, F);
-        else j = UP(0, j, runs[r], S, blocks, t, feature, cover, links, PJ, UK, om, phi, F);
+        if (r % 2) j = UP(1, j, runs[r], RUN);
+        else j = UP(0, j, runs[r], RUN);
     }
+#undef RUN
 }
 
-ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int64_t n_inputs,
-                              double *scratch, const Scratch *room, double *out) {
+ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows,
+                              int64_t n_inputs, double *scratch, const Scratch *room,
+                              double *out) {
     double *PJ = scratch, *UK = PJ + room->cells, *om = UK + room->earlier;
     double *phi = om + room->visited; /* per input and quadrature node, its sums */
     for (int64_t r = 0; r < rows; r++) {
@@ -202,9 +211,9 @@ ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows, int6
             const int64_t N = m->tree_rule[tree];
             const double *t = m->nodes + N * MAX_RULE, *w = m->weights + N * MAX_RULE;
 #define PASS(FUNCTION, blocks)                                                             \
-    FUNCTION(row, phi, room->sums, counts, blocks, t, w, m->feature + base, m->lower + base, \
-             m->upper + base, m->cover + base, m->value + base, m->links + 2 * base,       \
-             targets, runs, PJ, UK, om)
+    FUNCTION(row, phi, room->sums, counts, blocks, t, w, m->feature + base,                 \
+             m->lower + base, m->upper + base, m->cover + base, m->value + base,           \
+             m->links + 2 * base, targets, runs, PJ, UK, om)
 #ifdef NARROW /* a rule that half-width blocks pad less: NARROW's pass, with its blocks */
             if ((N + WIDTH - 1) / WIDTH * WIDTH >
                 (N + NARROW_WIDTH - 1) / NARROW_WIDTH * NARROW_WIDTH) {

@@ -42,9 +42,10 @@ LEAVES_ROWS(const int pair, const int prior, int64_t i, const int64_t count,
 
 ATTRIBUTES static inline __attribute__((always_inline)) int64_t
 UP_ROWS(const int prior, int64_t i, const int64_t count, const int64_t N,
-        const int64_t stride, const double *t, const int32_t *feature, const double *cover,
-        const int32_t *links, double *PJ, const double *UK, const double *om, double *phi,
-        const int64_t F) {
+        const int64_t stride, const double *t, const double *w, const int32_t *feature,
+        const double *cover, const int32_t *links, double *PJ, const double *UK,
+        const double *om, double *phi, const int64_t F) {
+    (void)w; /* (the arguments of the other runs) */
     for (const int64_t end = i - count; i > end; i--) {
         const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
         double *above = PJ + links[2 * i] * 2 * stride;
@@ -54,7 +55,8 @@ UP_ROWS(const int prior, int64_t i, const int64_t count, const int64_t N,
         for (int64_t n = 0; n < N; n++) {
             const int64_t k = n * ROWS;
             const V sum = LOAD(sums + k), f = vz + vom * SET1(t[n]);
-            const V share = prior ? (LOAD(above + k) * LOAD(u + k)) * (vom - LOAD(u + stride + k) * f)
+            const V share = prior ? (LOAD(above + k) * LOAD(u + k)) *
+                                        (vom - LOAD(u + stride + k) * f)
                                   : LOAD(above + k) * vom;
             STORE(into + k, LOAD(into + k) + share * sum);
             const V ratio = prior ? LOAD(u + k) * f : f;
@@ -102,8 +104,9 @@ FUSED_ROWS(const int prior, const int pair_prior, int64_t i, const int64_t count
 ATTRIBUTES static inline __attribute__((always_inline)) void
 TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
           const int32_t *counts, const int64_t N, const double *t, const double *w,
-          const int32_t *feature, const float *lower, const float *upper, const double *cover,
-          const double *value, const int32_t *links, const int32_t *targets,
+          const int32_t *feature, const float *lower, const float *upper,
+          const double *cover, const double *value, const int32_t *links,
+          const int32_t *targets,
           const int32_t *runs, double *PJ, double *UK, double *om) {
     const V zero = SET1(0.0), one = SET1(1.0);
     const int64_t stride = N * ROWS, inner = counts[0];
@@ -137,24 +140,21 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
             STORE(here + stride + k, zero);
         }
     }
+#define RUN N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F /* runs' arguments */
     int64_t i = inner;
-    i = FUSED_ROWS(1, 1, i, counts[7], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED_ROWS(1, 0, i, counts[8], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED_ROWS(0, 1, i, counts[9], N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F);
-    i = FUSED_ROWS(0, 0, i, counts[10], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
-                   F);
-    i = LEAVES_ROWS(1, 1, i, counts[1], N, stride, t, w, feature, cover, links, PJ, UK, om,
-                    phi, F);
-    i = LEAVES_ROWS(1, 0, i, counts[2], N, stride, t, w, feature, cover, links, PJ, UK, om,
-                    phi, F);
-    i = LEAVES_ROWS(0, 1, i, counts[3], N, stride, t, w, feature, cover, links, PJ, UK, om,
-                    phi, F);
-    LEAVES_ROWS(0, 0, i, counts[4], N, stride, t, w, feature, cover, links, PJ, UK, om, phi,
-                F);
+    i = FUSED_ROWS(1, 1, i, counts[7], RUN);
+    i = FUSED_ROWS(1, 0, i, counts[8], RUN);
+    i = FUSED_ROWS(0, 1, i, counts[9], RUN);
+    i = FUSED_ROWS(0, 0, i, counts[10], RUN);
+    i = LEAVES_ROWS(1, 1, i, counts[1], RUN);
+    i = LEAVES_ROWS(1, 0, i, counts[2], RUN);
+    i = LEAVES_ROWS(0, 1, i, counts[3], RUN);
+    LEAVES_ROWS(0, 0, i, counts[4], RUN);
     for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) { /* up, in runs */
-        if (r % 2) j = UP_ROWS(1, j, runs[r], N, stride, t, feature, cover, links, PJ, UK, om, phi, F);
-        else j = UP_ROWS(0, j, runs[r], N, stride, t, feature, cover, links, PJ, UK, om, phi, F);
+        if (r % 2) j = UP_ROWS(1, j, runs[r], RUN);
+        else j = UP_ROWS(0, j, runs[r], RUN);
     }
+#undef RUN
 }
 
 /* Rows ROWS at a time (`rows` a multiple of ROWS). */
