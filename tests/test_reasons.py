@@ -140,6 +140,36 @@ def test_a_tree_that_repeats_a_feature_is_explained_exactly() -> None:
     assert np.max(np.abs(total - forest.predict_proba(X[:100])[:, 1])) <= 1e-9
 
 
+@pytest.mark.parametrize(
+    "threshold", [0.1, float(np.float32(0.1)), 1.5, -2.75, 3e38, 1e300, -1e300, 0.0, -1e-310]
+)
+def test_a_row_goes_the_side_its_float64_comparison_says(threshold: float) -> None:
+    """The kernel compares float inputs with float bounds (the largest float at most each
+    float64 threshold): for every float the same answer as `x <= threshold` in float64,
+    the thresholds' own floats and their neighbours included. One split, so a row's
+    contribution is its side's value less the expected value."""
+    left, right, cover = 0.25, 0.75, 0.4
+    arrays = {
+        "tree_start": np.array([0, 3]),
+        "tree_rule": np.array([1], np.int32),
+        "parent": np.array([-1, 0, 0], np.int32),
+        "previous": np.array([-1, -1, -1], np.int32),
+        "feature": np.zeros(3, np.int32),
+        "lower": np.array([-np.inf, -np.inf, threshold]),
+        "upper": np.array([np.inf, threshold, np.inf]),
+        "cover": np.array([1.0, cover, 1 - cover]),
+        "value": np.array([0.0, left, right]),
+        "base": np.array(cover * left + (1 - cover) * right),
+    }
+    explainer = TreeExplainer(explainer_bytes(arrays), 1, threads=1)
+    near = np.float32(np.clip(threshold, -3e38, 3e38))
+    inputs = np.array([np.nextafter(near, -np.inf), near, np.nextafter(near, np.inf), np.inf])
+    inputs = inputs.astype(np.float32)
+    contributions = explainer.contributions(inputs[:, None])[:, 0]
+    expected = np.where(inputs.astype(np.float64) <= threshold, left, right) - explainer.base
+    np.testing.assert_allclose(contributions, expected, rtol=0, atol=1e-15)
+
+
 def test_the_explainer_refuses_arrays_the_kernel_would_misread(synthetic_manifest, synthetic_store):
     store = ModelStore(synthetic_store)
     data = store.read_artifact(synthetic_manifest, "explainer.npz")
