@@ -74,6 +74,10 @@ _COPY_TYPES: Final = _copy_types(decisions, RECORD_COLUMNS)
 _SHADOW_TYPES: Final = _copy_types(shadow_scores, SHADOW_COLUMNS)
 
 
+# The SQLite writer connection's page cache, in KiB (see `DecisionStore.write`).
+WRITER_CACHE_KIB: Final = 512
+
+
 class DecisionStoreError(Exception):
     """The log's database refused or could not be reached."""
 
@@ -206,6 +210,11 @@ class DecisionStore:
                 connection = self._idle_writers.pop() if self._idle_writers else None
             if connection is None:
                 connection = self.engine.raw_connection()
+                if self.backend == "sqlite":
+                    # Appends touch a few pages at the right edge of each table and
+                    # index: a small page cache serves them, where SQLite's default
+                    # (2 MiB) would stay resident in every worker once filled.
+                    connection.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
                 if self.backend == "postgresql":
                     # One COPY is one statement, so in autocommit it is its own transaction,
                     # committed (and flushed, synchronous_commit) when the server answers:
