@@ -11,8 +11,8 @@ what the route should not have to:
   stalls the other requests, the in-flight bound or the time limit;
 - which other versions score the same customers for the record (SHADOW_MODELS), and
   where: after the served version in the pool, or for a customer scored on the event
-  loop, on the shadows' own thread or the decision log's writer (service.shadows); and
-  with a live split
+  loop, right after it there when the decision log is idle, else by the decision log's
+  writer for a whole group (service.shadows); and with a live split
   (CHALLENGER_SHARE) which customers the challenger decides;
 - what is observed: once the decisions are on record, the metrics count them and the
   request context carries the version and the number of customers for the access line.
@@ -136,9 +136,9 @@ class DataPlane:
     ) -> Decided:
         """The served (or named) version's scores, each shadow's, and with a live split
         the arms. A challenger that cannot score leaves its customers to the champion.
-        Scoring `on_loop`, the shadows' scores are made off the event loop, at once when
-        the decision log is idle, unless a live split needs the challenger's for the
-        answer."""
+        Scoring `on_loop`, the shadows score after the served version, on the loop when
+        the decision log is idle and by its writer otherwise, unless a live split needs
+        the challenger's scores for the answer."""
         if explain and not predictor.explains:
             raise ExplanationUnavailableError(
                 f"model version {predictor.version} has no explainer (it was trained before "
@@ -148,11 +148,12 @@ class DataPlane:
         # Shadow scores exist to be recorded: with the log off, only a live split needs one.
         if not shadows or not (split or self.decisions.keeps_records):
             return Decided.unsplit(predictor.score(rows, explain), [])
-        if on_loop and not split:  # handed over first, so both can score at once
+        if on_loop and not split:
+            scored = predictor.score(rows, explain)  # the answer first
             pending = shadows.submit(
                 rows, decided_by=predictor.version, at_once=not self.decisions.writing
             )
-            return Decided.unsplit(predictor.score(rows, explain), [], pending_shadows=pending)
+            return Decided.unsplit(scored, [], pending_shadows=pending)
         scored = predictor.score(rows, explain)
         others = shadows.score(rows, explain, decided_by=scored.version)
         if not split:

@@ -138,8 +138,8 @@ def test_single_customers_shadow_scored_off_the_loop_each_get_their_own_scores(
     challenger_store: Path, customers: list[dict[str, Any]]
 ) -> None:
     """`submit`, what the data plane does for a customer it scores on the event loop:
-    customers scored by the shadows' thread at once, or queued until a result is asked
-    for and then scored together, each get exactly their own scores;
+    customers scored at once, or queued until a result is asked for and then scored
+    together, each get exactly their own scores;
     a customer the shadow itself decides is not shadowed by it; a failing shadow costs
     each customer its shadow score, counted once per customer, and every future still
     resolves."""

@@ -528,8 +528,8 @@ def _insert(table: str, columns: Sequence[str]) -> str:
 
 
 def _shadow_rows(batches: Sequence[DecisionBatch]) -> list[tuple[Any, ...]]:
-    """The batches' shadow rows. Asked for after the decisions' own rows are written, so a
-    shadow still scoring on its own thread has that long to finish."""
+    """The batches' shadow rows; those still queued are scored now, in one run per
+    shadow for the whole group."""
     return [row for batch in batches for row in batch.shadow_rows()]
 
 
