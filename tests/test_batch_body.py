@@ -2,7 +2,6 @@
 reader accepts, with the same values bit for bit, and every body a bank would send."""
 
 import json
-from typing import Any
 
 import numpy as np
 import pytest
@@ -36,18 +35,29 @@ def bounds(name: str) -> tuple[float, float]:
     return float(low), float(rule.maximum)
 
 
-def valid_value(name: str) -> st.SearchStrategy[Any]:
-    """Every way the contract lets a bank write the field: ints, whole floats (2.0, -0.0)
-    for integer fields, any float in range for amounts, the bounds themselves."""
+def valid_text(name: str) -> st.SearchStrategy[str]:
+    """Every way the contract lets a bank write the field, as JSON text: ints, whole
+    floats (2.0, -0.0, 2E0) for integer fields, any float in range for amounts, the bounds
+    themselves, and decimals with more digits than a double holds (each parser must round
+    them to the same double)."""
     low, high = bounds(name)
     if RULES[name].whole:
         ints = st.integers(int(low), int(high))
-        return st.one_of(ints, ints.map(float), st.just(-0.0) if low <= 0 <= high else ints)
+        return st.one_of(
+            ints.map(json.dumps),
+            ints.map(lambda i: json.dumps(float(i))),
+            ints.map(lambda i: f"{i}E0"),
+            st.just("-0.0") if low <= 0 <= high else ints.map(json.dumps),
+        )
     exclusive = RULES[name].exclusive_minimum is not None
+    long_decimals = st.tuples(
+        st.integers(int(low) + 1, int(high) - 1), st.text("0123456789", min_size=18, max_size=30)
+    ).map(lambda parts: f"{parts[0]}.{parts[1]}")
     return st.one_of(
-        st.floats(low, high, exclude_min=exclusive, allow_nan=False),
-        st.integers(int(low) + exclusive, int(high)),
-        st.sampled_from([high, *([] if exclusive else [low])]),
+        st.floats(low, high, exclude_min=exclusive, allow_nan=False).map(json.dumps),
+        st.integers(int(low) + exclusive, int(high)).map(json.dumps),
+        st.sampled_from([high, *([] if exclusive else [low])]).map(json.dumps),
+        long_decimals,
     )
 
 
@@ -65,7 +75,7 @@ WRONG_VALUES = st.sampled_from(
 def customers(draw: st.DrawFn, valid: bool) -> str:
     """One customer as JSON text: valid, or (usually) broken in a few ways, including keys
     missing, unknown or repeated."""
-    pairs = [(name, json.dumps(draw(valid_value(name)))) for name in FEATURE_NAMES]
+    pairs = [(name, draw(valid_text(name))) for name in FEATURE_NAMES]
     if not valid:
         for _ in range(draw(st.integers(0, 3))):
             k = draw(st.integers(0, len(pairs) - 1))
@@ -93,12 +103,14 @@ def batches(draw: st.DrawFn, valid: bool) -> bytes:
         body += ', "subject_ids": ' + json.dumps([f"acct-{k}:x.y_Z" for k in range(len(people))])
     elif ids == "bad":
         body += ', "subject_ids": ' + draw(
-            st.sampled_from(['["a"]', '["has space", "b", "c", "d"]', "[1]", '"a"', '["a\\n"]'])
+            st.sampled_from(
+                ['["a"]', "[]", '["has space", "b", "c", "d"]', "[1]", '"a"', '["a\\n"]']
+            )
         )
     return (body + "}").encode()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches(valid=False))
 def test_the_column_reader_accepts_nothing_the_strict_reader_refuses(body: bytes) -> None:
     fast, reference = _read_columns(body), strict(body)
@@ -108,7 +120,7 @@ def test_the_column_reader_accepts_nothing_the_strict_reader_refuses(body: bytes
         assert fast.subject_ids == reference.subject_ids
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches(valid=True))
 def test_the_column_reader_reads_every_valid_batch_as_the_strict_reader_does(body: bytes) -> None:
     fast, reference = _read_columns(body), strict(body)
