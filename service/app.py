@@ -20,7 +20,7 @@ from model_store import ModelStore
 from service.dataplane import DataPlane
 from service.decisions import open_decision_log
 from service.errors import install_problem_handler
-from service.heap import share_heaps
+from service.heap import settle, share_heaps
 from service.keys import Scope
 from service.metrics import worker_exited
 from service.middleware.access_log import AccessLogMiddleware
@@ -84,6 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry.load_default()  # once per process; requests never load models
         await decision_log.start()
+        settle()  # what the worker holds for good, out of every later collection's way
         watcher = None
         if settings.model_watch_seconds > 0:
             watcher = asyncio.create_task(registry.watch(settings.model_watch_seconds))
