@@ -54,11 +54,12 @@ def release_freed_memory() -> None:
 
 
 def settle() -> None:
-    """Exempt every object alive now from later garbage collections: call it once the
-    worker has started, and after each model load (what a worker holds for good changes
-    only then). Objects frozen earlier are collected first if they became garbage, so a
-    replaced model's cycles are freed at the next load at the latest. About 50 ms."""
-    gc.unfreeze()
+    """Exempt every object alive now from later garbage collections, after collecting
+    those that are garbage: call it once the worker has started, and after each model
+    load (what a worker holds for good changes only then). Only what was created since
+    the last call is walked. A frozen object is still freed when nothing refers to it;
+    it only escapes the search for cycles, and a model holds none (a test checks that a
+    dropped predictor is freed without the collector)."""
     gc.collect()
     gc.freeze()
     if _MALLOC_TRIM is not None:

@@ -4,11 +4,15 @@ load, and a request that read or sent a megabyte or more."""
 import gc
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 import service.middleware.memory_release as memory_release
+from model_store import ModelStore
+from model_store.runtime import Predictor
 from service.heap import CAN_RELEASE, release_freed_memory, settle
 from service.middleware.memory_release import MemoryReleaseMiddleware
 
@@ -29,9 +33,10 @@ class _Cycle:
         self.me = self
 
 
-def test_release_collects_cycles_and_settle_frees_a_frozen_cycle_at_the_next_load() -> None:
+def test_release_collects_cycles_and_settle_freezes_what_is_held() -> None:
     collect = gc.isenabled()
     gc.disable()  # only the calls under test may collect
+    frozen = gc.get_freeze_count()
     try:
         garbage = _Cycle()
         alive = weakref.ref(garbage)
@@ -39,17 +44,32 @@ def test_release_collects_cycles_and_settle_frees_a_frozen_cycle_at_the_next_loa
         release_freed_memory()  # after a large request: its cycles go at once
         assert alive() is None
 
-        held = _Cycle()  # held for good when the worker settles...
-        alive = weakref.ref(held)
-        settle()
-        assert gc.get_freeze_count() > 0
-        del held  # ...then dropped, as a replaced model is
-        release_freed_memory()  # frozen: out of the collections that follow requests
-        assert alive() is not None
-        settle()  # the next load thaws, collects, and freezes what is still alive
-        assert alive() is None
+        held = _Cycle()
+        garbage = _Cycle()
+        dropped = weakref.ref(garbage)
+        del garbage
+        settle()  # what is garbage now is collected, what is alive is frozen
+        assert dropped() is None
+        assert gc.get_freeze_count() > frozen
     finally:
         gc.unfreeze()
+        if collect:
+            gc.enable()
+    assert held.me is held
+
+
+def test_a_dropped_model_is_freed_without_the_collector(synthetic_store: Path) -> None:
+    """Frozen objects escape the search for cycles: a model a swap drops must hold none,
+    so that freezing a worker's models never keeps a replaced one alive."""
+    collect = gc.isenabled()
+    gc.disable()
+    try:
+        predictor = Predictor(ModelStore(synthetic_store).load("production"))
+        predictor.score(np.ones((600, 23)), explain=True)  # its thread pools started
+        parts = [weakref.ref(p) for p in (predictor, predictor._model, predictor._explainer)]
+        del predictor
+        assert [part() for part in parts] == [None, None, None]
+    finally:
         if collect:
             gc.enable()
 
