@@ -25,7 +25,7 @@ from model_store import (
 )
 from model_store.runtime import Predictor
 from service.errors import PROBLEM_PREFIX, ServiceError
-from service.heap import settle
+from service.heap import release_freed_memory
 from service.metrics import MODEL_LOADS
 from service.shadows import ShadowSet
 
@@ -107,7 +107,7 @@ class ModelRegistry:
             raise
         MODEL_LOADS.labels("loaded").inc()
         log.info("loaded model %s with %s", predictor.version, predictor.engine)
-        settle()  # the load's temporary copies freed (about 13 MiB), the model frozen
+        release_freed_memory()  # the load's temporary copies (about 13 MiB) go back
         return predictor
 
     def load_default(self) -> None:

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
+import service.heap as heap
 import service.middleware.memory_release as memory_release
 from model_store import ModelStore
 from model_store.runtime import Predictor
-from service.heap import CAN_RELEASE, release_freed_memory, settle
+from service.heap import CAN_RELEASE, release_freed_memory, settle, share_heaps
 from service.middleware.memory_release import MemoryReleaseMiddleware
+from service.registry import ModelRegistry
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +58,32 @@ def test_release_collects_cycles_and_settle_freezes_what_is_held() -> None:
         if collect:
             gc.enable()
     assert held.me is held
+
+
+def test_a_model_load_frees_its_copies_and_freezes_nothing(synthetic_store: Path) -> None:
+    """Only start-up freezes: a request in flight during a later load must stay within
+    the collector's reach, so that its cycles are freed once it is garbage."""
+    registry = ModelRegistry(ModelStore(synthetic_store), "production", cache_size=1)
+    frozen = gc.get_freeze_count()
+    registry.load_default()
+    assert registry.default is not None
+    assert gc.get_freeze_count() == frozen
+
+
+def test_a_c_library_without_the_function_gives_none() -> None:
+    """musl or macOS: no malloc_trim or mallopt, so nothing is called."""
+    assert heap._glibc_function("no_such_malloc_function", []) is None
+
+
+def test_an_operators_arena_setting_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(heap, "_MALLOPT", lambda *arguments: calls.append(arguments) or 1)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    share_heaps()
+    assert calls == []
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    share_heaps()
+    assert calls == [(heap._M_ARENA_MAX, heap.HEAP_ARENAS)]
 
 
 def test_a_dropped_model_is_freed_without_the_collector(synthetic_store: Path) -> None:
