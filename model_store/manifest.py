@@ -341,7 +341,8 @@ class ModelManifest(_Record):
         return checksums
 
     def serving_files(self) -> list[str]:
-        """What a service needs of the version (no pickle): the compiled model in the form
-        it loads, the explainer and the report."""
-        others = [a.file for a in (self.explainer, self.report) if a is not None]
-        return [self.compiled.served_file, *others]
+        """What a service needs of the version (no pickle): the compiled model (ONNX, and
+        the ORT format that serves where there is one, the ONNX then its fallback), the
+        explainer and the report."""
+        others = [a.file for a in (self.compiled.ort, self.explainer, self.report) if a]
+        return [self.compiled.file, *others]

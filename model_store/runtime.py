@@ -11,6 +11,7 @@ thread, which sums in tree order whatever the batch; large requests are cut into
 scored at the same time on a pool of such runs, which changes no row's result.
 """
 
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from model_store.explainer import TreeExplainer
 from model_store.manifest import ModelManifest
 from model_store.scoring import DEFAULT_SCALING, ReasonScores, Scored
 from model_store.store import CompiledVersion
+
+log = logging.getLogger("model_store.runtime")
 
 INPUT_NAME: Final = "features"
 PROBABILITIES: Final = "probabilities"
@@ -64,8 +67,21 @@ class CompiledModel:
     replaced model is no longer referenced, its idle pool threads exit with it.
     """
 
-    def __init__(self, model: bytes, threads: int = 0) -> None:
-        self.session = open_session(model)
+    def __init__(self, model: bytes, threads: int = 0, fallback: bytes | None = None) -> None:
+        """`fallback`, the same graph in another form (the ONNX beside an ORT-format
+        model, bit-identical at training), opens if `model` cannot."""
+        try:
+            self.session = open_session(model)
+        except Exception as error:  # onnxruntime's errors share no base class of their own
+            if fallback is None:
+                raise
+            log.warning(
+                "%s cannot open the model in its ORT format (%s); opening its ONNX form, "
+                "which gave the same bits when the version was trained",
+                ENGINE,
+                error,
+            )
+            self.session = open_session(fallback)
         self.threads = threads or os.cpu_count() or 1
         self._pool = (
             ThreadPoolExecutor(self.threads, thread_name_prefix="scoring")
@@ -125,7 +141,7 @@ class Predictor:
         self.manifest: ModelManifest = loaded.manifest
         self.version: str = loaded.version
         self.threshold: float = loaded.threshold
-        self._model = CompiledModel(loaded.compiled, threads)
+        self._model = CompiledModel(loaded.compiled, threads, fallback=loaded.onnx)
         described = loaded.manifest.explainer
         self._explainer = (
             None

@@ -111,8 +111,11 @@ class CompiledVersion:
     """What serving needs of a version, every byte checked against the manifest."""
 
     manifest: ModelManifest
-    compiled: bytes
+    compiled: bytes  # the form that serves: onnxruntime's own format where there is one
     explainer: bytes | None = None
+    # The same graph as ONNX, beside an ORT-format `compiled`: what opens should this
+    # onnxruntime not read the other (its format has changed between releases before).
+    onnx: bytes | None = None
 
     @property
     def version(self) -> str:
@@ -238,14 +241,16 @@ class ModelStore:
 
     def load(self, ref: str = DEFAULT_ALIAS) -> CompiledVersion:
         """The manifest and compiled model of a version (or of the version an alias names),
-        and explainer (if it has one), refused if a file's SHA-256 differs from the
-        manifest's."""
+        its explainer (if it has one), and the ONNX form beside an ORT-format model;
+        refused if a file's SHA-256 differs from the manifest's."""
         manifest = self.get(ref)
         explainer = manifest.explainer
+        compiled = manifest.compiled
         return CompiledVersion(
             manifest,
-            self.read_artifact(manifest, manifest.compiled.served_file),
+            self.read_artifact(manifest, compiled.served_file),
             None if explainer is None else self.read_artifact(manifest, explainer.file),
+            None if compiled.ort is None else self.read_artifact(manifest, compiled.file),
         )
 
     def read_artifact(self, manifest: ModelManifest, file_name: str) -> bytes:

@@ -52,13 +52,13 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 _PREDICTORS: dict[str, Predictor] = {}
 
 
-def _predictor(payload: tuple[bytes, bytes, bytes | None]) -> Predictor:
-    manifest_json, compiled, explainer = payload
+def _predictor(payload: tuple[bytes, bytes, bytes | None, bytes | None]) -> Predictor:
+    manifest_json, compiled, explainer, onnx = payload
     manifest = ModelManifest.model_validate_json(manifest_json)
     predictor = _PREDICTORS.get(manifest.version)
     if predictor is None:
         # one thread: Spark already runs one Python worker per core
-        predictor = Predictor(CompiledVersion(manifest, compiled, explainer), threads=1)
+        predictor = Predictor(CompiledVersion(manifest, compiled, explainer, onnx), threads=1)
         _PREDICTORS[manifest.version] = predictor
     return predictor
 
@@ -117,7 +117,7 @@ def _scored(
     if explain and model.explainer is None:
         raise ValueError(f"model version {model.version} has no explainer: no reason codes")
     payload = df.sparkSession.sparkContext.broadcast(
-        (model.manifest.model_dump_json().encode(), model.compiled, model.explainer)
+        (model.manifest.model_dump_json().encode(), model.compiled, model.explainer, model.onnx)
     )
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

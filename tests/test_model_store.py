@@ -235,8 +235,9 @@ def test_a_serving_only_export_carries_no_pickle(store: ModelStore, tmp_path: Pa
 def test_the_ort_format_is_what_serves_and_what_a_serving_only_export_carries(
     store: ModelStore, tmp_path: Path
 ) -> None:
-    """A version with onnxruntime's own format loads it, checked like every artifact, and
-    ships it alone to an image; one trained before it serves its ONNX (above)."""
+    """A version with onnxruntime's own format loads it, and its ONNX to fall back on,
+    each checked like every artifact, and ships both to an image; one trained before it
+    serves its ONNX (above)."""
     artifacts = fake_artifacts() | {"model.ort": b"ort format"}
 
     def build(version: str, checksums: dict[str, str]) -> ModelManifest:
@@ -246,11 +247,13 @@ def test_the_ort_format_is_what_serves_and_what_a_serving_only_export_carries(
         return manifest.model_copy(update={"compiled": compiled})
 
     version = store.save(artifacts, build).version
-    assert store.load(version).compiled == b"ort format"
+    loaded = store.load(version)
+    assert (loaded.compiled, loaded.onnx) == (b"ort format", artifacts["model.onnx"])
     target = tmp_path / "image-store"
     store.export(version, target, serving_only=True)
-    assert sorted(p.name for p in (target / version).iterdir()) == ["manifest.json", "model.ort"]
-    assert ModelStore(target).load("production").compiled == b"ort format"
+    shipped = sorted(p.name for p in (target / version).iterdir())
+    assert shipped == ["manifest.json", "model.onnx", "model.ort"]
+    assert ModelStore(target).load("production") == loaded
     (store.root / version / "model.ort").chmod(0o600)
     (store.root / version / "model.ort").write_bytes(b"tampered")
     with pytest.raises(ChecksumMismatchError, match=r"model\.ort"):

@@ -1,6 +1,7 @@
 """The serving core's promises: the process loads compiled artifacts only, and a customer
 gets the same probability, bit for bit, from every path and at every batch size."""
 
+import dataclasses
 import http.client
 import json
 import subprocess
@@ -125,3 +126,24 @@ def test_every_path_gives_every_row_the_same_bits(
     from_file = pd.read_csv(tmp_path / "scored.csv")["probability"].to_numpy()
     assert np.array_equal(from_file, single), "file scorer"
     print(f"{len(single)} rows: /predict, batches of 1, 7, 1000, 10000, shuffled, file: identical")
+
+
+def test_an_ort_format_this_runtime_cannot_read_falls_back_to_the_same_bits(
+    synthetic_store: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime's own format has changed between its releases: a version whose ORT
+    file this runtime cannot open serves from its checked ONNX form, with the same bits,
+    and says so in the log. Without that form, the load fails."""
+    loaded = ModelStore(synthetic_store).load("production")
+    assert loaded.manifest.compiled.ort is not None
+    assert loaded.onnx is not None
+    rows = np.random.default_rng(0).integers(0, 5, size=(50, len(FEATURE_NAMES))) * 1000.0
+    unreadable = dataclasses.replace(loaded, compiled=b"an ORT format from another release")
+    with caplog.at_level("WARNING", logger="model_store.runtime"):
+        fallen_back = Predictor(unreadable, threads=1)
+    assert "opening its ONNX form" in caplog.text
+    assert np.array_equal(
+        fallen_back.predict_proba(rows), Predictor(loaded, threads=1).predict_proba(rows)
+    )
+    with pytest.raises(Exception, match=r"(?i)protobuf|load|model"):
+        Predictor(dataclasses.replace(unreadable, onnx=None), threads=1)
