@@ -156,14 +156,17 @@ class ShadowSet:
     def submit(self, rows: np.ndarray, decided_by: str, at_once: bool) -> "PendingShadows":
         """Every loaded shadow's scores of `rows` (without reasons) as shadow records; a
         shadow that is the version deciding is skipped. `at_once` scores them now, on the
-        calling thread; otherwise they wait in the queue for the first thread that asks
-        for a result, which scores everything queued in one run per shadow. A failing
-        shadow is left out, logged and counted: the result always comes."""
+        calling thread, and only them; otherwise they wait in the queue for the first
+        thread that asks for a result, which scores everything queued in one run per
+        shadow. A failing shadow is left out, logged and counted: the result always
+        comes."""
         pending = PendingShadows(self)
-        with self._queue_lock:
-            self._queue.append((rows, decided_by, pending))
-        if at_once:
-            self.score_queued()
+        submitted = (rows, decided_by, pending)
+        if at_once:  # this customer alone: others queued are the writer's to score
+            self._score_submitted([submitted])
+        else:
+            with self._queue_lock:
+                self._queue.append(submitted)
         return pending
 
     def score_queued(self) -> None:
@@ -171,8 +174,11 @@ class ShadowSet:
         (a customer another thread has taken is left to it)."""
         with self._queue_lock:
             group, self._queue = self._queue, []
-        if not group:
-            return
+        if group:
+            self._score_submitted(group)
+
+    def _score_submitted(self, group: list[_Submitted]) -> None:
+        """Each customer's shadow records in `group`, resolved whatever happens."""
         added: list[list[ShadowBatch]] = [[] for _ in group]
         try:
             for state in self._states:

@@ -134,7 +134,7 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
     ]
 
 
-def test_single_customers_shadow_scored_off_the_loop_each_get_their_own_scores(
+def test_single_customers_shadow_scored_in_a_group_each_get_their_own_scores(
     challenger_store: Path, customers: list[dict[str, Any]]
 ) -> None:
     """`submit`, what the data plane does for a customer it scores on the event loop:
