@@ -75,7 +75,7 @@ def _kernel() -> ctypes.CDLL:
         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,  # x, rows, inputs
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,  # tree starts, rules, trees
         *[ctypes.c_void_p] * 5,  # the nodes: feature, bounds, cover, value
-        *[ctypes.c_void_p] * 4,  # slots, earlier splits, runs up, counts
+        *[ctypes.c_void_p] * 4,  # links (slots), targets (earlier splits), runs up, counts
         ctypes.c_void_p, ctypes.c_void_p,  # quadrature nodes, weights
         ctypes.c_int, ctypes.c_void_p,  # path, out
     ]  # fmt: skip
@@ -85,7 +85,7 @@ def _kernel() -> ctypes.CDLL:
         _int32, _int32, _int32,  # parent, previous, feature
         _float, _float, _float, _float,  # lower, upper, cover, value
         _int32, _float32, _float32, _float, _float,  # out: the nodes as visited
-        _int32, _int32, _int32, _int32,  # out: slots, earlier splits, runs up, counts
+        _int32, _int32, _int32, _int32,  # out: links, targets, runs up, counts
     ]  # fmt: skip
     library.treeshap_path.restype = ctypes.c_int
     library.treeshap_path.argtypes = [ctypes.c_int]

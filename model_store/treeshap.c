@@ -89,8 +89,7 @@
  *   visited: feature, float bounds, cover (v z for a leaf), value (1 for an inner node),
  *     links                     its parent's slot and its previous split's slot
  *     targets                   per tree, the inner nodes that are a previous split
- *     up, runs                  per tree, the inner nodes in the order of the way up, and
- *                               the lengths of its runs
+ *     runs                      per tree, the lengths of the runs of the way up
  *     counts                    COUNTS per tree: the runs of nodes, the targets, the runs
  *                               of the way up
  *   out        rows x n_inputs  float64, overwritten with each input's contribution

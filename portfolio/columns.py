@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import ValidationError
 
-from schemas.columns import hold_as_integers, rows_meeting_rules
+from schemas.columns import normalise_integer_zeros, rows_meeting_rules
 from schemas.features import FEATURE_NAMES, CustomerFeatures
 
 
@@ -71,7 +71,7 @@ def _check(
     `_numbers`), and `row(i)` the raw cells of row i, for the contract's own message."""
     X = np.column_stack([_numbers(cells[name]) for name in FEATURE_NAMES])
     valid = rows_meeting_rules(X)
-    hold_as_integers(X)
+    normalise_integer_zeros(X)
     errors = {int(i): _reason(row(int(i))) for i in np.flatnonzero(~valid)}
     return CheckedColumns(X=X, valid=valid, errors=errors)
 

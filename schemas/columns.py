@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, WrapValidator
 
-from schemas.features import FEATURE_NAMES, CustomerFeatures
+from schemas.features import FEATURE_NAMES, WHOLE_NUMBER, CustomerFeatures
 
 # What a property of the JSON schema may hold: words, and the rules checked here.
 _DOCUMENTARY: Final = frozenset({"type", "title", "description", "examples"})
@@ -50,7 +51,27 @@ RULES: Final[dict[str, ColumnRule]] = {
 }
 
 
+def schema_states_every_rule(model: type[CustomerFeatures]) -> None:
+    """The JSON schema is all the model checks only while it has no validator of its own
+    beyond WHOLE_NUMBER on each integer field (which the schema does not show: 2.0 is
+    accepted as 2); a model that gains one must gain its column check here too."""
+    decorators = model.__pydantic_decorators__
+    own = (decorators.validators, decorators.field_validators, decorators.root_validators)
+    if any(own) or decorators.model_validators:
+        raise TypeError(f"{model.__name__} has validators that the column checks do not apply")
+    for name in FEATURE_NAMES:
+        metadata = model.model_fields[name].metadata
+        validators = [m for m in metadata if isinstance(m, _VALIDATORS)]
+        if validators != ([WHOLE_NUMBER] if RULES[name].whole else []):
+            raise TypeError(f"{name} has validators that the column checks do not apply")
+
+
+_VALIDATORS: Final = (AfterValidator, BeforeValidator, PlainValidator, WrapValidator)
+schema_states_every_rule(CustomerFeatures)
+
+
 def _bound(key: str, missing: float) -> np.ndarray:
+    """One bound of every column, `missing` where a feature has none."""
     values = [getattr(RULES[name], key) for name in FEATURE_NAMES]
     return np.array([missing if v is None else v for v in values], dtype=np.float64)
 
@@ -73,7 +94,7 @@ def rows_meeting_rules(X: np.ndarray) -> np.ndarray:
     return ok.all(axis=1)
 
 
-def hold_as_integers(X: np.ndarray) -> None:
+def normalise_integer_zeros(X: np.ndarray) -> None:
     """Give a checked matrix's integer fields the values `CustomerFeatures` holds, in
     place: the model turns 2.0 into 2 and -0.0 into 0, so -0.0 becomes +0.0 here and
     every reader scores the same bits."""

@@ -24,7 +24,7 @@ import numpy as np
 from fastapi import Request
 
 from schemas.api import MAX_BATCH_SIZE, SUBJECT_ID_PATTERN, BatchRequest
-from schemas.columns import hold_as_integers, rows_meeting_rules
+from schemas.columns import normalise_integer_zeros, rows_meeting_rules
 from schemas.features import FEATURE_NAMES, feature_matrix
 from service.body import json_bytes, validated
 
@@ -60,14 +60,14 @@ class CustomerBatch:
 async def read_batch(request: Request) -> CustomerBatch:
     """A FastAPI dependency: the request's body as a checked `CustomerBatch`."""
     body = await json_bytes(request)
-    batch = _read_columns(body)
+    batch = _read_proven(body)
     if batch is None:  # not proven valid: the strict reader decides, and names any error
         checked = validated(BatchRequest, body)
         batch = CustomerBatch(feature_matrix(checked.customers), checked.subject_ids)
     return batch
 
 
-def _read_columns(body: bytes) -> CustomerBatch | None:
+def _read_proven(body: bytes) -> CustomerBatch | None:
     """The batch when `body` is valid by every rule, else None."""
     try:
         parsed = _DECODE(body)
@@ -81,20 +81,21 @@ def _read_columns(body: bytes) -> CustomerBatch | None:
         subject_ids = None
     if subject_ids is not None and not _valid_subject_ids(subject_ids, len(customers)):
         return None
-    values = list(itertools.chain.from_iterable(map(_FEATURES, customers)))
     width = len(FEATURE_NAMES)
-    X = np.fromiter(values, dtype=np.float64, count=len(values)).reshape(-1, width)
+    values = itertools.chain.from_iterable(map(_FEATURES, customers))
+    X = np.fromiter(values, dtype=np.float64, count=width * len(customers)).reshape(-1, width)
     if not rows_meeting_rules(X).all():
         return None
     # No key repeated: each key read, and each subject id, is one pair of quotes, and no
     # other string was accepted, so any further quote belongs to a key read twice (or an
     # escaped quote): then the strict reader looks.
-    keys = 1 + sent_ids + width * len(customers) + len(subject_ids or ())
+    keys = 1 + int(sent_ids) + width * len(customers) + len(subject_ids or ())
     if body.count(b'"') != 2 * keys:
         return None
-    hold_as_integers(X)
+    normalise_integer_zeros(X)
     return CustomerBatch(X, subject_ids)
 
 
 def _valid_subject_ids(subject_ids: list[str], count: int) -> bool:
+    """One id per customer, each matching the contract's pattern."""
     return len(subject_ids) == count and all(_SUBJECT_ID.fullmatch(s) for s in subject_ids)

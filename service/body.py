@@ -155,6 +155,7 @@ def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
 
 
 def body_openapi(model: type[BaseModel]) -> dict[str, Any]:
-    """The `openapi_extra` that documents a body read by `json_body(model)`."""
+    """The `openapi_extra` that documents a body read by a dependency rather than by
+    FastAPI (`json_body(model)`, or the batch reader for BatchRequest)."""
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {JSON_MEDIA_TYPE: {"schema": schema}}}}

@@ -145,13 +145,13 @@ def bench_batch_stages(
 
     from schemas.api import BatchPrediction, BatchRequest
     from service.answers import batch_prediction
-    from service.batch_body import _DECODE, _read_columns
+    from service.batch_body import _DECODE, _read_proven
     from service.body import validated
     from service.decided import Decided
 
     payload = json.dumps({"customers": bodies[:10_000]}).encode()
     predictor = Predictor(store.load("production"))
-    batch = _read_columns(payload)
+    batch = _read_proven(payload)
     if batch is None:
         raise RuntimeError("the bench's batch is not read by columns")
     scored = predictor.score(batch.rows)
@@ -159,7 +159,7 @@ def bench_batch_stages(
     adapter = TypeAdapter(BatchPrediction)
     stages = {
         "parse": lambda: _DECODE(payload),
-        "read": lambda: _read_columns(payload),
+        "read": lambda: _read_proven(payload),
         "strict": lambda: validated(BatchRequest, payload),
         "score": lambda: predictor.score(batch.rows),
         "answer": lambda: batch_prediction(Decided.unsplit(scored, [])),
