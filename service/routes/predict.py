@@ -83,8 +83,8 @@ async def predict_batch(
     """Predictions in input order, bit-identical to /predict for the same rows whatever the
     batch's size or a customer's place in it. If any customer breaks the contract, nothing
     is scored and each error names `customers[i].field`. With `explain=true`, each
-    prediction carries its reasons (about 1 ms per customer per core). Answered once every
-    customer's decision is on record, in one write."""
+    prediction carries its reasons (1,000 customers in about 0.3 s on two cores: row 6d of
+    the benchmarks). Answered once every customer's decision is on record, in one write."""
     decided = await plane.score_many(
         batch.rows,
         version,
