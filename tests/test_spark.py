@@ -228,3 +228,48 @@ def test_an_arrow_batch_is_scored_without_pandas(
 
     table = pa.Table.from_batches([scored])
     assert table.equals(expected.cast(table.schema))
+
+
+def test_spark_workers_give_the_apis_contributions_on_every_kernel_path(
+    spark, real_store: Path, data_path: Path
+) -> None:
+    """An executor on another CPU takes another kernel path: forcing, inside Spark's own
+    Python workers, each path this CPU has gives every row the contributions the API
+    serves, bit for bit."""
+    from model_store.explainer import TreeExplainer, available_paths
+
+    loaded = ModelStore(real_store).load("production")
+    frame = pd.read_csv(data_path, nrows=300)[FEATURE_COLUMNS]
+    served = Predictor(loaded).explain(frame.to_numpy(np.float64)).contributions
+    paths = available_paths()
+    payload = spark.sparkContext.broadcast((loaded, paths))
+
+    def on_every_path(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        version, kernel_paths = payload.value
+        predictor = Predictor(version, threads=1)
+        n_inputs = len(version.manifest.explainer.model_inputs)
+        for batch in batches:
+            rows = np.column_stack(
+                [batch.column(name).to_numpy().astype(np.float64) for name in FEATURE_COLUMNS]
+            )
+            _, model_inputs = predictor._model.predict_with_inputs(rows)
+            for path in kernel_paths:
+                explainer = TreeExplainer(version.explainer, n_inputs, threads=1, path=path)
+                contributions = explainer.contributions(model_inputs)
+                yield pa.RecordBatch.from_pydict(
+                    {
+                        "path": [path] * len(rows),
+                        "row": batch.column("ROW"),
+                        "bits": [row.tobytes() for row in contributions],
+                    }
+                )
+
+    df = spark.createDataFrame(frame.assign(ROW=np.arange(len(frame))))
+    schema = "path string, row long, bits binary"
+    made = df.repartition(2).mapInArrow(on_every_path, schema).collect()
+    assert sorted((r["path"], r["row"]) for r in made) == sorted(
+        (path, row) for path in paths for row in range(len(frame))
+    )
+    for r in made:
+        assert bytes(r["bits"]) == served[r["row"]].tobytes(), (r["path"], r["row"])
+    print(f"Spark workers, paths {paths}: {len(frame)} rows each, the API's bits")
