@@ -174,7 +174,7 @@ def _first_rejects(df: DataFrame, key: str) -> list[str]:
 
 # A batch run's settings, over Spark's defaults: on two cores, every second the JVM spends
 # beside the Python workers' scoring lengthens the run (measured over the bench's
-# 3,000,000 rows on local[2]: about 3% shorter with them).
+# 3,000,000 rows on local[2]: 1 to 3% shorter with them).
 RUN_SETTINGS: Final = {
     # The JIT compiles only code that runs often: by default C2 spends seconds of CPU
     # compiling Spark's start-up code once; the per-row loops run millions of times and
