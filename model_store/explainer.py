@@ -39,6 +39,7 @@ ARRAYS: Final = ("tree_start", "tree_rule", *INDEX_ARRAYS, *FLOAT_ARRAYS, "base"
 MAX_RULE: Final = 32  # as in treeshap.c
 LANES: Final = 4  # as in treeshap.c
 COUNTS: Final = 11  # as in treeshap.c: per tree, runs of nodes, earlier splits, runs up
+RUN_TARGETS, RUN_UP = 5, 6  # as in treeshap.c: a tree's earlier splits, runs of the way up
 ABI: Final = 10  # treeshap.c's treeshap_abi(): its functions' arguments
 PATHS: Final = {"auto": 0, "scalar": 1, "vector": 2, "avx2": 3, "avx512": 4}  # as in treeshap.c
 PARALLEL_FROM_ROWS: Final = 8  # a row costs milliseconds: worth a thread hand-off
@@ -169,7 +170,7 @@ class TreeExplainer:
             raise ExplainerError(f"the TreeSHAP kernel refused the explainer (status {status})")
         # per tree, one after another: its earlier splits and the runs of its way up
         counts = self.model["counts"].sum(axis=0)
-        for name, used in (("targets", counts[5]), ("runs", counts[6])):
+        for name, used in (("targets", counts[RUN_TARGETS]), ("runs", counts[RUN_UP])):
             self.model[name] = self.model[name][:used].copy()
         m = self.model
         arrays = (

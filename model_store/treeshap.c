@@ -317,6 +317,45 @@ int treeshap_prepare(const int64_t *tree_start, const int32_t *tree_rule, int64_
     return 0;
 }
 
+/* The runs of a tree's `counts`, as treeshap_prepare's comment describes them. */
+enum {
+    RUN_INNER = 0,
+    RUN_PAIRS_EARLIER = 1, RUN_PAIRS = 2,   /* sibling leaves, two at a time */
+    RUN_SINGLE_EARLIER = 3, RUN_SINGLE = 4, /* single leaves */
+    RUN_TARGETS = 5, RUN_UP = 6,            /* earlier splits, runs of the way up */
+    RUN_FUSED_BOTH = 7, RUN_FUSED_NODE = 8, RUN_FUSED_PAIR = 9, RUN_FUSED_NEITHER = 10
+};
+
+/* How many nodes of a tree are visited: the inner nodes, the leaves, and each node over
+ * a pair with its pair. */
+static inline int64_t treeshap_visited(const int32_t *counts) {
+    return counts[RUN_INNER] + 2 * counts[RUN_PAIRS_EARLIER] + 2 * counts[RUN_PAIRS] +
+           counts[RUN_SINGLE_EARLIER] + counts[RUN_SINGLE] +
+           3 * (counts[RUN_FUSED_BOTH] + counts[RUN_FUSED_NODE] + counts[RUN_FUSED_PAIR] +
+                counts[RUN_FUSED_NEITHER]);
+}
+
+/* A tree's passes after the way down, in the one order every body runs them: the inner
+ * nodes over a pair, then the other leaves, each finished at once; then up, from the last
+ * inner node, in the runs treeshap_prepare chose (each node after its inner children).
+ * `fused`, `leaves`, `up`: the body's passes; what follows `runs`: their arguments. */
+#define TREESHAP_PASSES(fused, leaves, up, inner, counts, runs, ...)                        \
+    do {                                                                                   \
+        int64_t i_ = (inner);                                                              \
+        i_ = fused(1, 1, i_, (counts)[RUN_FUSED_BOTH], __VA_ARGS__);                       \
+        i_ = fused(1, 0, i_, (counts)[RUN_FUSED_NODE], __VA_ARGS__);                       \
+        i_ = fused(0, 1, i_, (counts)[RUN_FUSED_PAIR], __VA_ARGS__);                       \
+        i_ = fused(0, 0, i_, (counts)[RUN_FUSED_NEITHER], __VA_ARGS__);                    \
+        i_ = leaves(1, 1, i_, (counts)[RUN_PAIRS_EARLIER], __VA_ARGS__);                   \
+        i_ = leaves(1, 0, i_, (counts)[RUN_PAIRS], __VA_ARGS__);                           \
+        i_ = leaves(0, 1, i_, (counts)[RUN_SINGLE_EARLIER], __VA_ARGS__);                  \
+        leaves(0, 0, i_, (counts)[RUN_SINGLE], __VA_ARGS__);                               \
+        for (int64_t r_ = 0, j_ = (inner) - 1; r_ < (counts)[RUN_UP]; r_++) {              \
+            if (r_ % 2) j_ = up(1, j_, (runs)[r_], __VA_ARGS__);                           \
+            else j_ = up(0, j_, (runs)[r_], __VA_ARGS__);                                  \
+        }                                                                                  \
+    } while (0)
+
 /* Each visited node's o v - c (o = 1 when lower < x <= upper, else 0), one at a time:
  * the scalar and baseline vector paths' MEETS (AVX2's does eight nodes at once). */
 __attribute__((optimize("no-tree-vectorize", "no-tree-slp-vectorize"))) static void

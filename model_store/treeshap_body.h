@@ -135,7 +135,7 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
      const int32_t *links, const int32_t *targets, const int32_t *runs, double *PJ,
      double *UK, double *om) {
     const int64_t S = blocks * WIDTH; /* stride: whole blocks */
-    const int64_t inner = counts[0];
+    const int64_t inner = counts[RUN_INNER];
     const V zero = SET1(0.0), one = SET1(1.0);
     for (int64_t b = 0; b < blocks; b++) { /* slots 0 (other trees' slots overlap them) */
         STORE(PJ + b * WIDTH, one);             /* the root's product */
@@ -145,11 +145,9 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
     /* o v - c of every node visited, o = 1 when the row satisfies all the splits on the
      * node's feature from the root: o - z for an inner node (v = 1, c = z), v (o - z)
      * for a leaf (c = v z) */
-    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4] +
-                            3 * (counts[7] + counts[8] + counts[9] + counts[10]);
-    MEETS(row, visited, feature, lower, upper, cover, value, om);
+    MEETS(row, treeshap_visited(counts), feature, lower, upper, cover, value, om);
     /* the earlier splits: 1 / f and (o - z) / f, f = z + (o - z) t, the only divisions */
-    for (int64_t k = 0; k < counts[5]; k++) {
+    for (int64_t k = 0; k < counts[RUN_TARGETS]; k++) {
         const int64_t i = targets[k];
         const V vz = SET1(cover[i]), vom = SET1(om[i]);
         double *u = UK + (k + 1) * 2 * S;
@@ -175,24 +173,8 @@ TREE(const float *row, double *phi, const int64_t F, const int32_t *counts,
             STORE(here + S + k, zero);
         }
     }
-    /* the inner nodes over a pair, then the other leaves, each finished at once */
-#define RUN S, blocks, t, w, feature, cover, links, PJ, UK, om, phi, F /* runs' arguments */
-    int64_t i = inner;
-    i = FUSED(1, 1, i, counts[7], RUN);
-    i = FUSED(1, 0, i, counts[8], RUN);
-    i = FUSED(0, 1, i, counts[9], RUN);
-    i = FUSED(0, 0, i, counts[10], RUN);
-    i = LEAVES(1, 1, i, counts[1], RUN);
-    i = LEAVES(1, 0, i, counts[2], RUN);
-    i = LEAVES(0, 1, i, counts[3], RUN);
-    LEAVES(0, 0, i, counts[4], RUN);
-    /* up, from the last inner node, in the runs treeshap_prepare chose (each node after
-     * its inner children) */
-    for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) {
-        if (r % 2) j = UP(1, j, runs[r], RUN);
-        else j = UP(0, j, runs[r], RUN);
-    }
-#undef RUN
+    TREESHAP_PASSES(FUSED, LEAVES, UP, inner, counts, runs, S, blocks, t, w, feature, cover,
+                    links, PJ, UK, om, phi, F);
 }
 
 ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows,
@@ -231,8 +213,8 @@ ATTRIBUTES static void KERNEL(const Model *m, const float *x, int64_t rows,
             default: PASS(TREE, (N + WIDTH - 1) / WIDTH);
             }
 #undef PASS
-            targets += counts[5];
-            runs += counts[6];
+            targets += counts[RUN_TARGETS];
+            runs += counts[RUN_UP];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
             const double *sums = phi + j * room->sums;

@@ -109,16 +109,14 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
           const int32_t *targets,
           const int32_t *runs, double *PJ, double *UK, double *om) {
     const V zero = SET1(0.0), one = SET1(1.0);
-    const int64_t stride = N * ROWS, inner = counts[0];
+    const int64_t stride = N * ROWS, inner = counts[RUN_INNER];
     for (int64_t n = 0; n < N; n++) { /* slots 0 (other trees' slots overlap them) */
         STORE(PJ + n * ROWS, one);
         STORE(UK + n * ROWS, one);
         STORE(UK + stride + n * ROWS, zero);
     }
-    const int64_t visited = inner + 2 * counts[1] + 2 * counts[2] + counts[3] + counts[4] +
-                            3 * (counts[7] + counts[8] + counts[9] + counts[10]);
-    MEETS_ROWS(x, n_inputs, visited, feature, lower, upper, cover, value, om);
-    for (int64_t k = 0; k < counts[5]; k++) { /* the earlier splits */
+    MEETS_ROWS(x, n_inputs, treeshap_visited(counts), feature, lower, upper, cover, value, om);
+    for (int64_t k = 0; k < counts[RUN_TARGETS]; k++) { /* the earlier splits */
         const int64_t i = targets[k];
         const V vz = SET1(cover[i]), vom = LOAD(om + i * ROWS);
         double *u = UK + (k + 1) * 2 * stride;
@@ -140,21 +138,8 @@ TREE_ROWS(const float *x, int64_t n_inputs, double *phi, const int64_t F,
             STORE(here + stride + k, zero);
         }
     }
-#define RUN N, stride, t, w, feature, cover, links, PJ, UK, om, phi, F /* runs' arguments */
-    int64_t i = inner;
-    i = FUSED_ROWS(1, 1, i, counts[7], RUN);
-    i = FUSED_ROWS(1, 0, i, counts[8], RUN);
-    i = FUSED_ROWS(0, 1, i, counts[9], RUN);
-    i = FUSED_ROWS(0, 0, i, counts[10], RUN);
-    i = LEAVES_ROWS(1, 1, i, counts[1], RUN);
-    i = LEAVES_ROWS(1, 0, i, counts[2], RUN);
-    i = LEAVES_ROWS(0, 1, i, counts[3], RUN);
-    LEAVES_ROWS(0, 0, i, counts[4], RUN);
-    for (int64_t r = 0, j = inner - 1; r < counts[6]; r++) { /* up, in runs */
-        if (r % 2) j = UP_ROWS(1, j, runs[r], RUN);
-        else j = UP_ROWS(0, j, runs[r], RUN);
-    }
-#undef RUN
+    TREESHAP_PASSES(FUSED_ROWS, LEAVES_ROWS, UP_ROWS, inner, counts, runs, N, stride, t, w,
+                    feature, cover, links, PJ, UK, om, phi, F);
 }
 
 /* Rows ROWS at a time (`rows` a multiple of ROWS). */
@@ -187,8 +172,8 @@ ATTRIBUTES static void KERNEL_ROWS(const Model *m, const float *x, int64_t rows,
             default: PASS(N);
             }
 #undef PASS
-            targets += counts[5];
-            runs += counts[6];
+            targets += counts[RUN_TARGETS];
+            runs += counts[RUN_UP];
         }
         for (int64_t j = 0; j < n_inputs; j++) { /* the sums, in order of n */
             const double *sums = phi + j * room->sums * ROWS; /* sums[n * ROWS + row] */
