@@ -70,10 +70,8 @@ def settle() -> None:
     flight then would be frozen with the model, and its cycles kept for good once it
     is garbage; a model loaded later is a few thousand Python objects (its manifest),
     which collections walk at little cost."""
-    gc.collect()
+    release_freed_memory()
     gc.freeze()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def share_heaps() -> None:
