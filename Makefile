@@ -48,7 +48,8 @@ spark: $(VENV)/.spark
 # -march: the library picks its vector path at run time, so it runs on any CPU of its
 # architecture, and -ffp-contract=off keeps every path's arithmetic the same bits.
 KERNEL := model_store/_treeshap.so
-$(KERNEL): model_store/treeshap.c model_store/treeshap_body.h model_store/treeshap_rows_body.h
+$(KERNEL): model_store/treeshap.c model_store/treeshap_body.h model_store/treeshap_rows_body.h \
+		model_store/treeshap_body_end.h
 	command -v $(CC) >/dev/null || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; }
 	$(CC) -O2 -ffp-contract=off -Wno-psabi -shared -fPIC -o $@ $<

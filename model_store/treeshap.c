@@ -405,17 +405,7 @@ typedef struct {
 #define MUL(a, b) ((a) * (b))
 #define DIV(a, b) ((a) / (b))
 #include "treeshap_body.h"
-#undef KERNEL
-#undef TREE
-#undef LEAVES
-#undef UP
-#undef FUSED
-#undef ATTRIBUTES
-#undef WIDTH
-#undef V
-#undef LOAD
-#undef STORE
-#undef SET1
+#include "treeshap_body_end.h"
 
 /* -- the vector paths: GCC's vector extension, lowered to the target's registers ------- */
 /* Aligned like a double, so a block may start at any quadrature node. */
@@ -429,6 +419,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #define LEAVES treeshap_vector_leaves
 #define FUSED treeshap_vector_fused
 #define UP treeshap_vector_up
+#define MEETS treeshap_meets
 #define ATTRIBUTES
 #define WIDTH 2 /* the baseline registers: SSE2, NEON */
 #define V Vector2
@@ -436,18 +427,7 @@ static inline Vector2 v2_set1(double x) { Vector2 v = {x, x}; return v; }
 #define STORE(p, v) (*(Vector2 *)(p) = (v))
 #define SET1 v2_set1
 #include "treeshap_body.h"
-#undef KERNEL
-#undef TREE
-#undef LEAVES
-#undef UP
-#undef FUSED
-#undef MEETS
-#undef ATTRIBUTES
-#undef WIDTH
-#undef V
-#undef LOAD
-#undef STORE
-#undef SET1
+#include "treeshap_body_end.h"
 
 #if defined(__x86_64__)
 #pragma GCC push_options
@@ -526,25 +506,7 @@ static inline Vector avx2_set1(double x) { Vector v = {x, x, x, x}; return v; }
 #define ATTRIBUTES
 #include "treeshap_rows_body.h"
 #include "treeshap_body.h"
-#undef KERNEL
-#undef KERNEL_ROWS
-#undef TREE
-#undef LEAVES
-#undef UP
-#undef FUSED
-#undef TREE_ROWS
-#undef UP_ROWS
-#undef FUSED_ROWS
-#undef LEAVES_ROWS
-#undef ROWS
-#undef MEETS
-#undef MEETS_ROWS
-#undef ATTRIBUTES
-#undef WIDTH
-#undef V
-#undef LOAD
-#undef STORE
-#undef SET1
+#include "treeshap_body_end.h"
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -595,22 +557,7 @@ static inline void avx512_meets_rows(const float *x, int64_t n_inputs, int64_t c
 #define SET1 v8_set1
 #include "treeshap_rows_body.h"
 #include "treeshap_body.h"
-#undef KERNEL_ROWS
-#undef TREE_ROWS
-#undef LEAVES_ROWS
-#undef UP_ROWS
-#undef FUSED_ROWS
-#undef ROWS
-#undef MEETS_ROWS
-#undef KERNEL
-#undef TREE
-#undef LEAVES
-#undef UP
-#undef FUSED
-#undef NARROW
-#undef NARROW_WIDTH
-#undef MEETS
-#undef ATTRIBUTES
+#include "treeshap_body_end.h"
 #pragma GCC pop_options
 #endif
 
