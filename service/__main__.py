@@ -1,57 +1,16 @@
 """`python -m service`: serve the app with uvicorn on HOST:PORT."""
 
-import multiprocessing
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
-from service.decisions import DecisionStore
-from service.decisions.store import HEAD_REVISION
+from service.decisions.startup_migration import migrate_decision_log
 from service.logs import log_config
 from service.metrics import MULTIPROC_ENV
 from service.settings import ServiceSettings
-
-
-def migrate_decision_log(settings: ServiceSettings) -> None:
-    """Bring the log's tables up to date once, before the workers start (each worker also
-    checks at its start, and keeps trying while the database is away).
-
-    A migration runs in a child process: Alembic and Mako, about 11 MiB once imported,
-    then never enter the process that serves (with one worker, this one)."""
-    target = settings.decision_log_target
-    if target is None:
-        return
-    store = DecisionStore(target, settings.decision_log_timeout_seconds)
-    try:
-        if store.revision()[0] == HEAD_REVISION:
-            return
-    except Exception:  # the migration below says why
-        pass
-    finally:
-        store.close()
-    child = multiprocessing.get_context("spawn").Process(
-        target=_migrate, args=(target, settings.decision_log_timeout_seconds)
-    )
-    child.start()
-    child.join()
-
-
-def _migrate(target: str, timeout_seconds: float) -> None:
-    store = DecisionStore(target, timeout_seconds)
-    try:
-        store.migrate()
-    except Exception as error:
-        print(
-            f"decision log {store.description} cannot be migrated yet "
-            f"({type(error).__name__}); the workers will keep trying",
-            file=sys.stderr,
-        )
-    finally:
-        store.close()
 
 
 def share_metrics_between_workers() -> None:

@@ -45,3 +45,24 @@ def test_real_server_on_an_empty_store_starts_not_ready(tmp_path: Path) -> None:
         assert ready.status_code == 503
         assert "no model versions" in ready.json()["detail"]
         assert httpx.post(f"{base}/predict", json=EXAMPLE_CUSTOMER).status_code == 503
+
+
+def test_a_fresh_decision_log_is_migrated_by_the_start_up_child(
+    synthetic_store: Path, tmp_path: Path
+) -> None:
+    """`python -m service` on a database without tables: the spawned child migrates it
+    (it must import its target: one in `service/__main__.py` it cannot), and the start
+    prints no traceback."""
+    from service.decisions.store import HEAD_REVISION, DecisionStore
+
+    database = f"sqlite:///{tmp_path / 'fresh.db'}"
+    output = tmp_path / "server.log"
+    with running_server(synthetic_store, output, DECISION_LOG_URL=database) as base:
+        assert httpx.post(f"{base}/predict", json=EXAMPLE_CUSTOMER).status_code == 200
+    printed = output.read_text()
+    assert "Traceback" not in printed, printed
+    store = DecisionStore(database, 5)
+    try:
+        assert store.revision() == (HEAD_REVISION, HEAD_REVISION)
+    finally:
+        store.close()
