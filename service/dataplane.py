@@ -10,10 +10,10 @@ what the route should not have to:
   pool costs); anything larger or with reasons runs in the pool, so a long batch never
   stalls the other requests, the in-flight bound or the time limit;
 - which other versions score the same customers for the record (SHADOW_MODELS), and
-  where: after the served version in the pool, or for a customer scored on the event
-  loop, right after it there when the decision log is idle, else by the decision log's
-  writer for a whole group (service.shadows); and with a live split
-  (CHALLENGER_SHARE) which customers the challenger decides;
+  where: right after the served version on its thread, except a customer scored on the
+  event loop while the decision log is writing, whose shadow scores the log's writer
+  makes for a whole group (service.shadows); and with a live split (CHALLENGER_SHARE)
+  which customers the challenger decides;
 - what is observed: once the decisions are on record, the metrics count them and the
   request context carries the version and the number of customers for the access line.
 """
@@ -136,9 +136,10 @@ class DataPlane:
     ) -> Decided:
         """The served (or named) version's scores, each shadow's, and with a live split
         the arms. A challenger that cannot score leaves its customers to the champion.
-        Scoring `on_loop`, the shadows score after the served version, on the loop when
-        the decision log is idle and by its writer otherwise, unless a live split needs
-        the challenger's scores for the answer."""
+        The shadows score right after the served version, on the same thread, except
+        for a customer scored `on_loop` while the decision log is writing: the log's
+        writer scores those, a group at a time (unless a live split needs the
+        challenger's scores for the answer)."""
         if explain and not predictor.explains:
             raise ExplanationUnavailableError(
                 f"model version {predictor.version} has no explainer (it was trained before "
@@ -148,13 +149,10 @@ class DataPlane:
         # Shadow scores exist to be recorded: with the log off, only a live split needs one.
         if not shadows or not (split or self.decisions.keeps_records):
             return Decided.unsplit(predictor.score(rows, explain), [])
-        if on_loop and not split:
-            scored = predictor.score(rows, explain)  # the answer first
-            pending = shadows.submit(
-                rows, decided_by=predictor.version, at_once=not self.decisions.writing
-            )
+        scored = predictor.score(rows, explain)  # the answer first
+        if on_loop and not split and self.decisions.writing:
+            pending = shadows.submit(rows, decided_by=predictor.version)
             return Decided.unsplit(scored, [], pending_shadows=pending)
-        scored = predictor.score(rows, explain)
         others = shadows.score(rows, explain, decided_by=scored.version)
         if not split:
             return Decided.unsplit(scored, others)

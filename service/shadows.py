@@ -8,17 +8,17 @@ the served version alone makes, is the same bits as without it. Each entry is lo
 the registry's one load path and followed like MODEL_VERSION: when an alias moves, the
 watcher loads what it names now.
 
-Where a shadow scores follows where the answer is made. Batches and reasons, already
-in the thread pool, are scored there after the served version (`score`). A customer the
-data plane scores on the event loop (one, without reasons) is handed over (`submit`),
-and its shadow scores are made
-- when the decision log is idle, at once on the event loop, right after the served
-  version, whose run has just warmed what both runs share (measured on a 2-core virtual
-  machine at concurrency 1: about 130 us; on a thread of its own the same run took
-  450 us of wall time, 275 us of it on the CPU, and woke a third thread per request);
-- under load, by the decision log's writer when it asks for them before its
-  transaction: it scores every customer queued by then in one run per shadow, so a
-  shadow costs a group of requests one run, not one run each, and none on the loop.
+Where a shadow scores follows where the answer is made: right after the served version,
+on the same thread (`score`), whether that is the thread pool (batches, reasons) or the
+event loop (one customer, without reasons). Handing a single customer's shadow run to
+another thread costs more than the run: measured on a 2-core virtual machine at
+concurrency 1, the two runs in parallel, one on a woken thread, took 356 us against
+328 us one after the other.
+
+Under load, a customer scored on the event loop while the decision log is writing is
+queued instead (`submit`), and the writer scores every customer queued by then when it
+asks for their records before its transaction, in one run per shadow: a shadow then
+costs a group of requests one run, not one run each, and none on the loop.
 """
 
 import logging
@@ -53,8 +53,8 @@ class ShadowState:
 
 
 class PendingShadows:
-    """The shadow records of one submitted customer, once made. Asking for them before
-    then scores the whole queue on the asking thread, unless another already is."""
+    """The shadow records of one queued customer, once made. Asking for them before then
+    scores the whole queue on the asking thread, unless another already is."""
 
     __slots__ = ("_done", "_made", "_shadows")
 
@@ -153,20 +153,15 @@ class ShadowSet:
                 results.append(scored)
         return results
 
-    def submit(self, rows: np.ndarray, decided_by: str, at_once: bool) -> "PendingShadows":
-        """Every loaded shadow's scores of `rows` (without reasons) as shadow records; a
-        shadow that is the version deciding is skipped. `at_once` scores them now, on the
-        calling thread, and only them; otherwise they wait in the queue for the first
-        thread that asks for a result, which scores everything queued in one run per
-        shadow. A failing shadow is left out, logged and counted: the result always
+    def submit(self, rows: np.ndarray, decided_by: str) -> "PendingShadows":
+        """Every loaded shadow's scores of `rows` (without reasons) as shadow records, once
+        made; a shadow that is the version deciding is skipped. They wait in the queue for
+        the first thread that asks for a result, which scores everything queued in one run
+        per shadow. A failing shadow is left out, logged and counted: the result always
         comes."""
         pending = PendingShadows(self)
-        submitted = (rows, decided_by, pending)
-        if at_once:  # this customer alone: others queued are the writer's to score
-            self._score_submitted([submitted])
-        else:
-            with self._queue_lock:
-                self._queue.append(submitted)
+        with self._queue_lock:
+            self._queue.append((rows, decided_by, pending))
         return pending
 
     def score_queued(self) -> None:
@@ -218,9 +213,12 @@ class ShadowSet:
         requests: int,
     ) -> Scored | None:
         """One shadow's scores of `rows` for `requests` requests, or None when it fails:
-        then the failure is logged and counted once per request it cost a shadow score."""
+        then the failure is logged and counted once per request it cost a shadow score.
+        Scores its records cannot be made of are a failure too, found here rather than
+        where the records are made, with the decisions."""
         try:
             scored = predictor.score(rows, explain and predictor.explains)
+            _check_recordable(scored, len(rows))
         except Exception as error:  # a shadow must never cost an answer
             self._count_failure(state, error, requests)
             return None
@@ -251,3 +249,15 @@ class ShadowSet:
             }
             for state in self._states
         ]
+
+
+def _check_recordable(scored: Scored, rows: int) -> None:
+    """Raise unless `scored` holds one result per row and every value its records are
+    made of can be made (each is computed once: the records reuse them)."""
+    if not isinstance(scored, Scored):
+        raise TypeError(f"a shadow's scores must be a Scored, got a {type(scored).__name__}")
+    if len(scored) != rows:
+        raise ValueError(f"a shadow scored {len(scored)} rows of {rows}")
+    _ = scored.defaults, scored.points, scored.grades
+    if scored.reasons is not None:
+        _ = scored.reasons.codes

@@ -137,9 +137,9 @@ async def test_a_shadow_changes_no_answer_and_is_recorded_beside_each_decision(
 def test_single_customers_shadow_scored_in_a_group_each_get_their_own_scores(
     challenger_store: Path, customers: list[dict[str, Any]]
 ) -> None:
-    """`submit`, what the data plane does for a customer it scores on the event loop:
-    customers scored at once, or queued until a result is asked for and then scored
-    together, each get exactly their own scores;
+    """`submit`, what the data plane does for a customer it scores on the event loop
+    while the decision log is writing: customers queued until a result is asked for, and
+    then scored together, each get exactly their own scores;
     a customer the shadow itself decides is not shadowed by it; a failing shadow costs
     each customer its shadow score, counted once per customer, and every future still
     resolves."""
@@ -157,7 +157,7 @@ def test_single_customers_shadow_scored_in_a_group_each_get_their_own_scores(
     deciders = [challenger if k % 7 == 3 else champion for k in range(60)]
     direct = Predictor(store.load(challenger)).score(rows)
 
-    futures = [shadows.submit(rows[k : k + 1], by, at_once=k < 20) for k, by in enumerate(deciders)]
+    futures = [shadows.submit(rows[k : k + 1], by) for k, by in enumerate(deciders)]
     for k, future in enumerate(futures):
         recorded = future.result()
         if deciders[k] == challenger:
@@ -174,14 +174,14 @@ def test_single_customers_shadow_scored_in_a_group_each_get_their_own_scores(
         )
 
     shadows._states[0].predictor = _Failing(shadows._states[0].predictor)
-    futures = [shadows.submit(rows[k : k + 1], champion, at_once=k < 5) for k in range(10)]
+    futures = [shadows.submit(rows[k : k + 1], champion) for k in range(10)]
     assert [future.result() for future in futures] == [()] * 10
     assert shadows.status()[0]["failures"] == 10
 
     # A shadow whose run returns something its records cannot be made of fails after
     # the run: that too is the shadow's failure, never the writer's.
     shadows._states[0].predictor = _Garbled(challenger)
-    futures = [shadows.submit(rows[k : k + 1], champion, at_once=False) for k in range(4)]
+    futures = [shadows.submit(rows[k : k + 1], champion) for k in range(4)]
     assert [future.result() for future in futures] == [()] * 4
     assert shadows.status()[0]["failures"] == 14
 
@@ -246,13 +246,17 @@ class _Garbled:
 
 
 def shadow_failures(client: httpx.Client) -> float:
-    """The challenger shadow's scoring failures, as /metrics counts them."""
+    """The challenger shadow's scoring failures, as /metrics counts them (no line yet:
+    none in this process)."""
     return next(
-        float(line.rsplit(" ", 1)[1])
-        for line in client.get("/metrics").text.splitlines()
-        if line.startswith(
-            'credit_default_shadow_failures_total{shadow="challenger",stage="score"}'
-        )
+        (
+            float(line.rsplit(" ", 1)[1])
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith(
+                'credit_default_shadow_failures_total{shadow="challenger",stage="score"}'
+            )
+        ),
+        0.0,
     )
 
 
@@ -340,6 +344,43 @@ def test_a_shadow_that_fails_mid_load_costs_no_answer(
     [state] = ready.json()["shadows"]
     assert state["failures"] == failed
     assert "RuntimeError" in state["last_failure"]
+
+
+def test_a_shadow_whose_scores_cannot_be_recorded_costs_no_answer(
+    live_server: tuple[str, Any],
+    customers: list[dict[str, Any]],
+    challenger_store: Path,
+    tmp_path: Path,
+) -> None:
+    """A shadow whose run returns something no record can be made of, met where the
+    shadow scores beside the served version (one customer at a time, and a batch): each
+    answer is the bits an app without a shadow gives, recorded without shadow scores,
+    and each request's lost shadow score is counted."""
+    base, app = live_server
+
+    async def without_a_shadow() -> list[bytes]:
+        async with asgi_client(settings(challenger_store, tmp_path / "plain.db")) as client:
+            singles = [(await client.post("/predict", json=c)).content for c in customers[:5]]
+            batch = await client.post("/predict/batch", json={"customers": customers[:30]})
+            return [*singles, batch.content]
+
+    expected = anyio.run(without_a_shadow)
+    state = app.state.plane.registry.shadows._states[0]
+    state.predictor = _Garbled(state.predictor.version)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        failed_before = shadow_failures(client)
+        answers = [  # one at a time: the log is idle, so each is scored beside its answer
+            client.post("/predict", json=c, headers=rid(f"g-{k}"))
+            for k, c in enumerate(customers[:5])
+        ]
+        answers.append(client.post("/predict/batch", json={"customers": customers[:30]}))
+        records = [client.get(f"/decisions/g-{k}").json() for k in range(5)]
+        failed = shadow_failures(client) - failed_before
+    assert [a.status_code for a in answers] == [200] * 6
+    assert [a.content for a in answers] == expected
+    assert [shadows for [record] in records for shadows in [record["shadows"]]] == [[]] * 5
+    assert failed == 6
+    assert "TypeError" in state.last_failure
 
 
 # -- the live split ---------------------------------------------------------------------------
