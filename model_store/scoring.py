@@ -8,6 +8,7 @@ rule (`decide`), the points formula, the grade boundaries and the choice of a cu
 principal reasons exist once, and two paths can never disagree about the same customer.
 """
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -38,16 +39,26 @@ def score_points(probabilities: np.ndarray, scaling: ScoreScaling) -> np.ndarray
     probability never gets more points. p is held within the scaling's floor, so 0 and 1
     give the scale's finite extremes."""
     floor = scaling.probability_floor
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), floor, 1.0 - floor)
+    p = np.asarray(probabilities, dtype=np.float64)
+    p = np.minimum(np.maximum(p, floor), 1.0 - floor)  # np.clip's values, at half its cost
     return np.rint(scaling.offset + scaling.factor * np.log((1.0 - p) / p)).astype(np.int64)
 
 
 def assign_grades(probabilities: np.ndarray, scale: MasterScale) -> np.ndarray:
     """Each probability's grade (1 = lowest risk): the grade whose [lower, upper) range
     holds it, the last grade's range closed at 1. Compared in float64, like `decide`."""
-    inner = np.asarray(scale.upper_bounds[:-1], dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
-    return np.searchsorted(inner, p, side="right").astype(np.int64) + 1
+    grades = np.searchsorted(_inner_bounds(tuple(scale.upper_bounds)), p, side="right")
+    return grades.astype(np.int64, copy=False) + 1
+
+
+@functools.lru_cache(maxsize=64)
+def _inner_bounds(upper_bounds: tuple[float, ...]) -> np.ndarray:
+    """A scale's grade boundaries as searchsorted reads them, made once per scale (and
+    read-only, being shared by every call)."""
+    inner = np.array(upper_bounds[:-1], dtype=np.float64)
+    inner.flags.writeable = False
+    return inner
 
 
 @dataclass(frozen=True)
