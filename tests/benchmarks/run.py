@@ -40,7 +40,7 @@ from tests.support import PROJECT_ROOT
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.data import customers_from_data
 from tests.support.postgres import postgres_cluster
-from tests.support.servers import children_of, free_port, rss_mib, serve, wrk
+from tests.support.servers import children_of, free_port, rss_mib, serve, worker_pids, wrk
 from train.artifacts import load_pipeline
 from train.settings import TrainSettings
 
@@ -620,7 +620,7 @@ def main() -> int:
         with serve([sys.executable, "-m", "service"], port, "/health/ready", env=env) as process:
             time.sleep(2)  # both workers up
             results["service2_c16"] = wrk(port, "/predict", bodies_file, 16, seconds)
-            workers = children_of(process.pid)
+            workers = worker_pids(process.pid)  # not the resource tracker
             results["rss_2_workers_mib"] = [round(rss_mib(pid), 1) for pid in workers]
 
         if not args.skip_mlserver:
