@@ -11,9 +11,9 @@ watcher loads what it names now.
 Where a shadow scores follows where the answer is made: right after the served version,
 on the same thread (`score`), whether that is the thread pool (batches, reasons) or the
 event loop (one customer, without reasons). Handing a single customer's shadow run to
-another thread costs more than the run: measured on a 2-core virtual machine at
-concurrency 1, the two runs in parallel, one on a woken thread, took 356 us against
-328 us one after the other.
+another thread costs more than the run: measured in process on a 2-core virtual machine,
+each pair of runs after an idle wait as at concurrency 1, the two side by side, one on a
+woken thread, took 356 us against 328 us one after the other.
 
 Under load, a customer scored on the event loop while the decision log is writing is
 queued instead (`submit`), and the writer scores every customer queued by then when it
