@@ -145,13 +145,13 @@ class DataPlane:
                 f"model version {predictor.version} has no explainer (it was trained before "
                 "reason codes); ask without `explain`, or score with a newer version"
             )
+        scored = predictor.score(rows, explain)  # the answer first
         shadows = self.registry.shadows
         # Shadow scores exist to be recorded: with the log off, only a live split needs one.
         if not shadows or not (split or self.decisions.keeps_records):
-            return Decided.unsplit(predictor.score(rows, explain), [])
-        scored = predictor.score(rows, explain)  # the answer first
+            return Decided.unsplit(scored, [])
         if on_loop and not split and self.decisions.writing:
-            pending = shadows.submit(rows, decided_by=predictor.version)
+            pending = shadows.submit(rows, decided_by=scored.version)
             return Decided.unsplit(scored, [], pending_shadows=pending)
         others = shadows.score(rows, explain, decided_by=scored.version)
         if not split:
