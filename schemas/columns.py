@@ -51,6 +51,9 @@ RULES: Final[dict[str, ColumnRule]] = {
 }
 
 
+_VALIDATORS: Final = (AfterValidator, BeforeValidator, PlainValidator, WrapValidator)
+
+
 def schema_states_every_rule(model: type[CustomerFeatures]) -> None:
     """The JSON schema is all the model checks only while it has no validator of its own
     beyond WHOLE_NUMBER on each integer field (which the schema does not show: 2.0 is
@@ -66,7 +69,6 @@ def schema_states_every_rule(model: type[CustomerFeatures]) -> None:
             raise TypeError(f"{name} has validators that the column checks do not apply")
 
 
-_VALIDATORS: Final = (AfterValidator, BeforeValidator, PlainValidator, WrapValidator)
 schema_states_every_rule(CustomerFeatures)
 
 
