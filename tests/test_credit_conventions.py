@@ -1,6 +1,7 @@
 """Credit-risk conventions: a risk that never falls as payments fall behind, score points
 and the master scale, on the compiled model that serves and on every path that answers."""
 
+import decimal
 import itertools
 import math
 from pathlib import Path
@@ -70,26 +71,38 @@ def test_a_higher_probability_never_gets_more_points_or_a_better_grade(
     assert set(grades.tolist()) == {g.grade for g in scale.grades}
 
 
-@pytest.mark.slow
-def test_the_default_scales_points_are_the_same_on_every_cpu() -> None:
-    """numpy's float64 log is not the same function everywhere: with AVX-512 it takes its
-    own vector code, elsewhere the C library's, and the two differ in the last bit for
-    about 0.2% of inputs. Points round the formula to an integer, so that can only matter
-    for a probability whose value lands next to a half point. Every probability the
-    service serves is a float32 (the forest's output), so all of them can be checked:
-    each must land further from a half point than the log's last bits and the formula's
-    own roundings could move it: a few units in the last place, under 1e-12 here (the
-    closest, measured: 2.6e-10)."""
-    scaling = ScoreScaling()
-    floor = scaling.probability_floor
-    closest = 1.0
-    first, end = np.float32(0).view(np.uint32) + 1, np.float32(1).view(np.uint32)
-    for start in range(int(first), int(end), 1 << 23):
-        p32 = np.arange(start, min(start + (1 << 23), int(end)), dtype=np.uint32).view(np.float32)
-        p = np.minimum(np.maximum(p32.astype(np.float64), floor), 1.0 - floor)
-        value = scaling.offset + scaling.factor * np.log((1.0 - p) / p)
-        closest = min(closest, float(np.min(np.abs(np.abs(value - np.rint(value)) - 0.5))))
-    assert closest > 1e-11, f"a float32 probability lands {closest:.3g} from a half point"
+def _points_to_50_digits(p: float, scaling: ScoreScaling) -> int:
+    with decimal.localcontext(prec=60):
+        P = decimal.Decimal(p)
+        exact = (
+            decimal.Decimal(scaling.offset) + decimal.Decimal(scaling.factor) * ((1 - P) / P).ln()
+        )
+        return int(exact.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN))
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [ScoreScaling(), ScoreScaling(base_score=650, base_odds=20, pdo=40), ScoreScaling(pdo=13)],
+)
+def test_points_next_to_a_half_are_the_same_whatever_the_logs_last_bit(
+    scaling: ScoreScaling, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """numpy's log gives another last bit on a CPU without AVX-512 for about 0.2% of
+    inputs. Probabilities whose formula value lies within a few units in the last place of
+    a half point get the exactly rounded points all the same, with the log as it is and
+    with a log one unit off either way."""
+    halves = np.linspace(scaling.min_score + 1, scaling.max_score - 1, 40).round() + 0.5
+    centres = 1.0 / (1.0 + np.exp((halves - scaling.offset) / scaling.factor))
+    p = np.concatenate([centres, *(np.nextafter(centres, centres * k) for k in (0, 2))])
+    for _ in range(4):  # a few more neighbours on each side
+        p = np.unique(np.concatenate([p, np.nextafter(p, 0), np.nextafter(p, 1)]))
+    expected = [_points_to_50_digits(x, scaling) for x in p.tolist()]
+    assert score_points(p, scaling).tolist() == expected
+    log = np.log
+    for direction in (np.inf, -np.inf):
+        monkeypatch.setattr(np, "log", lambda x, d=direction: np.nextafter(log(x), d))
+        assert score_points(p, scaling).tolist() == expected
+    monkeypatch.undo()
 
 
 @pytest.mark.slow
