@@ -40,7 +40,7 @@ from tests.support import PROJECT_ROOT
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.data import customers_from_data
 from tests.support.postgres import postgres_cluster
-from tests.support.servers import children_of, free_port, rss_mib, serve, worker_pids, wrk
+from tests.support.servers import free_port, rss_mib, serve, tree_rss_mib, worker_pids, wrk
 from train.artifacts import load_pipeline
 from train.settings import TrainSettings
 
@@ -276,20 +276,6 @@ def bench_explainer(store: ModelStore, X: np.ndarray, quick: bool) -> dict[str, 
     }
 
 
-def _tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants (a JVM and its Python
-    workers for Spark)."""
-    total, stack = 0.0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            total += rss_mib(current)
-            stack.extend(children_of(current))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
-
-
 def _run_sampled(command: list[str]) -> tuple[float, float]:
     """Run a command to completion; return (seconds, peak resident MiB of its tree)."""
     started = time.perf_counter()
@@ -302,7 +288,7 @@ def _run_sampled(command: list[str]) -> tuple[float, float]:
     )
     peak = 0.0
     while process.poll() is None:
-        peak = max(peak, _tree_rss_mib(process.pid))
+        peak = max(peak, tree_rss_mib(process.pid))
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     if process.returncode != 0:

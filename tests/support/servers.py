@@ -2,6 +2,7 @@
 127.0.0.1, processes and their memory, wrk, and the problem assertion every HTTP answer is
 checked with. Shared by the tests and `make bench`."""
 
+import math
 import os
 import re
 import socket
@@ -150,13 +151,32 @@ def rss_mib(pid: int) -> float:
 
 def children_of(pid: int) -> list[int]:
     """Child processes started by any of the process's threads (a JVM starts Spark's
-    Python workers from other threads than its main one)."""
+    Python workers from other threads than its main one). A thread that ends while it is
+    read is passed over, not taken for the whole process's end."""
     children = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        path = task / "children"
-        if path.exists():
-            children += [int(p) for p in path.read_text().split()]
+        try:
+            children += [int(p) for p in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return children
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants (a JVM and its Python
+    workers for Spark). A process that has ended holds none: a zombie (Spark's JVM keeps
+    an unreaped shell) has no VmRSS, and counting it as NaN would void the whole sum."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            resident = rss_mib(current)
+            stack.extend(children_of(current))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if not math.isnan(resident):
+            total += resident
+    return total
 
 
 def worker_pids(supervisor: int) -> list[int]:
